@@ -56,3 +56,40 @@ export interface Strategy {
   /** The weight each update received, in the order given (for the commit trailers). */
   weights(updates: readonly Update[]): number[];
 }
+
+/** Where an edge runs its model: the built-in engine or a third-party command (see README, "External command"). */
+export type Engine =
+  | { readonly kind: 'builtin' }
+  | { readonly kind: 'command'; readonly command: readonly string[]; readonly timeoutMs?: number; readonly retries?: number; readonly env?: Readonly<Record<string, string>> };
+
+/** What only the hospital knows: its data and how it runs the model. Never committed. */
+export type LocalAppConfig = {
+  readonly edge: string;
+  readonly dataDir?: string;
+  readonly engine: Engine;
+  readonly log: (level: 'info' | 'warn' | 'error' | 'debug', message: string, data?: Record<string, unknown>) => void;
+};
+
+export type TensorSpec = { readonly name: string; readonly shape: readonly number[] };
+
+/**
+ * The apps a plan may name, looked up by `app.id`. The operator reaches the
+ * apps only through this interface (loaded from edge-app/registry.js).
+ */
+export interface AppRegistry {
+  /** Known app ids. */
+  ids(): readonly string[];
+  /** Validates `app.options`; the returned value is what the app receives. Throws a zod error on bad input. */
+  optionsSchema(appId: string): import('zod').ZodType;
+  architecture(appId: string, options: unknown): string;
+  /** Tensor names and shapes every update must have. */
+  tensorSpec(appId: string, options: unknown): readonly TensorSpec[];
+  /** Round-0 weights, deterministic from the seed; must not need a GPU or a framework. */
+  initialWeights(appId: string, options: unknown, seed: number): Promise<Tensors>;
+  createEdgeApp(appId: string, options: unknown, local: LocalAppConfig): Promise<EdgeApp>;
+}
+
+export interface StrategyRegistry {
+  ids(): readonly string[];
+  get(name: string): Strategy;
+}

@@ -1,0 +1,41 @@
+/**
+ * FedAvg (McMahan et al., 2017): the average of the local models weighted by
+ * dataset size. Updates are taken in edge-name order and accumulated in
+ * float64, so the same inputs give the same bytes on any machine — which is
+ * what lets `fedgit audit` recompute a merge bit for bit.
+ */
+import type { Strategy, Tensor, Tensors, Update } from '../operator/contracts.js';
+
+function inEdgeOrder(updates: readonly Update[]): Update[] {
+  return [...updates].sort((a, b) => (a.edge < b.edge ? -1 : a.edge > b.edge ? 1 : 0));
+}
+
+export function fedAvgWeights(updates: readonly Update[]): number[] {
+  const total = updates.reduce((sum, u) => sum + u.datasetSize, 0);
+  if (!(total > 0)) throw new RangeError('FedAvg needs at least one update with a positive dataset size');
+  return updates.map((u) => u.datasetSize / total);
+}
+
+export function fedAvg(updates: readonly Update[], previous: Tensors): Tensors {
+  if (updates.length === 0) throw new RangeError('FedAvg needs at least one update');
+  const ordered = inEdgeOrder(updates);
+  const weights = fedAvgWeights(ordered);
+  const merged = new Map<string, Tensor>();
+  for (const [name, reference] of previous) {
+    const sum = new Float64Array(reference.data.length);
+    ordered.forEach((update, k) => {
+      const data = update.tensors.get(name)?.data;
+      if (!data || data.length !== sum.length) throw new RangeError(`update from ${update.edge} lacks tensor ${name} of ${sum.length} values`);
+      const w = weights[k]!;
+      for (let i = 0; i < sum.length; i++) sum[i]! += w * data[i]!;
+    });
+    merged.set(name, { shape: [...reference.shape], data: Float32Array.from(sum) });
+  }
+  return merged;
+}
+
+export const fedAvgStrategy: Strategy = {
+  name: 'fedavg',
+  aggregate: fedAvg,
+  weights: fedAvgWeights,
+};

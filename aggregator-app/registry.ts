@@ -1,0 +1,15 @@
+/** Aggregation strategies by the name a plan uses. */
+import type { Strategy, StrategyRegistry } from '../operator/contracts.js';
+import { FedgitError } from '../operator/errors.js';
+import { fedAvgStrategy } from './fedavg.js';
+
+const STRATEGIES: ReadonlyMap<string, Strategy> = new Map([[fedAvgStrategy.name, fedAvgStrategy]]);
+
+export const strategies: StrategyRegistry = {
+  ids: () => [...STRATEGIES.keys()],
+  get(name) {
+    const strategy = STRATEGIES.get(name);
+    if (!strategy) throw new FedgitError('STRATEGY_UNKNOWN', `unknown strategy '${name}' (known: ${[...STRATEGIES.keys()].join(', ')})`, { name });
+    return strategy;
+  },
+};

@@ -1,0 +1,157 @@
+#!/usr/bin/env node
+/**
+ * The `fedgit` command. Commands throw; this is the only catch: it prints one
+ * clear line (details go to the log) and picks the exit code.
+ */
+import { parseArgs } from 'node:util';
+import { FedgitError } from './errors.js';
+import { loadRegistries } from './runtime/registries.js';
+import { readParticipantConfig, resolveParticipant, ParticipantSchema } from './config/participant.js';
+import { runParticipantProcess } from './runtime/participant.js';
+import { runFederation } from './commands/run.js';
+import { whereFrom, loadPlan } from './commands/locate.js';
+import { readRounds, renderRounds } from './commands/log.js';
+import { auditCommit, renderAudit } from './commands/audit.js';
+import { renderStatus } from './commands/status.js';
+import { Repository } from './git/repository.js';
+import { readFinalTag } from './store/federation.js';
+
+const USAGE = `usage: fedgit <command> [options]
+
+  run <plan.yaml>         run a whole federation on this machine (repositories under --repos)
+      [--repos repos] [--logs logs] [--results results] [--data-root DIR] [--new]
+      [--edge-config EDGE=participant.yaml ...] [--timeout SECONDS]
+  aggregator              run the aggregator: --config participant.yaml, or --repos DIR [--logs DIR]
+  edge                    run one edge: --config participant.yaml, or --name NAME --repos DIR [--data DIR] [--logs DIR]
+      [--exit-when-done]  (aggregator and edge) exit 0 once the plan is complete
+  log [--plan ID]         the rounds of a plan as a table          [--repos repos | --config FILE]
+  audit <commit>          recompute a merge and compare bit for bit [--repos repos | --config FILE]
+  status                  where every participant stands           [--repos repos | --config FILE]
+  experiment              the default job: synthetic cohort, central vs federated ASPECTS training
+  synth                   write a synthetic NCCT cohort (see fedgit synth --help)
+`;
+
+const OPTIONS = {
+  config: { type: 'string' },
+  repos: { type: 'string' },
+  logs: { type: 'string' },
+  results: { type: 'string' },
+  data: { type: 'string' },
+  'data-root': { type: 'string' },
+  name: { type: 'string' },
+  plan: { type: 'string' },
+  new: { type: 'boolean' },
+  'edge-config': { type: 'string', multiple: true },
+  timeout: { type: 'string' },
+  'exit-when-done': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+class UsageError extends FedgitError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+async function participantConfig(role: 'aggregator' | 'edge', flags: Flags) {
+  if (flags.config) return readParticipantConfig(flags.config);
+  if (!flags.repos) throw new UsageError(`${role}: give --config participant.yaml, or --repos DIR${role === 'edge' ? ' and --name NAME' : ''}`);
+  const raw = { role, ...(flags.name ? { name: flags.name } : {}), repos: { root: flags.repos }, ...(flags.logs ? { logs: flags.logs } : {}), ...(role === 'edge' && flags.data ? { data: flags.data } : {}) };
+  const parsed = ParticipantSchema.safeParse(raw);
+  if (!parsed.success) throw new UsageError(`${role}: ${parsed.error.issues.map((i) => `${i.path.join('.') || 'options'}: ${i.message}`).join('; ')}`);
+  return resolveParticipant(parsed.data, `${process.cwd()}/(command line)`);
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  if (command === 'experiment' || command === 'synth') {
+    const { runExperimentCommand } = await import('../edge-app/experiment/cli.js' as string).catch(() => {
+      throw new UsageError(`${command} is not available in this build`);
+    });
+    return runExperimentCommand(command, rest);
+  }
+  const { values: flags, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const registries = await loadRegistries();
+  switch (command) {
+    case 'run': {
+      const planFile = positionals[0];
+      if (!planFile) throw new UsageError('run: which plan? fedgit run config/<plan>.yaml');
+      const edgeConfigs = Object.fromEntries((flags['edge-config'] ?? []).map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--edge-config takes EDGE=participant.yaml, got '${pair}'`);
+        return [pair.slice(0, eq), pair.slice(eq + 1)];
+      }));
+      const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
+      if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a positive number of seconds, got '${flags.timeout}'`);
+      const result = await runFederation({
+        planFile,
+        repos: flags.repos ?? 'repos',
+        logs: flags.logs ?? 'logs',
+        results: flags.results ?? 'results',
+        ...(flags['data-root'] ? { dataRoot: flags['data-root'] } : {}),
+        newExperiment: flags.new ?? false,
+        edgeConfigs,
+        ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
+      }, registries);
+      console.log(`\n${result.summary}`);
+      return 0;
+    }
+    case 'aggregator':
+    case 'edge': {
+      const config = await participantConfig(command, flags);
+      if (config.role !== command) throw new UsageError(`${config.file} is a ${config.role} config; use fedgit ${config.role}`);
+      await runParticipantProcess(config, registries, { exitWhenDone: flags['exit-when-done'] ?? false });
+      return 0;
+    }
+    case 'log': {
+      const where = await whereFrom(flags);
+      const plan = await loadPlan(where, registries, flags.plan);
+      const global = await Repository.open(where.locate([]).global);
+      console.log(renderRounds(plan, await readRounds(global, plan), await readFinalTag(global, plan)));
+      return 0;
+    }
+    case 'audit': {
+      const commit = positionals[0];
+      if (!commit) throw new UsageError('audit: which commit? fedgit audit <commit>');
+      const report = await auditCommit(await whereFrom(flags), registries, commit);
+      console.log(renderAudit(report));
+      return report.ok ? 0 : 1;
+    }
+    case 'status': {
+      const where = await whereFrom(flags);
+      console.log(await renderStatus(where, await loadPlan(where, registries, flags.plan)));
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command '${command}'\n${USAGE}`);
+  }
+}
+
+const EXIT = { usage: 2, invalid: 3, failed: 1 } as const;
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    if (e instanceof FedgitError) {
+      console.error(`fedgit: ${e.message}`);
+      process.exit(e.code === 'USAGE' ? EXIT.usage : /INVALID$/.test(e.code) ? EXIT.invalid : EXIT.failed);
+    }
+    const code = (e as { code?: string }).code;
+    if (code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`fedgit: ${(e as Error).message}`);
+      process.exit(EXIT.usage);
+    }
+    console.error(`fedgit: unexpected error: ${(e as Error).stack ?? String(e)}`);
+    process.exit(EXIT.failed);
+  },
+);

@@ -1,0 +1,82 @@
+/**
+ * `fedgit audit <commit>`: recomputes a merged checkpoint from the edge
+ * commits its trailers name and checks it matches the stored weights bit for bit.
+ */
+import type { Update } from '../contracts.js';
+import { Repository } from '../git/repository.js';
+import { shortId, WEIGHTS_FILE, PLAN_FILE } from '../git/names.js';
+import { parsePlan, type CommittedPlan } from '../plan/plan.js';
+import { checkpointBytes, readWeights } from '../store/federation.js';
+import { parseEdgeRecord, parseGlobalRecord } from '../store/records.js';
+import type { Registries } from '../runtime/registries.js';
+import type { Where } from './locate.js';
+
+export type AuditCheck = { readonly ok: boolean; readonly what: string };
+export type AuditReport = { readonly ok: boolean; readonly commit: string; readonly round: number | undefined; readonly checks: readonly AuditCheck[] };
+
+export async function auditCommit(where: Where, registries: Registries, spec: string): Promise<AuditReport> {
+  const checks: AuditCheck[] = [];
+  const check = (ok: boolean, what: string) => (checks.push({ ok, what }), ok);
+  const report = (round?: number): AuditReport => ({ ok: checks.length > 0 && checks.every((c) => c.ok), commit: oid, round, checks });
+  const global = await Repository.open(where.locate([]).global);
+  const oid = await global.resolve(spec);
+  const record = parseGlobalRecord(await global.readCommit(oid));
+  if (!check(record !== undefined, `${shortId(oid)} is a fedgit global commit`) || !record) return report();
+
+  const planRepo = await Repository.open(where.locate([]).plan);
+  const planText = (await planRepo.readFile(record.planId, PLAN_FILE)).toString('utf8');
+  const plan: CommittedPlan = { id: record.planId, text: planText, plan: parsePlan(planText, `${PLAN_FILE}@${shortId(record.planId)}`, { apps: registries.apps }) };
+  const { app } = plan.plan;
+  const architecture = registries.apps.architecture(app.id, app.options);
+  check(record.architecture === architecture, `architecture ${record.architecture} is the plan's ${architecture}`);
+  const stored = await global.readFile(oid, WEIGHTS_FILE);
+  const meta = { planId: plan.id, round: record.round, architecture };
+
+  if (record.round === 0) {
+    if (record.source?.startsWith('pretrained ')) {
+      const source = record.source.slice('pretrained '.length);
+      const expected = checkpointBytes(await readWeights(global, source), meta);
+      check(expected.equals(stored), `round 0 holds the pretrained weights of ${shortId(source)}`);
+    } else {
+      const expected = checkpointBytes(await registries.apps.initialWeights(app.id, app.options, plan.plan.seed), meta);
+      check(expected.equals(stored), `round 0 equals ${app.id}'s initial weights for seed ${plan.plan.seed}`);
+    }
+    return report(0);
+  }
+
+  const parent = record.parent ? parseGlobalRecord(await global.readCommit(record.parent)) : undefined;
+  check(parent !== undefined && parent.planId === plan.id && parent.round === record.round - 1, `parent ${record.parent ? shortId(record.parent) : '(none)'} is round ${record.round - 1} of the same plan`);
+  check(record.merged.length >= plan.plan.minEdges, `${record.merged.length} updates merged, plan needs at least ${plan.plan.minEdges}`);
+  const strategy = registries.strategies.get(record.strategy ?? plan.plan.strategy);
+  const locations = where.locate(record.merged.map((m) => m.edge));
+  const updates: Update[] = [];
+  for (const m of record.merged) {
+    const gitdir = locations.edges[m.edge];
+    if (!check(gitdir !== undefined && (await Repository.isRepository(gitdir)), `repository of ${m.edge} is reachable${gitdir ? ` (${gitdir})` : ''}`)) continue;
+    const repo = new Repository(gitdir!);
+    let edgeRecord;
+    try {
+      edgeRecord = parseEdgeRecord(await repo.readCommit(m.commit));
+    } catch (e) {
+      check(false, `edge commit ${shortId(m.commit)} of ${m.edge} exists: ${(e as Error).message}`);
+      continue;
+    }
+    if (!check(edgeRecord !== undefined, `${shortId(m.commit)} is a fedgit commit of ${m.edge}`) || !edgeRecord) continue;
+    check(edgeRecord.edge === m.edge && edgeRecord.planId === plan.id && edgeRecord.round === record.round, `${m.edge}@${shortId(m.commit)} is ${m.edge}'s round ${record.round} of this plan`);
+    check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
+    check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
+    updates.push({ edge: m.edge, datasetSize: edgeRecord.datasetSize, tensors: await readWeights(repo, m.commit) });
+  }
+  if (updates.length !== record.merged.length || !parent) return report(record.round);
+  const expectedWeights = strategy.weights(updates);
+  check(record.merged.every((m, i) => m.weight === expectedWeights[i]), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s`);
+  const recomputed = checkpointBytes(strategy.aggregate(updates, await readWeights(global, parent.oid)), meta);
+  check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
+  return report(record.round);
+}
+
+export function renderAudit(r: AuditReport): string {
+  const lines = r.checks.map((c) => `${c.ok ? 'ok  ' : 'FAIL'} ${c.what}`);
+  lines.push(r.ok ? `audit passed: ${shortId(r.commit)} (round ${r.round})` : `audit FAILED: ${shortId(r.commit)}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,109 @@
+/**
+ * `fedgit run plan.yaml`: the whole federation on one machine. Creates the
+ * bare repositories, commits the plan, supervises the aggregator and every
+ * edge as separate processes, and returns when the final global commit is tagged.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { readPlanFile, type CommittedPlan } from '../plan/plan.js';
+import { Repository } from '../git/repository.js';
+import { shortId, inferenceTag } from '../git/names.js';
+import { commitPlan, readFinalTag, readGlobalHead, reposUnder } from '../store/federation.js';
+import { RefWatcher } from '../runtime/ref-watcher.js';
+import { Supervisor } from '../runtime/supervisor.js';
+import type { Registries } from '../runtime/registries.js';
+import { readRounds, renderRounds } from './log.js';
+import { FedgitError } from '../errors.js';
+import { WEIGHTS_FILE } from '../git/names.js';
+
+export type RunOptions = {
+  readonly planFile: string;
+  readonly repos: string;
+  readonly logs: string;
+  readonly results: string;
+  readonly dataRoot?: string;
+  readonly newExperiment?: boolean;
+  /** Per edge, a participant config file to use instead of the defaults. */
+  readonly edgeConfigs?: Readonly<Record<string, string>>;
+  readonly timeoutMs?: number;
+  readonly say?: (line: string) => void;
+};
+
+export type RunResult = { readonly plan: CommittedPlan; readonly finalCommit: string; readonly exported: string; readonly summary: string };
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
+
+export async function runFederation(o: RunOptions, registries: Registries): Promise<RunResult> {
+  const say = o.say ?? ((line: string) => console.log(line));
+  // Everything is checked before anything is written.
+  const { plan, text } = await readPlanFile(o.planFile, { apps: registries.apps, strategies: registries.strategies.ids() });
+  const edges = plan.edges.map((e) => e.name);
+  for (const [edge] of Object.entries(o.edgeConfigs ?? {})) {
+    if (!edges.includes(edge)) throw new FedgitError('RUN_INVALID', `--edge-config names ${edge}, which is not an edge of plan ${plan.name} (${edges.join(', ')})`, { edge });
+  }
+  const where = reposUnder(o.repos, edges);
+  const planRepo = await Repository.ensureBare(where.plan);
+  const global = await Repository.ensureBare(where.global);
+  for (const gitdir of Object.values(where.edges)) await Repository.ensureBare(gitdir);
+  const committed = await commitPlan(planRepo, text, plan, { forceNew: o.newExperiment ?? false });
+  const current: CommittedPlan = { id: committed.id, plan, text };
+  say(`[run] plan ${plan.name} ${committed.created ? 'committed' : 'unchanged, resuming'} as ${shortId(committed.id)} in ${where.plan}`);
+
+  const supervisor = new Supervisor({ say });
+  const common = ['--repos', path.resolve(o.repos), '--logs', path.resolve(o.logs)];
+  const finished = new Promise<string>((resolve, reject) => {
+    let lastRound = -1;
+    const watcher = new RefWatcher({
+      gitdirs: [global.gitdir],
+      onChange: () => void check(),
+    });
+    const timeout = o.timeoutMs ? setTimeout(() => (void watcher.stop(), reject(new FedgitError('RUN_TIMEOUT', `plan ${plan.name} did not finish within ${o.timeoutMs} ms`))), o.timeoutMs) : undefined;
+    let checking = false;
+    const check = async () => {
+      if (checking) return;
+      checking = true;
+      try {
+        const head = await readGlobalHead(global, current);
+        if (head && head.round > lastRound) {
+          lastRound = head.round;
+          say(`[run] global round ${head.round}/${plan.rounds}: ${shortId(head.oid)}`);
+        }
+        const tag = await readFinalTag(global, current);
+        if (tag) {
+          clearTimeout(timeout);
+          await watcher.stop();
+          resolve(tag);
+        }
+      } finally {
+        checking = false;
+      }
+    };
+    void watcher.start().then(check, reject);
+  });
+
+  supervisor.start({ name: 'aggregator', args: [CLI, 'aggregator', ...common] });
+  for (const edge of edges) {
+    const config = o.edgeConfigs?.[edge];
+    const args = config ? ['--config', path.resolve(config)] : ['--name', edge, ...common, ...(o.dataRoot ? ['--data', path.resolve(o.dataRoot, edge)] : [])];
+    supervisor.start({ name: edge, args: [CLI, 'edge', ...args] });
+  }
+  let finalCommit: string;
+  try {
+    finalCommit = await finished;
+  } finally {
+    await supervisor.stopAll();
+  }
+  const exportDir = path.join(o.results, `${plan.name}-${shortId(committed.id)}`);
+  await mkdir(exportDir, { recursive: true });
+  const exported = path.join(exportDir, WEIGHTS_FILE);
+  await writeFile(exported, await global.readFile(finalCommit, WEIGHTS_FILE));
+  const summary = [
+    renderRounds(current, await readRounds(global, current), finalCommit),
+    '',
+    `Final weights: ${where.global} at ${finalCommit}`,
+    `  tag ${inferenceTag(plan.name, committed.id).replace('refs/tags/', '')}; exported to ${exported}`,
+    `  audit any merge with: fedgit audit <commit> --repos ${o.repos}`,
+  ].join('\n');
+  return { plan: current, finalCommit, exported, summary };
+}

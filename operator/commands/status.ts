@@ -1,0 +1,36 @@
+/** `fedgit status`: where every participant stands in the current plan, from git alone. */
+import { Repository } from '../git/repository.js';
+import { shortId } from '../git/names.js';
+import type { CommittedPlan } from '../plan/plan.js';
+import { readEdgeHistory, readFinalTag, readGlobalHead } from '../store/federation.js';
+import { deadlineOf } from '../reconcile/aggregator-decide.js';
+import { renderTable } from './table.js';
+import type { Where } from './locate.js';
+
+export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Date.now()): Promise<string> {
+  const edges = plan.plan.edges.map((e) => e.name);
+  const locations = where.locate(edges);
+  const global = await Repository.open(locations.global);
+  const head = await readGlobalHead(global, plan);
+  const tag = await readFinalTag(global, plan);
+  const lines = [`plan ${plan.plan.name} (${shortId(plan.id)}), ${plan.plan.rounds} rounds, ${edges.length} edges, min ${plan.plan.minEdges} after the deadline`];
+  if (!head) lines.push('aggregator: no round 0 yet');
+  else if (tag) lines.push(`aggregator: finished at round ${head.round} (${shortId(head.oid)}), tagged inference-${plan.plan.name}-${shortId(plan.id)}`);
+  else {
+    const left = Math.round((deadlineOf(head, plan) - nowMs) / 1000);
+    lines.push(`aggregator: global round ${head.round} (${shortId(head.oid)}); round ${head.round + 1} deadline ${left >= 0 ? `in ${left} s` : `passed ${-left} s ago`}`);
+  }
+  const rows: string[][] = [];
+  for (const edge of edges) {
+    const gitdir = locations.edges[edge];
+    if (!gitdir || !(await Repository.isRepository(gitdir))) {
+      rows.push([edge, '', '', 'no repository']);
+      continue;
+    }
+    const latest = (await readEdgeHistory(new Repository(gitdir), plan, 1))[0];
+    const state = !latest ? 'nothing pushed yet' : head && latest.base === head.oid ? `pushed round ${latest.round}, waiting for merge` : tag ? 'done' : `training round ${head ? head.round + 1 : '?'} (or idle)`;
+    rows.push([edge, latest ? String(latest.round) : '', latest ? shortId(latest.oid) : '', state]);
+  }
+  lines.push(renderTable(['edge', 'last round', 'commit', 'state'], rows));
+  return lines.join('\n');
+}

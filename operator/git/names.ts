@@ -1,0 +1,99 @@
+/**
+ * The one place that spells fedgit's names in git: branches, tags, files,
+ * repository folders and commit trailers. Nothing else builds or parses them.
+ */
+
+export const PLAN_BRANCH = 'refs/heads/main';
+export const PLAN_FILE = 'plan.yaml';
+export const WEIGHTS_FILE = 'weights.safetensors';
+export const METRICS_FILE = 'metrics.json';
+export const SHORT_ID_LENGTH = 8;
+
+export const shortId = (oid: string): string => oid.slice(0, SHORT_ID_LENGTH);
+
+/** One branch per plan, in the global repository and in every edge repository. */
+export const planBranch = (planName: string, planId: string): string => `refs/heads/fedgit/${planName}-${shortId(planId)}`;
+export const inferenceTag = (planName: string, planId: string): string => `refs/tags/inference-${planName}-${shortId(planId)}`;
+
+export const REPO_DIRS = {
+  plan: 'plan.git',
+  global: 'global.git',
+  edge: (edge: string) => `edge-${edge}.git`,
+} as const;
+
+export const TRAILER = {
+  plan: 'Fedgit-Plan',
+  round: 'Fedgit-Round',
+  architecture: 'Fedgit-Architecture',
+  edge: 'Fedgit-Edge',
+  base: 'Fedgit-Base',
+  datasetSize: 'Fedgit-Dataset-Size',
+  metricsGlobal: 'Fedgit-Metrics-Global',
+  metricsLocal: 'Fedgit-Metrics-Local',
+  strategy: 'Fedgit-Strategy',
+  merged: 'Fedgit-Merged',
+  rejected: 'Fedgit-Rejected',
+  source: 'Fedgit-Source',
+} as const;
+
+export type Trailers = ReadonlyArray<readonly [string, string]>;
+
+/** A commit message: subject, optional body, then `Key: value` trailers as `git interpret-trailers` reads them. */
+export function renderMessage(subject: string, trailers: Trailers, body?: string): string {
+  const parts = [subject.replace(/\n/g, ' ')];
+  if (body) parts.push(body.trim());
+  parts.push(trailers.map(([k, v]) => `${k}: ${v.replace(/\n/g, ' ')}`).join('\n'));
+  return `${parts.join('\n\n')}\n`;
+}
+
+export function parseTrailers(message: string): Array<[string, string]> {
+  const paragraphs = message.trimEnd().split(/\n\s*\n/);
+  const last = paragraphs.length > 1 ? paragraphs[paragraphs.length - 1]! : '';
+  const trailers: Array<[string, string]> = [];
+  for (const line of last.split('\n')) {
+    const m = /^([A-Za-z0-9-]+): (.*)$/.exec(line);
+    if (m) trailers.push([m[1]!, m[2]!]);
+  }
+  return trailers;
+}
+
+export function trailer(trailers: Trailers, key: string): string | undefined {
+  return trailers.find(([k]) => k === key)?.[1];
+}
+
+export function trailerAll(trailers: Trailers, key: string): string[] {
+  return trailers.filter(([k]) => k === key).map(([, v]) => v);
+}
+
+/** `Fedgit-Merged: <edge> <commit> size=<n> weight=<w>` */
+export type MergedEntry = { readonly edge: string; readonly commit: string; readonly datasetSize: number; readonly weight: number };
+
+export function renderMerged(e: MergedEntry): string {
+  return `${e.edge} ${e.commit} size=${e.datasetSize} weight=${e.weight}`;
+}
+
+export function parseMerged(value: string): MergedEntry {
+  const m = /^(\S+) ([0-9a-f]{40}) size=(\d+) weight=(\S+)$/.exec(value);
+  if (!m) throw new Error(`malformed ${TRAILER.merged} trailer: ${value}`);
+  return { edge: m[1]!, commit: m[2]!, datasetSize: Number(m[3]), weight: Number(m[4]) };
+}
+
+/** `Fedgit-Rejected: <edge> <commit> <reason>` */
+export const renderRejected = (edge: string, commit: string, reason: string): string => `${edge} ${commit} ${reason}`;
+
+/** Scalar metrics as `key=value` pairs for a trailer; the full metrics live in metrics.json. */
+export function renderMetricSummary(metrics: Record<string, unknown>): string {
+  return Object.entries(metrics)
+    .filter(([, v]) => typeof v === 'number' && Number.isFinite(v))
+    .map(([k, v]) => `${k}=${Number((v as number).toPrecision(6))}`)
+    .join(' ');
+}
+
+export function parseMetricSummary(value: string | undefined): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const pair of (value ?? '').split(' ')) {
+    const eq = pair.indexOf('=');
+    if (eq > 0) out[pair.slice(0, eq)] = Number(pair.slice(eq + 1));
+  }
+  return out;
+}

@@ -1,0 +1,128 @@
+/**
+ * Reading and moving refs the way git does, across processes.
+ *
+ * isomorphic-git's writeRef takes no lock and does not compare the old value
+ * (measured: 70–90 % of commits lost with two writers). Here a ref moves only by
+ * compare-and-swap: create `<ref>.lock` exclusively, check the current value,
+ * write the lock, rename it over the ref.
+ */
+import { open, readFile, rename, rm, stat, mkdir, readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { RefConflict, FedgitError } from '../errors.js';
+
+const OID = /^[0-9a-f]{40}$/;
+/** A lock older than this was left by a killed process (the critical section takes microseconds). */
+const STALE_LOCK_MS = 10_000;
+const LOCK_RETRIES = 50;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function refPath(gitdir: string, ref: string): string {
+  if (!ref.startsWith('refs/') || ref.includes('..') || ref.endsWith('.lock') || /[\s~^:?*[\\]/.test(ref)) {
+    throw new FedgitError('REF_INVALID', `invalid ref name: ${ref}`, { ref });
+  }
+  return path.join(gitdir, ...ref.split('/'));
+}
+
+async function readPackedRefs(gitdir: string): Promise<Map<string, string>> {
+  const refs = new Map<string, string>();
+  let text: string;
+  try {
+    text = await readFile(path.join(gitdir, 'packed-refs'), 'utf8');
+  } catch {
+    return refs;
+  }
+  for (const line of text.split('\n')) {
+    const m = /^([0-9a-f]{40}) (refs\/\S+)$/.exec(line);
+    if (m) refs.set(m[2]!, m[1]!);
+  }
+  return refs;
+}
+
+/** The ref's object id, or null when it does not exist. Loose first, then packed-refs. */
+export async function readRef(gitdir: string, ref: string): Promise<string | null> {
+  const file = refPath(gitdir, ref);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    let text: string;
+    try {
+      text = (await readFile(file, 'utf8')).trim();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'ENOTDIR') {
+        return (await readPackedRefs(gitdir)).get(ref) ?? null;
+      }
+      throw e;
+    }
+    if (OID.test(text)) return text;
+    // A non-fedgit writer may be half-way through: read again.
+    await sleep(5);
+  }
+  throw new FedgitError('REF_UNREADABLE', `ref ${ref} in ${gitdir} does not hold an object id`, { ref, gitdir });
+}
+
+/** All refs under a prefix (e.g. `refs/heads/`), loose overriding packed. */
+export async function listRefs(gitdir: string, prefix: string): Promise<Map<string, string>> {
+  const result = new Map<string, string>();
+  for (const [ref, oid] of await readPackedRefs(gitdir)) if (ref.startsWith(prefix)) result.set(ref, oid);
+  const walk = async (dir: string, ref: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await readdir(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const entry of entries) {
+      if (entry.name.endsWith('.lock')) continue;
+      const child = `${ref}${entry.name}`;
+      if (entry.isDirectory()) await walk(path.join(dir, entry.name), `${child}/`);
+      else {
+        const oid = await readRef(gitdir, child).catch(() => null);
+        if (oid) result.set(child, oid);
+      }
+    }
+  };
+  const base = prefix.endsWith('/') ? prefix : prefix.slice(0, prefix.lastIndexOf('/') + 1);
+  await walk(path.join(gitdir, ...base.split('/').filter(Boolean)), base);
+  for (const ref of [...result.keys()]) if (!ref.startsWith(prefix)) result.delete(ref);
+  return result;
+}
+
+async function acquireLock(lockFile: string) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await open(lockFile, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = await stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
+      if (age > STALE_LOCK_MS) await rm(lockFile, { force: true });
+      else if (attempt >= LOCK_RETRIES) throw new FedgitError('REF_LOCKED', `${lockFile} is held by another writer`, { lockFile });
+      else await sleep(5 + attempt * 2);
+    }
+  }
+}
+
+/**
+ * Move `ref` to `next` only if it currently is `expected` (null: must not exist).
+ * Throws RefConflict otherwise; never overwrites a value it did not see.
+ */
+export async function updateRef(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
+  if (!OID.test(next)) throw new FedgitError('REF_INVALID', `not an object id: ${next}`, { ref });
+  const file = refPath(gitdir, ref);
+  const lockFile = `${file}.lock`;
+  await mkdir(path.dirname(file), { recursive: true });
+  const handle = await acquireLock(lockFile);
+  let renamed = false;
+  try {
+    const actual = await readRef(gitdir, ref);
+    if (actual !== expected) throw new RefConflict(ref, expected, actual);
+    await handle.writeFile(`${next}\n`, 'utf8');
+    await handle.sync();
+    await handle.close();
+    await rename(lockFile, file);
+    renamed = true;
+  } finally {
+    if (!renamed) {
+      await handle.close().catch(() => undefined);
+      await rm(lockFile, { force: true });
+    }
+  }
+}

@@ -1,0 +1,101 @@
+/** A bare git repository that fedgit reads and writes without a work tree. */
+import fs from 'node:fs';
+import { stat } from 'node:fs/promises';
+import git from 'isomorphic-git';
+import { NotFound, CheckpointCorrupt } from '../errors.js';
+import { readObject, writeObject } from './objects.js';
+import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
+import { readRef, updateRef, listRefs } from './refs.js';
+import { parseTrailers } from './names.js';
+
+export type Commit = CommitObject & { readonly oid: string; readonly trailers: ReadonlyArray<readonly [string, string]> };
+
+export class Repository {
+  constructor(readonly gitdir: string) {}
+
+  static async open(gitdir: string): Promise<Repository> {
+    if (!(await Repository.isRepository(gitdir))) {
+      throw new NotFound(`no git repository at ${gitdir}`, { gitdir });
+    }
+    return new Repository(gitdir);
+  }
+
+  static async isRepository(gitdir: string): Promise<boolean> {
+    return stat(`${gitdir}/HEAD`).then(() => true, () => false);
+  }
+
+  /** Creates a bare repository if there is none (idempotent). */
+  static async ensureBare(gitdir: string): Promise<Repository> {
+    if (!(await Repository.isRepository(gitdir))) await git.init({ fs, gitdir, bare: true, defaultBranch: 'main' });
+    return new Repository(gitdir);
+  }
+
+  readRef(ref: string): Promise<string | null> {
+    return readRef(this.gitdir, ref);
+  }
+
+  updateRef(ref: string, next: string, expected: string | null): Promise<void> {
+    return updateRef(this.gitdir, ref, next, expected);
+  }
+
+  listRefs(prefix: string): Promise<Map<string, string>> {
+    return listRefs(this.gitdir, prefix);
+  }
+
+  async readCommit(oid: string): Promise<Commit> {
+    const object = await readObject(this.gitdir, oid);
+    if (object.type !== 'commit') throw new NotFound(`${oid} is a ${object.type}, not a commit`, { oid, gitdir: this.gitdir });
+    const commit = parseCommit(object.content);
+    return { ...commit, oid, trailers: parseTrailers(commit.message) };
+  }
+
+  /** Resolves a full id, a unique abbreviation, a branch, a tag or a full ref to a commit id. */
+  async resolve(spec: string): Promise<string> {
+    if (/^[0-9a-f]{40}$/.test(spec)) return spec;
+    for (const ref of [spec, `refs/heads/${spec}`, `refs/tags/${spec}`]) {
+      if (!ref.startsWith('refs/')) continue;
+      const oid = await this.readRef(ref).catch(() => null);
+      if (oid) return oid;
+    }
+    if (/^[0-9a-f]{4,39}$/.test(spec)) {
+      try {
+        return await git.expandOid({ fs, gitdir: this.gitdir, oid: spec });
+      } catch {
+        /* fall through to NotFound */
+      }
+    }
+    throw new NotFound(`${spec} names no commit in ${this.gitdir}`, { spec, gitdir: this.gitdir });
+  }
+
+  /** Writes a flat tree of files and a commit over it; moves no ref. */
+  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature }): Promise<string> {
+    const entries = [];
+    for (const [name, content] of Object.entries(input.files)) entries.push({ name, oid: await writeObject(this.gitdir, 'blob', content) });
+    const tree = await writeObject(this.gitdir, 'tree', renderTree(entries));
+    const body = renderCommit({ tree, parents: input.parents, author: input.author, committer: input.author, message: input.message });
+    return writeObject(this.gitdir, 'commit', body);
+  }
+
+  async readFile(commitOid: string, name: string): Promise<Buffer> {
+    const commit = await this.readCommit(commitOid);
+    const tree = await readObject(this.gitdir, commit.tree);
+    const entry = parseTree(tree.content).find((e) => e.name === name);
+    if (!entry) throw new NotFound(`commit ${commitOid} has no file ${name}`, { commit: commitOid, file: name });
+    const blob = await readObject(this.gitdir, entry.oid);
+    if (blob.type !== 'blob') throw new CheckpointCorrupt(`${name} in ${commitOid} is not a blob`, { commit: commitOid });
+    return blob.content;
+  }
+
+  /** Commits from `head` along first parents, newest first, while `keep` says so. */
+  async firstParentChain(head: string, keep: (c: Commit) => boolean = () => true, limit = Infinity): Promise<Commit[]> {
+    const chain: Commit[] = [];
+    let next: string | undefined = head;
+    while (next && chain.length < limit) {
+      const commit = await this.readCommit(next);
+      if (!keep(commit)) break;
+      chain.push(commit);
+      next = commit.parents[0];
+    }
+    return chain;
+  }
+}

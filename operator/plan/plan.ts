@@ -1,0 +1,83 @@
+/** The training plan: one YAML file, committed to the plan repository; its commit id is the experiment id. */
+import { z } from 'zod';
+import { PlanInvalid } from '../errors.js';
+import { readFile } from 'node:fs/promises';
+import { parseYamlText, validate, lineOf, fieldName, type ParsedYaml } from '../config/yaml-file.js';
+import type { AppRegistry } from '../contracts.js';
+
+export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const Name = z.string().regex(NAME_PATTERN, 'must be 1–63 lowercase letters, digits or dashes, starting with a letter or digit');
+
+const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+const MAX_DEADLINE_MS = 30 * UNIT_MS.d!;
+
+/** `90s`, `10m`, `2h`, `1d`, or a number of seconds. */
+export const Duration = z
+  .union([z.number().positive(), z.string().regex(DURATION, "must be a duration such as '90s', '10m' or '2h'")])
+  .transform((v) => (typeof v === 'number' ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![2]!]!))
+  .refine((ms) => ms <= MAX_DEADLINE_MS, 'must be at most 30 days');
+
+const Edge = z.union([Name, z.strictObject({ name: Name })]).transform((e) => (typeof e === 'string' ? { name: e } : e));
+
+export const PlanSchema = z
+  .strictObject({
+    name: Name,
+    rounds: z.number().int().min(1).max(10_000),
+    epochsPerRound: z.number().int().min(1).max(1_000).default(1),
+    edges: z.array(Edge).min(1).max(1_000),
+    roundDeadline: Duration.default(3_600),
+    minEdges: z.number().int().min(1).optional(),
+    strategy: z.string().default('fedavg'),
+    app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),
+    seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    pretrained: z.string().regex(/^[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository').optional(),
+  })
+  .superRefine((plan, ctx) => {
+    const seen = new Set<string>();
+    plan.edges.forEach((e, i) => {
+      if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: ['edges', i], message: `duplicate edge name '${e.name}'` });
+      seen.add(e.name);
+    });
+    if (plan.minEdges !== undefined && plan.minEdges > plan.edges.length) {
+      ctx.addIssue({ code: 'custom', path: ['minEdges'], message: `is ${plan.minEdges} but the plan has only ${plan.edges.length} edges` });
+    }
+  })
+  .transform((plan) => ({ ...plan, roundDeadlineMs: plan.roundDeadline, minEdges: plan.minEdges ?? plan.edges.length }));
+
+export type Plan = Omit<z.output<typeof PlanSchema>, 'roundDeadline'>;
+/** A plan as committed: its id is the plan repository's commit id. */
+export type CommittedPlan = { readonly id: string; readonly plan: Plan; readonly text: string };
+
+const fail = (message: string, where: { file: string; line?: number; field?: string }) => new PlanInvalid(message, where);
+
+function checkApp(parsed: ParsedYaml, plan: Plan, apps: AppRegistry | undefined, strategies: readonly string[] | undefined): Plan {
+  const at = (path: PropertyKey[], message: string) => {
+    const line = lineOf(parsed, path);
+    return fail(`${parsed.file}${line ? `:${line}` : ''}: ${fieldName(path)}: ${message}`, { file: parsed.file, ...(line ? { line } : {}), field: fieldName(path) });
+  };
+  if (strategies && !strategies.includes(plan.strategy)) throw at(['strategy'], `unknown strategy '${plan.strategy}' (known: ${strategies.join(', ')})`);
+  if (!apps) return plan;
+  if (!apps.ids().includes(plan.app.id)) throw at(['app', 'id'], `unknown app '${plan.app.id}' (known: ${apps.ids().join(', ')})`);
+  const options = validate(parsed, apps.optionsSchema(plan.app.id), fail, ['app', 'options']);
+  return { ...plan, app: { id: plan.app.id, options: options as Record<string, unknown> } };
+}
+
+export type PlanChecks = { apps?: AppRegistry; strategies?: readonly string[] };
+
+export function parsePlan(text: string, file: string, checks: PlanChecks = {}): Plan {
+  const parsed = parseYamlText(text, file, fail);
+  const { roundDeadline: _, ...plan } = validate(parsed, PlanSchema, fail);
+  return checkApp(parsed, plan, checks.apps, checks.strategies);
+}
+
+/** Reads and checks a plan file; the text is kept verbatim, since it is what gets committed. */
+export async function readPlanFile(file: string, checks: PlanChecks = {}): Promise<{ plan: Plan; text: string }> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new PlanInvalid(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
+  }
+  return { plan: parsePlan(text, file, checks), text };
+}

@@ -1,0 +1,193 @@
+/**
+ * An edge: observe git, decide, act — trains one round whenever the global
+ * model advances and pushes its local model. Training runs in the background
+ * so that every reconcile can see the global head move and stop it.
+ */
+import type { AppRegistry, EdgeApp, Engine } from '../contracts.js';
+import { Repository } from '../git/repository.js';
+import { isFedgitError } from '../errors.js';
+import { shortId } from '../git/names.js';
+import type { CommittedPlan } from '../plan/plan.js';
+import { commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readWeights, type RepoLocations } from '../store/federation.js';
+import type { GlobalRecord } from '../store/records.js';
+import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
+import { updateProblem } from './validate-update.js';
+import type { Logger } from '../runtime/logging.js';
+import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
+import { PlanSource } from '../runtime/plan-source.js';
+
+export type EdgeDeps = {
+  readonly edge: string;
+  readonly locate: (edges: readonly string[]) => RepoLocations;
+  readonly apps: AppRegistry;
+  readonly strategies: readonly string[];
+  readonly engine: Engine;
+  readonly dataDir: string | undefined;
+  readonly log: Logger;
+  /** Asks for another reconcile (training finished or failed). */
+  readonly trigger: () => void;
+  readonly onAction?: (action: EdgeAction) => void;
+};
+
+type Training = { planId: string; base: string; round: number; controller: AbortController; done: Promise<void> };
+const RETRY_BASE_MS = 2_000;
+
+export class EdgeOperator {
+  readonly plans: PlanSource;
+  private readonly global: Repository;
+  private readonly own: Repository;
+  private training: Training | null = null;
+  private app: { planId: string; app: EdgeApp } | null = null;
+  private failure: { base: string; count: number; retryAtMs: number } | null = null;
+  private lastWait = '';
+
+  constructor(private readonly deps: EdgeDeps) {
+    const where = deps.locate([deps.edge]);
+    this.global = new Repository(where.global);
+    this.own = new Repository(where.edges[deps.edge]!);
+    this.plans = new PlanSource(new Repository(where.plan), { apps: deps.apps, strategies: deps.strategies }, deps.log);
+  }
+
+  watchedGitdirs(): string[] {
+    const where = this.deps.locate([this.deps.edge]);
+    return [where.plan, where.global, where.edges[this.deps.edge]!];
+  }
+
+  async observe(): Promise<EdgeObserved> {
+    const plan = await this.plans.current();
+    const training = this.training ? { planId: this.training.planId, base: this.training.base } : null;
+    if (!plan) return { edge: this.deps.edge, plan, globalHead: null, finalTag: null, own: [], training };
+    return {
+      edge: this.deps.edge,
+      plan,
+      globalHead: await readGlobalHead(this.global, plan),
+      finalTag: await readFinalTag(this.global, plan),
+      own: await readEdgeHistory(this.own, plan, 8),
+      training,
+    };
+  }
+
+  async reconcile(): Promise<ReconcileOutcome> {
+    const observed = await this.observe();
+    const action = decideEdge(observed);
+    const outcome = await this.act(action, observed);
+    this.deps.onAction?.(action);
+    return outcome;
+  }
+
+  private note(reason: string): void {
+    if (reason !== this.lastWait) this.deps.log.info(reason);
+    this.lastWait = reason;
+  }
+
+  private async act(action: EdgeAction, observed: EdgeObserved): Promise<ReconcileOutcome> {
+    switch (action.kind) {
+      case 'wait':
+        this.note(action.reason);
+        return;
+      case 'keep-training':
+        return;
+      case 'abort':
+        this.deps.log.info(`stopping training of round ${this.training?.round}: ${action.reason}`);
+        this.training?.controller.abort();
+        await this.training?.done;
+        return;
+      case 'done':
+        this.note(`plan ${observed.plan!.plan.name} is complete at round ${action.head.round} (${shortId(action.head.oid)})`);
+        await this.closeApp();
+        return;
+      case 'train': {
+        if (this.failure && this.failure.base === action.base.oid && Date.now() < this.failure.retryAtMs) return { wakeAtMs: this.failure.retryAtMs };
+        this.startTraining(observed.plan!, action.base, action.round);
+        return;
+      }
+      default: {
+        const never: never = action;
+        throw new Error(`unhandled action ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async appFor(plan: CommittedPlan): Promise<EdgeApp> {
+    if (this.app?.planId === plan.id) return this.app.app;
+    await this.closeApp();
+    const log = this.deps.log;
+    const app = await this.deps.apps.createEdgeApp(plan.plan.app.id, plan.plan.app.options, {
+      edge: this.deps.edge,
+      engine: this.deps.engine,
+      ...(this.deps.dataDir ? { dataDir: this.deps.dataDir } : {}),
+      log: (level, message, data) => log.log(level, message, data ?? {}),
+    });
+    this.app = { planId: plan.id, app };
+    return app;
+  }
+
+  private async closeApp(): Promise<void> {
+    const current = this.app;
+    this.app = null;
+    await current?.app.close();
+  }
+
+  private startTraining(plan: CommittedPlan, base: GlobalRecord, round: number): void {
+    const controller = new AbortController();
+    const log = this.deps.log;
+    this.lastWait = '';
+    const run = async () => {
+      const started = Date.now();
+      log.info(`round ${round}/${plan.plan.rounds}: training ${plan.plan.epochsPerRound} epoch(s) from ${shortId(base.oid)}`, { round, base: base.oid });
+      const app = await this.appFor(plan);
+      const weights = await readWeights(this.global, base.oid);
+      let lastProgress = 0;
+      const result = await app.train({
+        weights,
+        epochs: plan.plan.epochsPerRound,
+        round,
+        planId: plan.id,
+        seed: (plan.plan.seed + round * 7919) >>> 0,
+        signal: controller.signal,
+        onProgress: (message, fraction) => {
+          if (Date.now() - lastProgress < 2_000 && fraction !== 1) return;
+          lastProgress = Date.now();
+          log.info(`round ${round}: ${message}${fraction !== undefined ? ` (${Math.round(fraction * 100)}%)` : ''}`, { round, fraction });
+        },
+      });
+      if (controller.signal.aborted) return;
+      const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+      const problem = updateProblem(result.weights, spec, result.datasetSize);
+      if (problem) throw new Error(`the app produced an unusable model: ${problem}`);
+      const head = await readGlobalHead(this.global, plan);
+      if (head?.oid !== base.oid) {
+        log.info(`round ${round}: the global model moved to ${head ? shortId(head.oid) : 'nothing'} while training; discarding this update`);
+        return;
+      }
+      const oid = await commitEdgeUpdate(this.own, {
+        plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
+        tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
+      });
+      this.failure = null;
+      log.info(`round ${round}: pushed ${shortId(oid)} (${result.datasetSize} samples, ${((Date.now() - started) / 1000).toFixed(1)} s)`, { round, commit: oid, metrics: result.metrics });
+    };
+    const done = run()
+      .catch((e) => {
+        if (controller.signal.aborted || isFedgitError(e, 'ABORTED')) {
+          log.info(`round ${round}: training stopped`);
+          return;
+        }
+        const count = this.failure?.base === base.oid ? this.failure.count + 1 : 1;
+        const delay = Math.min(60_000, RETRY_BASE_MS * 2 ** (count - 1));
+        this.failure = { base: base.oid, count, retryAtMs: Date.now() + delay };
+        log.error(`round ${round}: training failed (attempt ${count}), nothing pushed; retrying in ${Math.round(delay / 1000)} s: ${(e as Error).message}`, { round, code: (e as { code?: string }).code });
+      })
+      .finally(() => {
+        if (this.training?.controller === controller) this.training = null;
+        this.deps.trigger();
+      });
+    this.training = { planId: plan.id, base: base.oid, round, controller, done };
+  }
+
+  async stop(): Promise<void> {
+    this.training?.controller.abort();
+    await this.training?.done;
+    await this.closeApp();
+  }
+}

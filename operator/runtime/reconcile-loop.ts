@@ -1,0 +1,60 @@
+/**
+ * Runs a reconcile function one at a time. A trigger carries no data: it only
+ * asks for another look; triggers during a run coalesce into one more run.
+ * A failing reconcile is retried with backoff.
+ */
+import type { Logger } from './logging.js';
+
+export type ReconcileOutcome = { readonly wakeAtMs?: number } | void;
+
+export class ReconcileLoop {
+  private running = false;
+  private pending = false;
+  private stopped = false;
+  private failures = 0;
+  private wakeTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: Array<() => void> = [];
+
+  constructor(private readonly reconcile: () => Promise<ReconcileOutcome>, private readonly log: Logger) {}
+
+  trigger(): void {
+    if (this.stopped) return;
+    this.pending = true;
+    if (!this.running) void this.run();
+  }
+
+  private async run(): Promise<void> {
+    this.running = true;
+    while (this.pending && !this.stopped) {
+      this.pending = false;
+      try {
+        const outcome = await this.reconcile();
+        this.failures = 0;
+        if (outcome?.wakeAtMs !== undefined) this.wakeAt(outcome.wakeAtMs);
+      } catch (e) {
+        this.failures++;
+        const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
+        this.log.error(`reconcile failed (attempt ${this.failures}), retrying in ${delay} ms: ${(e as Error).message}`, { code: (e as { code?: string }).code, stack: (e as Error).stack });
+        this.wakeAt(Date.now() + delay);
+      }
+    }
+    this.running = false;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  private wakeAt(ms: number): void {
+    clearTimeout(this.wakeTimer);
+    this.wakeTimer = setTimeout(() => this.trigger(), Math.max(0, ms - Date.now()) + 5);
+  }
+
+  /** Resolves when no reconcile is running. */
+  idle(): Promise<void> {
+    return this.running ? new Promise((resolve) => this.idleWaiters.push(resolve)) : Promise.resolve();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.wakeTimer);
+    await this.idle();
+  }
+}

@@ -1,0 +1,181 @@
+/**
+ * The repositories of one federation and the commits fedgit writes to them.
+ * Every write moves a ref by compare-and-swap; nothing here keeps state.
+ */
+import path from 'node:path';
+import type { Metrics, Tensors } from '../contracts.js';
+import { Repository } from '../git/repository.js';
+import {
+  METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, renderMerged, renderMessage,
+  renderMetricSummary, renderRejected, shortId, type MergedEntry,
+} from '../git/names.js';
+import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
+import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
+import type { CommittedPlan, Plan } from '../plan/plan.js';
+
+export type RepoLocations = { readonly plan: string; readonly global: string; readonly edges: Readonly<Record<string, string>> };
+
+/** The conventional layout under one folder (the default `repos/`). */
+export function reposUnder(root: string, edgeNames: readonly string[]): RepoLocations {
+  return {
+    plan: path.join(root, REPO_DIRS.plan),
+    global: path.join(root, REPO_DIRS.global),
+    edges: Object.fromEntries(edgeNames.map((e) => [e, path.join(root, REPO_DIRS.edge(e))])),
+  };
+}
+
+export const author = (participant: string) => ({ name: `fedgit ${participant}`, email: `${participant}@fedgit.invalid`, timestamp: Math.floor(Date.now() / 1000) });
+
+// ---- plan ----
+
+export async function readPlanHead(repo: Repository): Promise<{ id: string; text: string } | null> {
+  const id = await repo.readRef(PLAN_BRANCH);
+  if (!id) return null;
+  return { id, text: (await repo.readFile(id, PLAN_FILE)).toString('utf8') };
+}
+
+/** Commits the plan text unless the current head already holds exactly this text (then that plan resumes). */
+export async function commitPlan(repo: Repository, text: string, plan: Plan, options: { forceNew?: boolean } = {}): Promise<{ id: string; created: boolean }> {
+  const head = await repo.readRef(PLAN_BRANCH);
+  if (head && !options.forceNew && (await repo.readFile(head, PLAN_FILE)).toString('utf8') === text) return { id: head, created: false };
+  const message = renderMessage(`Plan ${plan.name}: ${plan.rounds} rounds over ${plan.edges.map((e) => e.name).join(', ')}`, [
+    ['Fedgit-Plan-Name', plan.name],
+  ]);
+  const id = await repo.writeCommit({ files: { [PLAN_FILE]: Buffer.from(text, 'utf8') }, parents: head ? [head] : [], message, author: author('plan') });
+  await repo.updateRef(PLAN_BRANCH, id, head);
+  return { id, created: true };
+}
+
+// ---- checkpoints ----
+
+export function checkpointBytes(tensors: Tensors, meta: { planId: string; round: number; architecture: string }): Buffer {
+  return renderSafetensors(tensors, { 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
+}
+
+export async function readWeights(repo: Repository, commit: string): Promise<Tensors> {
+  return parseSafetensors(await repo.readFile(commit, WEIGHTS_FILE), `${WEIGHTS_FILE} of ${shortId(commit)} in ${repo.gitdir}`).tensors;
+}
+
+export async function readMetrics(repo: Repository, commit: string): Promise<Metrics> {
+  try {
+    return JSON.parse((await repo.readFile(commit, METRICS_FILE)).toString('utf8')) as Metrics;
+  } catch {
+    return {};
+  }
+}
+
+const json = (value: unknown) => Buffer.from(`${JSON.stringify(value, null, 2)}\n`, 'utf8');
+
+// ---- global repository ----
+
+export async function readGlobalHead(repo: Repository, plan: CommittedPlan): Promise<GlobalRecord | null> {
+  const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
+  return head ? (parseGlobalRecord(await repo.readCommit(head)) ?? null) : null;
+}
+
+/** The plan's global commits, oldest first (round 0 … head). */
+export async function readGlobalHistory(repo: Repository, plan: CommittedPlan): Promise<GlobalRecord[]> {
+  const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
+  if (!head) return [];
+  const chain = await repo.firstParentChain(head);
+  return chain.map(parseGlobalRecord).filter((r): r is GlobalRecord => r !== undefined && r.planId === plan.id).reverse();
+}
+
+export type GlobalCommitInput = {
+  readonly plan: CommittedPlan;
+  readonly round: number;
+  readonly architecture: string;
+  readonly tensors: Tensors;
+  readonly parent: string | null;
+  readonly strategy?: string;
+  readonly merged?: readonly MergedEntry[];
+  readonly rejected?: ReadonlyArray<{ edge: string; commit: string; reason: string }>;
+  readonly source?: string;
+  readonly metrics: Metrics;
+};
+
+/** Writes round `round` of the plan's global branch; fails with RefConflict if the branch moved. */
+export async function commitGlobalRound(repo: Repository, input: GlobalCommitInput): Promise<string> {
+  const { plan, round } = input;
+  const merged = input.merged ?? [];
+  const subject = round === 0
+    ? `Round 0 of ${plan.plan.name}: ${input.source ?? 'initial weights'}`
+    : `Round ${round} of ${plan.plan.name}: ${input.strategy} over ${merged.length} edge${merged.length === 1 ? '' : 's'}`;
+  const trailers: Array<[string, string]> = [
+    [TRAILER.plan, plan.id],
+    [TRAILER.round, String(round)],
+    [TRAILER.architecture, input.architecture],
+  ];
+  if (input.source) trailers.push([TRAILER.source, input.source]);
+  if (input.strategy) trailers.push([TRAILER.strategy, input.strategy]);
+  for (const m of merged) trailers.push([TRAILER.merged, renderMerged(m)]);
+  for (const r of input.rejected ?? []) trailers.push([TRAILER.rejected, renderRejected(r.edge, r.commit, r.reason)]);
+  const oid = await repo.writeCommit({
+    files: {
+      [WEIGHTS_FILE]: checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture }),
+      [METRICS_FILE]: json(input.metrics),
+    },
+    parents: input.parent ? [input.parent] : [],
+    message: renderMessage(subject, trailers),
+    author: author('aggregator'),
+  });
+  await repo.updateRef(planBranch(plan.plan.name, plan.id), oid, input.parent);
+  return oid;
+}
+
+export async function tagFinal(repo: Repository, plan: CommittedPlan, commit: string): Promise<void> {
+  const tag = inferenceTag(plan.plan.name, plan.id);
+  const existing = await repo.readRef(tag);
+  if (existing === commit) return;
+  await repo.updateRef(tag, commit, existing);
+}
+
+export const readFinalTag = (repo: Repository, plan: CommittedPlan) => repo.readRef(inferenceTag(plan.plan.name, plan.id));
+
+// ---- edge repositories ----
+
+/** The edge's commits for this plan, newest first. */
+export async function readEdgeHistory(repo: Repository, plan: CommittedPlan, limit = Infinity): Promise<EdgeRecord[]> {
+  const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
+  if (!head) return [];
+  const chain = await repo.firstParentChain(head, () => true, limit);
+  return chain.map(parseEdgeRecord).filter((r): r is EdgeRecord => r !== undefined && r.planId === plan.id);
+}
+
+export type EdgeCommitInput = {
+  readonly plan: CommittedPlan;
+  readonly edge: string;
+  readonly round: number;
+  readonly base: string;
+  readonly architecture: string;
+  readonly tensors: Tensors;
+  readonly datasetSize: number;
+  readonly metrics: { readonly global: Metrics; readonly local: Metrics };
+};
+
+export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput): Promise<string> {
+  const { plan, edge, round } = input;
+  const ref = planBranch(plan.plan.name, plan.id);
+  const parent = await repo.readRef(ref);
+  const trailers: Array<[string, string]> = [
+    [TRAILER.plan, plan.id],
+    [TRAILER.round, String(round)],
+    [TRAILER.architecture, input.architecture],
+    [TRAILER.edge, edge],
+    [TRAILER.base, input.base],
+    [TRAILER.datasetSize, String(input.datasetSize)],
+    [TRAILER.metricsGlobal, renderMetricSummary(input.metrics.global)],
+    [TRAILER.metricsLocal, renderMetricSummary(input.metrics.local)],
+  ];
+  const oid = await repo.writeCommit({
+    files: {
+      [WEIGHTS_FILE]: checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture }),
+      [METRICS_FILE]: json(input.metrics),
+    },
+    parents: parent ? [parent] : [],
+    message: renderMessage(`${edge}: round ${round} of ${plan.plan.name}, trained from ${shortId(input.base)}`, trailers),
+    author: author(edge),
+  });
+  await repo.updateRef(ref, oid, parent);
+  return oid;
+}

@@ -1,0 +1,78 @@
+/** What fedgit reads back from its commits: pure parsing of trailers into records. */
+import type { Commit } from '../git/repository.js';
+import { TRAILER, trailer, trailerAll, parseMerged, parseMetricSummary, type MergedEntry } from '../git/names.js';
+
+export type GlobalRecord = {
+  readonly oid: string;
+  readonly parent: string | undefined;
+  readonly planId: string;
+  readonly round: number;
+  readonly architecture: string;
+  readonly strategy: string | undefined;
+  readonly merged: readonly MergedEntry[];
+  readonly rejected: readonly string[];
+  readonly source: string | undefined;
+  readonly timeMs: number;
+};
+
+export type EdgeRecord = {
+  readonly oid: string;
+  readonly edge: string;
+  readonly planId: string;
+  readonly round: number;
+  readonly architecture: string;
+  readonly base: string;
+  readonly datasetSize: number;
+  readonly metricsGlobal: Record<string, number>;
+  readonly metricsLocal: Record<string, number>;
+  readonly timeMs: number;
+};
+
+function roundOf(value: string | undefined): number | undefined {
+  return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
+}
+
+export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
+  const planId = trailer(c.trailers, TRAILER.plan);
+  const round = roundOf(trailer(c.trailers, TRAILER.round));
+  if (!planId || round === undefined) return undefined;
+  let merged: MergedEntry[];
+  try {
+    merged = trailerAll(c.trailers, TRAILER.merged).map(parseMerged);
+  } catch {
+    return undefined;
+  }
+  return {
+    oid: c.oid,
+    parent: c.parents[0],
+    planId,
+    round,
+    architecture: trailer(c.trailers, TRAILER.architecture) ?? '',
+    strategy: trailer(c.trailers, TRAILER.strategy),
+    merged,
+    rejected: trailerAll(c.trailers, TRAILER.rejected),
+    source: trailer(c.trailers, TRAILER.source),
+    timeMs: c.committer.timestamp * 1000,
+  };
+}
+
+export function parseEdgeRecord(c: Commit): EdgeRecord | undefined {
+  const planId = trailer(c.trailers, TRAILER.plan);
+  const round = roundOf(trailer(c.trailers, TRAILER.round));
+  const edge = trailer(c.trailers, TRAILER.edge);
+  const base = trailer(c.trailers, TRAILER.base);
+  const datasetSize = roundOf(trailer(c.trailers, TRAILER.datasetSize));
+  if (!planId || round === undefined || !edge || !base || !/^[0-9a-f]{40}$/.test(base) || datasetSize === undefined) return undefined;
+  return {
+    oid: c.oid,
+    edge,
+    planId,
+    round,
+    architecture: trailer(c.trailers, TRAILER.architecture) ?? '',
+    base,
+    datasetSize,
+    metricsGlobal: parseMetricSummary(trailer(c.trailers, TRAILER.metricsGlobal)),
+    metricsLocal: parseMetricSummary(trailer(c.trailers, TRAILER.metricsLocal)),
+    timeMs: c.committer.timestamp * 1000,
+  };
+}
