@@ -21,7 +21,7 @@ export function parseYamlText(text: string, file: string, fail: ErrorFactory): P
   const document = parseDocument(text, { lineCounter: lines, uniqueKeys: true, prettyErrors: false });
   const problem = document.errors[0];
   if (problem) {
-    const line = problem.linePos?.[0]?.line;
+    const line = problem.linePos?.[0]?.line ?? lines.linePos(problem.pos[0]).line;
     throw fail(`${file}${line ? `:${line}` : ''}: invalid YAML: ${problem.message.split('\n')[0]}`, { file, ...(line ? { line } : {}) });
   }
   let value: unknown;

@@ -1,0 +1,63 @@
+/** decide: tables of situations → actions, no file system. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { decideAggregator } from '../operator/reconcile/aggregator-decide.js';
+import { decideEdge } from '../operator/reconcile/edge-decide.js';
+import { parsePlan, type CommittedPlan } from '../operator/plan/plan.js';
+import type { EdgeRecord, GlobalRecord } from '../operator/store/records.js';
+
+const plan: CommittedPlan = {
+  id: 'p'.repeat(40),
+  text: '',
+  plan: parsePlan('name: t\nrounds: 2\nedges: [a, b, c]\nminEdges: 2\nroundDeadline: 60s\napp: { id: x }\n', 'plan.yaml'),
+};
+const head = (round: number, oid = `${round}`.repeat(40).slice(0, 40), timeMs = 1_000_000): GlobalRecord => ({
+  oid, parent: undefined, planId: plan.id, round, architecture: 'x', strategy: 'fedavg', merged: [], rejected: [], source: undefined, timeMs,
+});
+const update = (edge: string, base: string, round: number): EdgeRecord => ({
+  oid: `${edge}`.repeat(40).slice(0, 40), edge, planId: plan.id, round, architecture: 'x', base, datasetSize: 10, metricsGlobal: {}, metricsLocal: {}, timeMs: 0,
+});
+
+test('aggregator decisions', () => {
+  const h = head(0);
+  const all = new Map([['a', update('a', h.oid, 1)], ['b', update('b', h.oid, 1)], ['c', update('c', h.oid, 1)]]);
+  const two = new Map([['a', update('a', h.oid, 1)], ['b', update('b', h.oid, 1)], ['c', null]]);
+  const stale = new Map([['a', update('a', 'f'.repeat(40), 1)], ['b', update('b', h.oid, 1)], ['c', update('c', h.oid, 2)]]);
+  const cases: Array<[string, Parameters<typeof decideAggregator>[0], number, string, Record<string, unknown>?]> = [
+    ['no plan', { plan: null, head: null, finalTag: null, candidates: new Map() }, 0, 'wait'],
+    ['no round 0', { plan, head: null, finalTag: null, candidates: new Map() }, 0, 'init'],
+    ['all edges in', { plan, head: h, finalTag: null, candidates: all }, h.timeMs, 'merge', { why: 'all-edges' }],
+    ['two in, before the deadline', { plan, head: h, finalTag: null, candidates: two }, h.timeMs + 59_000, 'wait', { untilMs: h.timeMs + 60_000 }],
+    ['two in, after the deadline', { plan, head: h, finalTag: null, candidates: two }, h.timeMs + 60_000, 'merge', { why: 'deadline', missing: ['c'] }],
+    ['stale base and wrong round are not counted', { plan, head: h, finalTag: null, candidates: stale }, h.timeMs + 61_000, 'wait'],
+    ['last round, untagged', { plan, head: head(2), finalTag: null, candidates: new Map() }, 0, 'tag'],
+    ['last round, tagged', { plan, head: head(2), finalTag: head(2).oid, candidates: new Map() }, 0, 'done'],
+  ];
+  for (const [name, observed, now, kind, extra] of cases) {
+    const action = decideAggregator(observed, now);
+    assert.equal(action.kind, kind, name);
+    for (const [k, v] of Object.entries(extra ?? {})) assert.deepEqual((action as Record<string, unknown>)[k], v, `${name}: ${k}`);
+  }
+  const merge = decideAggregator({ plan, head: h, finalTag: null, candidates: stale }, h.timeMs + 61_000);
+  assert.equal(merge.kind, 'wait', 'only b is valid, 2 are needed');
+});
+
+test('edge decisions', () => {
+  const h = head(1);
+  const base = { edge: 'a', plan, globalHead: h, finalTag: null, own: [] as EdgeRecord[], training: null };
+  const cases: Array<[string, Parameters<typeof decideEdge>[0], string]> = [
+    ['no plan', { ...base, plan: null }, 'wait'],
+    ['not in plan', { ...base, edge: 'zz' }, 'wait'],
+    ['no round 0', { ...base, globalHead: null }, 'wait'],
+    ['new head', base, 'train'],
+    ['already pushed for this head', { ...base, own: [update('a', h.oid, 2)] }, 'wait'],
+    ['pushed for an older head', { ...base, own: [update('a', 'e'.repeat(40), 1)] }, 'train'],
+    ['training on this head', { ...base, training: { planId: plan.id, base: h.oid } }, 'keep-training'],
+    ['head moved while training', { ...base, training: { planId: plan.id, base: 'e'.repeat(40) } }, 'abort'],
+    ['plan changed while training', { ...base, training: { planId: 'q'.repeat(40), base: h.oid } }, 'abort'],
+    ['final round reached', { ...base, globalHead: head(2) }, 'done'],
+  ];
+  for (const [name, observed, kind] of cases) assert.equal(decideEdge(observed).kind, kind, name);
+  const train = decideEdge(base);
+  assert.ok(train.kind === 'train' && train.round === 2 && train.base.oid === h.oid);
+});

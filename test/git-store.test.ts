@@ -1,0 +1,29 @@
+/** fedgit's object writer and reader agree with native git, loose and packed. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { execFileSync } from 'node:child_process';
+import { tempDir, git } from './helpers/temp.js';
+import { Repository } from '../operator/git/repository.js';
+import { renderMessage, parseTrailers } from '../operator/git/names.js';
+
+test('commits written by fedgit are valid for native git, and fedgit reads them back after git gc packs them', async (t) => {
+  const repo = await Repository.ensureBare(path.join(await tempDir(t), 'r.git'));
+  const weights = randomBytes(3 * 1024 * 1024 + 17);
+  const message = renderMessage('subject line', [['Fedgit-Round', '1'], ['Fedgit-Merged', 'a 0123 size=3 weight=0.5']]);
+  const oid = await repo.writeCommit({ files: { 'weights.safetensors': weights, 'metrics.json': Buffer.from('{}') }, parents: [], message, author: { name: 'fedgit edge', email: 'e@fedgit.invalid', timestamp: 1_700_000_000 } });
+  await repo.updateRef('refs/heads/main', oid, null);
+  git(repo.gitdir, 'fsck', '--strict');
+  assert.ok(execFileSync('git', ['--git-dir', repo.gitdir, 'cat-file', 'blob', 'main:weights.safetensors'], { maxBuffer: 1 << 30 }).equals(weights));
+  assert.equal(git(repo.gitdir, 'log', '-1', '--format=%(trailers:key=Fedgit-Round,valueonly)').trim(), '1');
+  assert.deepEqual(parseTrailers(message), [['Fedgit-Round', '1'], ['Fedgit-Merged', 'a 0123 size=3 weight=0.5']]);
+
+  git(repo.gitdir, 'gc', '--quiet');
+  git(repo.gitdir, 'prune', '--expire=now');
+  const commit = await repo.readCommit(oid);
+  assert.equal(commit.message, message);
+  assert.ok((await repo.readFile(oid, 'weights.safetensors')).equals(weights));
+  assert.equal(await repo.resolve(oid.slice(0, 8)), oid);
+  assert.equal(await repo.resolve('main'), oid);
+});

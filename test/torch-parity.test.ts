@@ -1,0 +1,203 @@
+/**
+ * PyTorch reference (edge-app/python/aspects_torch.py) against the
+ * TensorFlow.js model (edge-app/aspects/): same safetensors in, same numbers
+ * out. Needs python3 with torch, numpy and nibabel (Debian: python3-torch
+ * python3-nibabel); $FEDGIT_PYTHON picks the interpreter. Without them these
+ * tests fail with a message saying so: parity is part of the contract.
+ */
+import assert from 'node:assert/strict';
+import { execFile, execFileSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { adamStep, forward } from '../edge-app/aspects/model.js';
+import { DEFAULT_ASPECTS_GRID, initialAspectsWeights, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
+import { readNifti, writeNifti } from '../edge-app/nifti/index.js';
+import { preprocess } from '../edge-app/preprocess/index.js';
+import { selectBackend } from '../edge-app/tf-backend.js';
+import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
+import type { Tensor, Tensors } from '../operator/contracts.js';
+
+const SCRIPT = fileURLToPath(new URL('../../edge-app/python/aspects_torch.py', import.meta.url));
+const PYTHON = process.env.FEDGIT_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const run = promisify(execFile);
+
+let dir: string;
+before(async () => {
+  try {
+    execFileSync(PYTHON, ['-c', 'import torch, numpy, nibabel'], { stdio: 'pipe' });
+  } catch (e) {
+    const stderr = String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n').at(-1);
+    throw new Error(
+      `PyTorch parity tests need ${PYTHON} with torch, numpy and nibabel (${stderr}). ` +
+        'Install python3-torch python3-nibabel (Debian) or set FEDGIT_PYTHON to an interpreter that has them.',
+    );
+  }
+  await selectBackend();
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedgit-torch-test-'));
+});
+after(() => {
+  if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const gridText = (g: Grid) => `${g.depth}x${g.height}x${g.width}`;
+
+async function torch(action: string, env: Record<string, string>): Promise<void> {
+  try {
+    await run(PYTHON, [SCRIPT, action], { env: { ...process.env, FEDGIT_THREADS: '2', ...env }, maxBuffer: 16 * 1024 * 1024 });
+  } catch (e) {
+    throw new Error(`aspects_torch.py ${action} failed: ${String((e as { stderr?: string }).stderr ?? e)}`);
+  }
+}
+
+function writeTensors(file: string, tensors: Record<string, Tensor> | Tensors): string {
+  const map = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
+  fs.writeFileSync(file, renderSafetensors(map));
+  return file;
+}
+
+function readTensors(file: string): Tensors {
+  return parseSafetensors(fs.readFileSync(file), file).tensors;
+}
+
+function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
+  const r = mulberry32(seed);
+  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
+}
+
+/** He-init weights with small non-zero biases, so the biases are exercised too. */
+function testWeights(seed: number, grid: Grid): Tensors {
+  const out = new Map<string, Tensor>();
+  let s = seed * 100;
+  for (const [name, t] of initialAspectsWeights(seed, grid)) {
+    out.set(name, name.endsWith('.bias') ? { shape: t.shape, data: randomArray(t.data.length, ++s, -0.05, 0.05) } : t);
+  }
+  return out;
+}
+
+function inputCount(grid: Grid, batch: number): number {
+  return batch * grid.depth * grid.height * (grid.width / 2) * 2;
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  let m = 0;
+  for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
+  return m;
+}
+
+describe('PyTorch reference vs TensorFlow.js', () => {
+  it('init: the same bytes as initialAspectsWeights', async () => {
+    const grid: Grid = { depth: 16, height: 48, width: 48 };
+    const out = path.join(dir, 'init.safetensors');
+    await torch('init', { FEDGIT_SEED: '20240601', FEDGIT_GRID: gridText(grid), FEDGIT_OUTPUT_WEIGHTS: out });
+    const py = readTensors(out);
+    const ts = initialAspectsWeights(20240601, grid);
+    assert.deepEqual([...py.keys()].sort(), [...ts.keys()].sort());
+    for (const [name, t] of ts) {
+      assert.deepEqual(py.get(name)!.shape, t.shape, name);
+      assert.equal(Buffer.compare(Buffer.from(py.get(name)!.data.buffer), Buffer.from(t.data.buffer)), 0, `${name} differs`);
+    }
+  });
+
+  it('forward: the same 10 probabilities per volume (|Δ| ≤ 1e-4), default grid, batch 3', async (t) => {
+    const grid = DEFAULT_ASPECTS_GRID;
+    const batch = 3;
+    const weights = testWeights(3, grid);
+    const inputs = randomArray(inputCount(grid, batch), 99);
+    const wFile = writeTensors(path.join(dir, 'fw-weights.safetensors'), weights);
+    const iFile = writeTensors(path.join(dir, 'fw-input.safetensors'), {
+      input: { shape: [batch, grid.depth, grid.height, grid.width / 2, 2], data: inputs },
+    });
+    const oFile = path.join(dir, 'fw-out.safetensors');
+    await torch('forward', { FEDGIT_INPUT_WEIGHTS: wFile, FEDGIT_INPUT: iFile, FEDGIT_OUTPUT: oFile });
+    const py = readTensors(oFile).get('probs')!;
+    assert.deepEqual(py.shape, [batch, 10]);
+    const tf = forward(weights, inputs, batch, grid);
+    const diff = maxAbsDiff(py.data, tf);
+    // Outputs must not be saturated, or the comparison says little.
+    assert.ok([...tf].some((p) => p > 0.05 && p < 0.95), `probabilities ${[...tf].map((p) => p.toFixed(3)).join(' ')}`);
+    t.diagnostic(`max |p_torch − p_tfjs| = ${diff.toExponential(2)}`);
+    assert.ok(diff <= 1e-4, `max |p_torch − p_tfjs| = ${diff}`);
+  });
+
+  it('one Adam step from fresh state moves every weight the same way (|Δw_torch − Δw_tfjs| ≤ 2e-4·lr where |g| ≥ 1e-5, ≤ 1e-3·lr everywhere)', async (t) => {
+    // A first Adam step is Δw = −lr·g/(|g| + ε) ≈ −lr·sign(g): robust where |g| ≫ ε = 1e-7, but
+    // where |g| is near ε float32 rounding in g moves Δw by lr·δg/(|g|+ε). So: strict where
+    // |g| ≥ 1e-5 (torch's gradient), looser elsewhere. Measured: worst 3e-5·lr and 7e-5·lr
+    // (float32 rounding of w itself is ~4e-6·lr at |w| ≈ 0.05).
+    const grid = DEFAULT_ASPECTS_GRID;
+    const batch = 2;
+    const lr = 1e-3;
+    const weights = testWeights(5, grid);
+    const inputs = randomArray(inputCount(grid, batch), 7);
+    const labels = Float32Array.from(randomArray(batch * 10, 8, 0, 1), (u) => (u < 0.4 ? 1 : 0));
+    const wFile = writeTensors(path.join(dir, 'st-weights.safetensors'), weights);
+    const iFile = writeTensors(path.join(dir, 'st-input.safetensors'), {
+      input: { shape: [batch, grid.depth, grid.height, grid.width / 2, 2], data: inputs },
+      labels: { shape: [batch, 10], data: labels },
+    });
+    const owFile = path.join(dir, 'st-out-weights.safetensors');
+    const oFile = path.join(dir, 'st-out.safetensors');
+    await torch('step', { FEDGIT_INPUT_WEIGHTS: wFile, FEDGIT_INPUT: iFile, FEDGIT_OUTPUT_WEIGHTS: owFile, FEDGIT_OUTPUT: oFile, FEDGIT_LR: String(lr) });
+    const py = readTensors(owFile);
+    const extra = readTensors(oFile);
+    const tf = adamStep(weights, inputs, labels, lr, grid);
+
+    let strict = 0, worstStrict = 0, sumDiff = 0, count = 0, moved = 0;
+    const report: string[] = [];
+    for (const [name, w0] of weights) {
+      const a = py.get(name)!.data, b = tf.get(name)!.data, g = extra.get(`grad.${name}`)!.data;
+      let worst = 0;
+      for (let i = 0; i < w0.data.length; i++) {
+        const dPy = a[i]! - w0.data[i]!, dTf = b[i]! - w0.data[i]!;
+        const diff = Math.abs(dPy - dTf);
+        assert.ok(Math.abs(dTf) <= lr * 1.001 && Math.abs(dPy) <= lr * 1.001, `${name}[${i}] moved more than lr`);
+        if (Math.abs(dPy) > lr / 2) moved++;
+        sumDiff += diff;
+        assert.ok(diff <= 1e-3 * lr, `${name}[${i}]: Δw torch ${dPy}, tfjs ${dTf}, g ${g[i]}`);
+        count++;
+        worst = Math.max(worst, diff);
+        if (Math.abs(g[i]!) >= 1e-5) {
+          strict++;
+          worstStrict = Math.max(worstStrict, diff);
+          assert.ok(diff <= 2e-4 * lr, `${name}[${i}]: Δw torch ${dPy}, tfjs ${dTf}, g ${g[i]}`);
+        }
+      }
+      report.push(`${name} ${(worst / lr).toExponential(1)}`);
+    }
+    t.diagnostic(`${strict}/${count} weights with |g| ≥ 1e-5, worst |Δw diff|/lr there ${(worstStrict / lr).toExponential(2)}; mean over all ${(sumDiff / count / lr).toExponential(2)}; worst/lr per tensor: ${report.join(', ')}`);
+    assert.ok(strict > count / 3, `only ${strict} of ${count} weights have |g| ≥ 1e-5`);
+    assert.ok(moved > count / 2, `only ${moved} of ${count} weights moved`);
+    assert.ok(sumDiff / count <= 1e-4 * lr, `mean |Δw_torch − Δw_tfjs| = ${sumDiff / count} (worst/lr per tensor: ${report.join(', ')})`);
+  });
+
+  it('preprocessing: the same model input from one NIfTI volume (int16 with scl_inter; axis-aligned and oblique sform)', async (t) => {
+    const grid = DEFAULT_ASPECTS_GRID;
+    const dims: [number, number, number] = [150, 190, 26];
+    const hu = new Float32Array(dims[0] * dims[1] * dims[2]);
+    const r = mulberry32(17);
+    for (let i = 0; i < hu.length; i++) hu[i] = Math.round(-200 + 300 * r());
+    const cases: Array<{ name: string; affine: number[]; hemisphere: 'L' | 'R' }> = [
+      // 1 mm in-plane, 4 mm slices, integer origin: many voxel centres fall exactly on cell boundaries.
+      { name: 'axis', affine: [1, 0, 0, -75, 0, 1, 0, -105, 0, 0, 4, -24, 0, 0, 0, 1], hemisphere: 'R' },
+      { name: 'oblique', affine: [0.97, -0.1, 0.05, -70, 0.12, 0.99, -0.3, -100, -0.02, 0.08, 3.9, -22, 0, 0, 0, 1], hemisphere: 'L' },
+    ];
+    for (const c of cases) {
+      const file = path.join(dir, `${c.name}.nii`);
+      await writeNifti(file, { dims, hu, affine: c.affine, description: c.name }, { datatype: 'int16', sclSlope: 1, sclInter: -1024 });
+      const tsInput = preprocess(await readNifti(file), c.hemisphere, grid);
+      const out = path.join(dir, `${c.name}.safetensors`);
+      await torch('preprocess', { FEDGIT_INPUT: file, FEDGIT_HEMISPHERE: c.hemisphere, FEDGIT_GRID: gridText(grid), FEDGIT_OUTPUT: out });
+      const py = readTensors(out).get('input')!;
+      assert.deepEqual(py.shape, [grid.depth, grid.height, grid.width / 2, 2]);
+      const diff = maxAbsDiff(py.data, tsInput);
+      t.diagnostic(`${c.name}: max |Δ| = ${diff}`);
+      assert.ok(diff <= 1e-6, `${c.name}: max |Δ| = ${diff}`);
+      assert.ok(new Set(tsInput).size > 100, `${c.name}: the volume must cover the grid`);
+    }
+  });
+});
