@@ -9,6 +9,8 @@ import type { AppRegistry, EdgeApp, LocalAppConfig, TensorSpec, Tensors } from '
 import { FedgitError } from '../operator/errors.js';
 import { LinearToyOptions, LINEAR_TOY_ARCHITECTURE, linearToySpec, linearToyInitialWeights, createLinearToyApp } from './toy/linear-toy.js';
 import { NoopOptions, NOOP_ARCHITECTURE, noopSpec, noopInitialWeights, createNoopApp } from './toy/noop.js';
+import { AspectsOptions } from './aspects/options.js';
+import { ASPECTS_ARCHITECTURE, aspectsTensorSpec, initialAspectsWeights } from './aspects/spec.js';
 
 type AppDefinition<O> = {
   readonly schema: z.ZodType<O>;
@@ -29,6 +31,27 @@ const APPS: ReadonlyMap<string, AppDefinition<unknown>> = new Map([
       spec: linearToySpec,
       initialWeights: linearToyInitialWeights,
       builtin: async (o, local) => createLinearToyApp(o, local.edge),
+    }),
+  ],
+  [
+    'aspects-cnn',
+    define<AspectsOptions>({
+      schema: AspectsOptions,
+      architecture: () => ASPECTS_ARCHITECTURE,
+      spec: (o) => aspectsTensorSpec(o.grid),
+      initialWeights: (o, seed) => initialAspectsWeights(seed, o.grid),
+      async builtin(o, local) {
+        if (!local.dataDir) throw new FedgitError('CONFIG_INVALID', `edge ${local.edge}: app aspects-cnn needs a data folder (participant config 'data', or --data)`, { edge: local.edge });
+        const { createAspectsApp } = await import('./aspects/app.js');
+        return createAspectsApp({
+          dataDir: local.dataDir,
+          grid: o.grid,
+          batchSize: o.batchSize,
+          learningRate: o.learningRate,
+          validationFraction: o.validationFraction,
+          logger: { info: (message: string) => local.log('info', message) },
+        });
+      },
     }),
   ],
   [

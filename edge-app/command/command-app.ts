@@ -1,0 +1,320 @@
+/**
+ * The external-command adapter: an EdgeApp whose model lives in another
+ * program (for example a PyTorch script at a hospital). The contract the
+ * program must follow is in CONTRACT.md beside this file.
+ *
+ * Each call gets a fresh temporary work dir; inputs are written there, the
+ * program runs as `<program> <args...> <action>` with FEDGIT_* variables, and
+ * its outputs are checked before anything is returned. Every failure is an
+ * AppFailed naming the reason and the last lines of stderr; an abort is an
+ * Aborted once the program's process group is gone.
+ */
+import fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { renderSafetensors } from '../../operator/checkpoint/safetensors.js';
+import type { EdgeApp, LocalAppConfig, Metrics, Progress, TensorSpec, Tensors, TrainRequest, TrainResult } from '../../operator/contracts.js';
+import { Aborted, AppFailed } from '../../operator/errors.js';
+import { checkSameLayout, checkSpec, OutputInvalid, readEvaluateMetrics, readOutputWeights, readTrainMetrics } from './read-outputs.js';
+import { runCommand, type CommandLogger, type RunOutcome } from './run-command.js';
+
+export type { CommandLogger } from './run-command.js';
+
+export type CommandAppOptions = {
+  /** Program and its fixed arguments; the action is appended. */
+  readonly command: readonly string[];
+  /** The edge's data folder, passed as FEDGIT_DATA_DIR (resolved to an absolute path). */
+  readonly dataDir: string;
+  /** Working directory of the program; default: the per-call work dir. */
+  readonly cwd?: string;
+  /** Extra environment, on top of the operator's own; FEDGIT_* set by the adapter win. */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly architecture: string;
+  /** Per attempt; default: no limit. */
+  readonly timeoutMs?: number;
+  /** Further attempts after a failed one (not after an abort); default 1. */
+  readonly retries?: number;
+  /** Between SIGTERM and SIGKILL on abort or timeout; default 5000. */
+  readonly killGraceMs?: number;
+  /** Receives the program's output lines and the adapter's notes; default: discard. */
+  readonly logger?: CommandLogger;
+  /** The same as `logger`, in the operator's LocalAppConfig.log form (used when `logger` is absent). */
+  readonly log?: LocalAppConfig['log'];
+  /** Throws if the tensors are not the expected names/shapes (e.g. from the model spec). */
+  readonly validate?: (tensors: Tensors) => void;
+  /** Expected tensor names and shapes of every output model (checked before `validate`). */
+  readonly spec?: readonly TensorSpec[];
+  /**
+   * Round-0 weights computed in-process (e.g. the engine-independent init of the
+   * model spec). When given, `initialWeights` does not run the command's `init`.
+   */
+  readonly initialWeights?: (seed: number) => Tensors | Promise<Tensors>;
+  /** Parent of the per-call work dirs; default os.tmpdir(). */
+  readonly tmpDir?: string;
+};
+
+export type CommandAction = 'train' | 'evaluate' | 'init';
+
+/** Environment variable names: the contract, spelled once. */
+export const ENV = {
+  action: 'FEDGIT_ACTION',
+  architecture: 'FEDGIT_ARCHITECTURE',
+  inputWeights: 'FEDGIT_INPUT_WEIGHTS',
+  outputWeights: 'FEDGIT_OUTPUT_WEIGHTS',
+  metrics: 'FEDGIT_METRICS',
+  epochs: 'FEDGIT_EPOCHS',
+  round: 'FEDGIT_ROUND',
+  planId: 'FEDGIT_PLAN_ID',
+  seed: 'FEDGIT_SEED',
+  dataDir: 'FEDGIT_DATA_DIR',
+  workDir: 'FEDGIT_WORK_DIR',
+} as const;
+
+/** A stdout line `fedgit-progress <fraction> <message>` is reported as training progress. */
+const PROGRESS_LINE = /^fedgit-progress\s+([0-9.eE+-]+)\s*(.*)$/;
+
+const FILES = { inputWeights: 'input.safetensors', outputWeights: 'output.safetensors', metrics: 'metrics.json' } as const;
+
+type Outputs = { weights?: Tensors; trainMetrics?: Awaited<ReturnType<typeof readTrainMetrics>>; metrics?: Metrics };
+
+type Invocation = {
+  readonly action: CommandAction;
+  readonly signal: AbortSignal;
+  readonly inputWeights?: Tensors;
+  readonly metadata?: Record<string, string>;
+  readonly vars: Record<string, string>;
+  readonly onProgress?: Progress;
+  /** Reads and checks the outputs from the work dir; throws OutputInvalid. */
+  readonly collect: (paths: { outputWeights: string; metrics: string }) => Promise<Outputs>;
+};
+
+const discard: CommandLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+
+export function createCommandApp(options: CommandAppOptions): EdgeApp {
+  const [first, ...fixedArgs] = options.command;
+  if (first === undefined || first === '') throw new AppFailed('the external command is empty', { command: [] });
+  const program: string = first;
+  const logger: CommandLogger =
+    options.logger ??
+    (options.log !== undefined
+      ? { info: (m) => options.log!('info', m), warn: (m) => options.log!('warn', m), error: (m) => options.log!('error', m) }
+      : discard);
+  const retries = options.retries ?? 1;
+  if (!Number.isSafeInteger(retries) || retries < 0) throw new RangeError(`retries must be a non-negative integer, got ${retries}`);
+  const killGraceMs = options.killGraceMs ?? 5000;
+  const dataDir = path.resolve(options.dataDir);
+  const closing = new AbortController();
+  const label = [program, ...fixedArgs].join(' ');
+
+  async function attempt(inv: Invocation, signal: AbortSignal): Promise<Outputs> {
+    const workDir = await fs.mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'fedgit-command-'));
+    try {
+      const paths = {
+        inputWeights: path.join(workDir, FILES.inputWeights),
+        outputWeights: path.join(workDir, FILES.outputWeights),
+        metrics: path.join(workDir, FILES.metrics),
+      };
+      const vars: Record<string, string> = {
+        [ENV.action]: inv.action,
+        [ENV.architecture]: options.architecture,
+        [ENV.dataDir]: dataDir,
+        [ENV.workDir]: workDir,
+        ...inv.vars,
+      };
+      if (inv.inputWeights !== undefined) {
+        await fs.writeFile(paths.inputWeights, renderSafetensors(inv.inputWeights, inv.metadata ?? {}));
+        vars[ENV.inputWeights] = paths.inputWeights;
+      }
+      if (inv.action === 'train' || inv.action === 'init') vars[ENV.outputWeights] = paths.outputWeights;
+      if (inv.action === 'train' || inv.action === 'evaluate') vars[ENV.metrics] = paths.metrics;
+
+      const outcome = await runCommand({
+        program,
+        args: [...fixedArgs, inv.action],
+        cwd: options.cwd ?? workDir,
+        env: { ...inheritedEnv(), ...options.env, ...vars },
+        signal,
+        timeoutMs: options.timeoutMs,
+        killGraceMs,
+        onStdoutLine: (line) => {
+          const m = PROGRESS_LINE.exec(line);
+          if (m !== null && inv.onProgress !== undefined) {
+            const fraction = Number(m[1]);
+            inv.onProgress(m[2] ?? '', Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : undefined);
+          }
+          logger.info(`[${inv.action}] ${line}`);
+        },
+        onStderrLine: (line) => logger.info(`[${inv.action} stderr] ${line}`),
+      });
+      if (outcome.kind === 'aborted') throw new Aborted(`external command ${inv.action} aborted`);
+      const failure = describeFailure(outcome, options.timeoutMs);
+      if (failure !== undefined) throw new AttemptFailed(failure, outcome);
+      try {
+        return await inv.collect(paths);
+      } catch (e) {
+        if (e instanceof OutputInvalid) throw new AttemptFailed(e.message, outcome, e);
+        throw e;
+      }
+    } finally {
+      await fs.rm(workDir, { recursive: true, force: true }).catch((e: unknown) => logger.warn(`could not remove ${workDir}: ${String(e)}`));
+    }
+  }
+
+  const inflight = new Set<Promise<Outputs>>();
+
+  function invoke(inv: Invocation): Promise<Outputs> {
+    const run = invokeWithRetries(inv);
+    inflight.add(run);
+    const forget = () => inflight.delete(run);
+    run.then(forget, forget);
+    return run;
+  }
+
+  async function invokeWithRetries(inv: Invocation): Promise<Outputs> {
+    const signal = AbortSignal.any([inv.signal, closing.signal]);
+    const attempts = retries + 1;
+    let last: AttemptFailed | undefined;
+    for (let n = 1; n <= attempts; n++) {
+      if (signal.aborted) throw new Aborted(`external command ${inv.action} aborted`);
+      try {
+        return await attempt(inv, signal);
+      } catch (e) {
+        if (e instanceof Aborted) throw e;
+        if (!(e instanceof AttemptFailed)) {
+          // Our own I/O (temp dir, input file): not the command's fault, not worth a retry.
+          throw new AppFailed(`external command \`${label} ${inv.action}\` could not run: ${(e as Error).message}`, { command: [...options.command], action: inv.action }, { cause: e });
+        }
+        last = e;
+        logger.warn(`external command ${inv.action} failed (attempt ${n} of ${attempts}): ${e.message}`);
+      }
+    }
+    const failed = last!;
+    const tail = failed.outcome.stderrTail;
+    const tailText = tail.length > 0 ? `\nlast lines of stderr:\n${tail.slice(-10).map((l) => `  ${l}`).join('\n')}` : '';
+    logger.error(`external command ${inv.action} failed after ${attempts} attempt(s): ${failed.message}`);
+    throw new AppFailed(
+      `external command \`${label} ${inv.action}\` failed: ${failed.message}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}${tailText}`,
+      {
+        command: [...options.command],
+        action: inv.action,
+        reason: failed.message,
+        attempts,
+        outcome: failed.outcome.kind,
+        ...(failed.outcome.kind === 'exited' ? { exitCode: failed.outcome.code } : {}),
+        ...(failed.outcome.kind === 'signalled' ? { signal: failed.outcome.signal } : {}),
+        stderrTail: [...tail],
+      },
+      { cause: failed.cause ?? failed },
+    );
+  }
+
+  function validated(tensors: Tensors): Tensors {
+    if (options.spec !== undefined) checkSpec(tensors, options.spec);
+    if (options.validate !== undefined) {
+      try {
+        options.validate(tensors);
+      } catch (e) {
+        throw new OutputInvalid(`the output weights do not match the model: ${(e as Error).message}`, { cause: e });
+      }
+    }
+    return tensors;
+  }
+
+  return {
+    architecture: options.architecture,
+
+    async initialWeights(seed: number): Promise<Tensors> {
+      if (options.initialWeights !== undefined) return options.initialWeights(seed);
+      const out = await invoke({
+        action: 'init',
+        signal: new AbortController().signal,
+        vars: { [ENV.seed]: String(seed) },
+        collect: async (p) => ({ weights: validated(await readOutputWeights(p.outputWeights, ENV.outputWeights)) }),
+      });
+      return out.weights!;
+    },
+
+    async train(request: TrainRequest): Promise<TrainResult> {
+      const out = await invoke({
+        action: 'train',
+        signal: request.signal,
+        inputWeights: request.weights,
+        metadata: {
+          'fedgit.architecture': options.architecture,
+          'fedgit.plan': request.planId,
+          'fedgit.round': String(request.round),
+        },
+        vars: {
+          [ENV.epochs]: String(request.epochs),
+          [ENV.round]: String(request.round),
+          [ENV.planId]: request.planId,
+          [ENV.seed]: String(request.seed),
+        },
+        ...(request.onProgress !== undefined ? { onProgress: request.onProgress } : {}),
+        collect: async (p) => {
+          const weights = await readOutputWeights(p.outputWeights, ENV.outputWeights);
+          checkSameLayout(weights, request.weights);
+          validated(weights);
+          return { weights, trainMetrics: await readTrainMetrics(p.metrics, ENV.metrics) };
+        },
+      });
+      const m = out.trainMetrics!;
+      return { weights: out.weights!, datasetSize: m.datasetSize, metrics: { global: m.global, local: m.local } };
+    },
+
+    async evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics> {
+      const out = await invoke({
+        action: 'evaluate',
+        signal,
+        inputWeights: weights,
+        metadata: { 'fedgit.architecture': options.architecture },
+        vars: {},
+        collect: async (p) => ({ metrics: await readEvaluateMetrics(p.metrics, ENV.metrics) }),
+      });
+      return out.metrics!;
+    },
+
+    /** Stops running commands (their process groups are terminated) and waits for them. */
+    async close(): Promise<void> {
+      closing.abort();
+      await Promise.allSettled([...inflight]);
+    },
+  };
+}
+
+/** The operator's environment without any FEDGIT_* contract variable (only the adapter sets those). */
+function inheritedEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const name of Object.values(ENV)) delete env[name];
+  return env;
+}
+
+/** One failed attempt; retried, then turned into AppFailed. */
+class AttemptFailed extends Error {
+  constructor(
+    message: string,
+    readonly outcome: RunOutcome,
+    cause?: unknown,
+  ) {
+    super(message, cause === undefined ? undefined : { cause });
+  }
+}
+
+function describeFailure(outcome: RunOutcome, timeoutMs: number | undefined): string | undefined {
+  switch (outcome.kind) {
+    case 'exited':
+      return outcome.code === 0 ? undefined : `exited with code ${outcome.code}`;
+    case 'signalled':
+      return `killed by signal ${outcome.signal}`;
+    case 'timed-out':
+      return `timed out after ${timeoutMs ?? outcome.durationMs} ms`;
+    case 'spawn-failed':
+      return `could not start: ${outcome.message}`;
+    case 'aborted':
+      return undefined;
+    default: {
+      const never: never = outcome;
+      return String(never);
+    }
+  }
+}
