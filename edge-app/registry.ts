@@ -93,7 +93,7 @@ export const apps: AppRegistry = {
           initialWeights: (seed: number) => definition.initialWeights(options, seed),
           ...(local.engine.timeoutMs !== undefined ? { timeoutMs: local.engine.timeoutMs } : {}),
           ...(local.engine.retries !== undefined ? { retries: local.engine.retries } : {}),
-          ...(local.engine.env ? { env: { ...local.engine.env } } : {}),
+          env: { FEDGIT_APP_OPTIONS: JSON.stringify(options), ...local.engine.env },
           spec,
           log: local.log,
         });

@@ -11,9 +11,9 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { createCommandApp } from '../edge-app/command/command-app.js';
+import { splitSamples } from '../edge-app/aspects/app.js';
 import { ASPECTS_ARCHITECTURE, aspectsTensorSpec, checkAspectsWeights, initialAspectsWeights, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
 import { writeNifti } from '../edge-app/nifti/index.js';
-import { fnv1a32 } from '../edge-app/random.js';
 import type { EdgeApp } from '../operator/contracts.js';
 import { AppFailed } from '../operator/errors.js';
 
@@ -85,16 +85,20 @@ describe('aspects_torch.py through the command adapter', () => {
     }
   });
 
-  it('train: split by fnv1a32(file) % 1000 < 200, weights move, metrics per region', async () => {
+  /** The TypeScript app's split of this cohort (sorted by (fnv1a32(file), file), first round(n·fraction)). */
+  const tsSplit = (fraction: number) => splitSamples(ids.map((id) => ({ id })), fraction);
+
+  it("train: the TypeScript app's split (fraction 0.2), weights move, metrics per region", async () => {
     const start = initialAspectsWeights(3, GRID);
     const progress: number[] = [];
     const result = await torchApp({ FEDGIT_LR: '0.003' }).train({
       weights: start, epochs: 3, round: 1, planId: 'p', seed: 9, signal: new AbortController().signal,
       onProgress: (_m, f) => f !== undefined && progress.push(f),
     });
-    const expectedTrain = ids.filter((id) => fnv1a32(id) % 1000 >= 200).length;
-    assert.equal(result.datasetSize, expectedTrain);
-    assert.equal(result.metrics.local.samples, ids.length - expectedTrain);
+    const expected = tsSplit(0.2);
+    assert.equal(expected.validation.length, 2);
+    assert.equal(result.datasetSize, expected.train.length);
+    assert.equal(result.metrics.local.samples, expected.validation.length);
     assert.equal(result.metrics.local.split, 'validation');
     checkAspectsWeights(result.weights, GRID);
     const moved = [...start].some(([name, t]) => t.data.some((v, i) => v !== result.weights.get(name)!.data[i]));
@@ -112,6 +116,13 @@ describe('aspects_torch.py through the command adapter', () => {
     assert.equal(typeof metrics.loss, 'number');
     assert.ok((metrics.samples as number) > 0);
     assert.deepEqual(Object.keys(metrics.auc as object), REGIONS);
+  });
+
+  it('validation size follows the TypeScript rule, half rounding up (10 × 0.25 → 3)', async () => {
+    const metrics = await torchApp({ FEDGIT_VALIDATION_FRACTION: '0.25' }).evaluate(initialAspectsWeights(3, GRID), new AbortController().signal);
+    assert.equal(tsSplit(0.25).validation.length, 3);
+    assert.equal(metrics.samples, 3);
+    assert.equal(metrics.split, 'validation');
   });
 
   it('weights for another grid are refused with the reason on stderr', async () => {

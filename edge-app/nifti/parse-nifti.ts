@@ -1,3 +1,23 @@
+/*
+ * NIfTI-1 parsing. The header fields are read by the chosen library, nifti-reader-js
+ * (`isNIFTI1` + `readHeader` on a private copy of the 348 header bytes): dims, datatype,
+ * bitpix, endianness, vox_offset, scl_slope/inter, qform/sform codes, quaternion, qoffset,
+ * pixdim (qfac in pixDims[0]) and the srow rows.
+ * We keep our own code for:
+ *  - gzip: node:zlib, before the library sees anything (its gzip path, readHeaderAsync,
+ *    hangs on gz files with long descriptions; readNifti also gunzips off the main thread);
+ *  - the affine choice (MODEL.md step 2: sform if sform_code > 0, else our quaternionToAffine):
+ *    the library prefers qform when qform_code > sform_code, and its quaternion maths does not
+ *    handle a ≈ 0 (NaN / unnormalised 180° rotations), uses pixdim[0] itself rather than its sign
+ *    as qfac and does not replace non-positive pixdims, so it disagrees with nibabel;
+ *  - voxel data: the library only hands back raw bytes, so byte swapping, typed-array mapping
+ *    and scl_slope/scl_inter scaling are ours;
+ *  - validation: every refusal of a truncated, corrupt or lying file is a DataInvalid naming the
+ *    file; sizeof_hdr / NIfTI-2 / magic checks look at the raw bytes before the library is called
+ *    (it would only throw a generic Error or silently accept .hdr/.img headers);
+ *  - the description string (the library drops NULs instead of stopping at the first one).
+ */
+import * as nifti from 'nifti-reader-js';
 import { gunzipSync } from 'node:zlib';
 import { DataInvalid } from '../../operator/errors.js';
 import { determinant3, diagonalAffine, quaternionToAffine } from './affine.js';
@@ -29,23 +49,22 @@ export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
     throw new DataInvalid(`${file}: ${message}`, { file, reason, ...extra });
   };
   if (bytes.length < NIFTI1_HEADER_BYTES) fail('truncated', `only ${bytes.length} bytes, shorter than a NIfTI-1 header (348)`);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-  let le = true;
+  // Raw-byte sanity checks the library would not report precisely.
+  const view = new DataView(bytes.buffer, bytes.byteOffset, NIFTI1_HEADER_BYTES);
   const sizeofHdr = view.getInt32(0, true);
-  if (sizeofHdr !== 348) {
-    if (view.getInt32(0, false) === 348) le = false;
-    else if (sizeofHdr === 540 || view.getInt32(0, false) === 540) fail('nifti2', 'NIfTI-2 is not supported');
-    else fail('sizeof_hdr', `not a NIfTI-1 file (sizeof_hdr ${sizeofHdr}, expected 348)`);
+  if (sizeofHdr !== 348 && view.getInt32(0, false) !== 348) {
+    if (sizeofHdr === 540 || view.getInt32(0, false) === 540) fail('nifti2', 'NIfTI-2 is not supported');
+    fail('sizeof_hdr', `not a NIfTI-1 file (sizeof_hdr ${sizeofHdr}, expected 348)`);
   }
   const magic = String.fromCharCode(bytes[344]!, bytes[345]!, bytes[346]!);
   if (magic === 'ni1') fail('magic', 'separate .hdr/.img pairs are not supported, use a single .nii file');
   if (magic !== 'n+1' || bytes[347] !== 0) fail('magic', `bad magic ${JSON.stringify(magic)}, expected "n+1"`);
 
-  const i16 = (at: number): number => view.getInt16(at, le);
-  const f32 = (at: number): number => view.getFloat32(at, le);
+  const hdr = readHeader(bytes, file);
+  const le = hdr.littleEndian;
 
-  const dim = Array.from({ length: 8 }, (_, n) => i16(40 + 2 * n));
+  const dim = hdr.dims.slice(0, 8);
   const rank = dim[0]!;
   if (rank < 1 || rank > 7) fail('dims', `dim[0] = ${rank} is not in 1..7`, { dim });
   for (let n = 1; n <= rank; n++) {
@@ -58,14 +77,14 @@ export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
   const voxels = nx * ny * nz;
   if (voxels > MAX_VOXELS) fail('dims', `dims ${nx}×${ny}×${nz} are implausibly large`, { dim });
 
-  const code = i16(70);
+  const code = hdr.datatypeCode;
   const datatype = datatypeByCode(code);
   if (datatype === undefined) return fail('datatype', `unsupported datatype code ${code}`, { datatype: code });
   const info = DATATYPES[datatype];
-  const bitpix = i16(72);
+  const bitpix = hdr.numBitsPerVoxel;
   if (bitpix !== info.bytes * 8) fail('bitpix', `bitpix ${bitpix} does not match datatype ${datatype}`, { bitpix });
 
-  const voxOffset = f32(108);
+  const voxOffset = hdr.vox_offset;
   if (!Number.isInteger(voxOffset) || voxOffset < NIFTI1_HEADER_BYTES) fail('vox_offset', `bad vox_offset ${voxOffset}`);
   const dataBytes = voxels * info.bytes;
   if (bytes.length < voxOffset + dataBytes) {
@@ -73,14 +92,14 @@ export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
       { expectedBytes: voxOffset + dataBytes, actualBytes: bytes.length });
   }
 
-  const pixdim = Array.from({ length: 8 }, (_, n) => f32(76 + 4 * n));
+  const pixdim = hdr.pixDims.slice(0, 8);
   const spacing: [number, number, number] = [pixdim[1]!, pixdim[2]!, pixdim[3]!];
-  let slope = f32(112);
-  let inter = f32(116);
+  let slope = hdr.scl_slope;
+  let inter = hdr.scl_inter;
   if (slope === 0 || !Number.isFinite(slope)) { slope = 1; inter = 0; }
   if (!Number.isFinite(inter)) inter = 0;
 
-  const affine = headerAffine(view, le, spacing, pixdim[0]!);
+  const affine = headerAffine(hdr, bytes, file, spacing, pixdim[0]!);
   if (!affine.every(Number.isFinite) || Math.abs(determinant3(affine)) < 1e-12) {
     fail('affine', 'the voxel-to-world affine is singular or not finite', { affine });
   }
@@ -93,21 +112,62 @@ export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
   return { file, dims: [nx, ny, nz], pixdim: spacing, datatype, hu, affine, description: cString(bytes, 148, 80) };
 }
 
-/** MODEL.md step 2: sform if sform_code > 0, else qform if qform_code > 0, else diag(pixdim). */
-function headerAffine(view: DataView, le: boolean, spacing: [number, number, number], qfac: number): number[] {
-  const f32 = (at: number): number => view.getFloat32(at, le);
-  if (view.getInt16(254, le) > 0) {
-    return [...Array.from({ length: 12 }, (_, n) => f32(280 + 4 * n)), 0, 0, 0, 1];
+/**
+ * The 348 header bytes as a private ArrayBuffer (a Buffer from fs/zlib may be a view into a
+ * shared pool, so slice by byteOffset). Only the header is passed: extensions are not ours to
+ * parse, and the library would throw on malformed ones that we (and nibabel) ignore.
+ */
+function headerBuffer(bytes: Uint8Array): ArrayBuffer {
+  return (bytes.buffer as ArrayBuffer).slice(bytes.byteOffset, bytes.byteOffset + NIFTI1_HEADER_BYTES);
+}
+
+function readHeader(bytes: Uint8Array, file: string): nifti.NIFTI1 {
+  const data = headerBuffer(bytes);
+  if (!nifti.isNIFTI1(data)) {
+    throw new DataInvalid(`${file}: not a NIfTI-1 header`, { file, reason: 'magic' });
   }
-  if (view.getInt16(252, le) > 0) {
+  let hdr: nifti.NIFTI1 | nifti.NIFTI2;
+  try {
+    hdr = nifti.readHeader(data);
+  } catch (cause) {
+    throw new DataInvalid(`${file}: unreadable NIfTI-1 header (${(cause as Error).message})`, { file, reason: 'header' }, { cause });
+  }
+  if (!(hdr instanceof nifti.NIFTI1)) throw new DataInvalid(`${file}: not a NIfTI-1 header`, { file, reason: 'magic' });
+  return hdr;
+}
+
+/** MODEL.md step 2: sform if sform_code > 0, else qform if qform_code > 0, else diag(pixdim). */
+function headerAffine(hdr: nifti.NIFTI1, bytes: Uint8Array, file: string, spacing: [number, number, number], qfac: number): number[] {
+  if (hdr.sform_code > 0) {
+    const rows = srowRows(hdr, bytes, file);
+    return [...rows[0]!.slice(0, 4), ...rows[1]!.slice(0, 4), ...rows[2]!.slice(0, 4), 0, 0, 0, 1];
+  }
+  if (hdr.qform_code > 0) {
     return quaternionToAffine({
-      b: f32(256), c: f32(260), d: f32(264),
+      b: hdr.quatern_b, c: hdr.quatern_c, d: hdr.quatern_d,
       qfac: qfac < 0 ? -1 : 1,
       pixdim: spacing,
-      offset: [f32(268), f32(272), f32(276)],
+      offset: [hdr.qoffset_x, hdr.qoffset_y, hdr.qoffset_z],
     });
   }
   return diagonalAffine(spacing);
+}
+
+/**
+ * srow_x/y/z as read by the library. Its `affine` holds the srow rows only when it chose the
+ * sform itself, i.e. unless qform_code > 0 (it prefers the qform when qform_code > sform_code);
+ * in that case re-read a copy of the header with qform_code cleared, so the rows still come from
+ * the library's reader.
+ */
+function srowRows(hdr: nifti.NIFTI1, bytes: Uint8Array, file: string): number[][] {
+  if (hdr.qform_code <= 0) return hdr.affine;
+  const data = headerBuffer(bytes);
+  new DataView(data).setInt16(252, 0, hdr.littleEndian);
+  try {
+    return nifti.readHeader(data).affine;
+  } catch (cause) {
+    throw new DataInvalid(`${file}: unreadable NIfTI-1 header (${(cause as Error).message})`, { file, reason: 'header' }, { cause });
+  }
 }
 
 const NATIVE_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;

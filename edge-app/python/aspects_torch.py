@@ -58,8 +58,35 @@ class UsageError(Exception):
     """A problem the user can fix (bad setting, bad data); printed without a traceback."""
 
 
+def app_options():
+    """The plan's app.options, passed by the operator as JSON in $FEDGIT_APP_OPTIONS."""
+    raw = os.environ.get("FEDGIT_APP_OPTIONS")
+    if not raw:
+        return {}
+    try:
+        options = json.loads(raw)
+    except ValueError:
+        raise UsageError(f"$FEDGIT_APP_OPTIONS is not valid JSON: {raw[:80]!r}") from None
+    if not isinstance(options, dict):
+        raise UsageError("$FEDGIT_APP_OPTIONS must be a JSON object")
+    return options
+
+
+# Plan option that supplies the default of each setting; an explicit environment variable wins.
+PLAN_DEFAULTS = {
+    "FEDGIT_LR": "learningRate",
+    "FEDGIT_BATCH_SIZE": "batchSize",
+    "FEDGIT_VALIDATION_FRACTION": "validationFraction",
+}
+
+
 def env(name, default=None):
     value = os.environ.get(name)
+    if (value is None or value == "") and name in PLAN_DEFAULTS and PLAN_DEFAULTS[name] in app_options():
+        value = str(app_options()[PLAN_DEFAULTS[name]])
+    if (value is None or value == "") and name == "FEDGIT_GRID" and isinstance(app_options().get("grid"), dict):
+        g = app_options()["grid"]
+        value = f"{g.get('depth')}x{g.get('height')}x{g.get('width')}"
     if value is None or value == "":
         if default is None:
             raise UsageError(f"${name} is not set")
@@ -406,9 +433,21 @@ def fnv1a32(text):
     return h
 
 
-def is_validation(sample_id, fraction):
-    """Split rule shared with the TypeScript app: validation iff fnv1a32(id) % 1000 < fraction·1000."""
-    return fnv1a32(sample_id) % 1000 < fraction * 1000
+def js_round(x):
+    """JavaScript Math.round for x >= 0 (halves go up; Python's round() would go to even)."""
+    r = math.floor(x)
+    return r + 1 if x - r >= 0.5 else r
+
+
+def validation_ids(ids, fraction):
+    """The TypeScript app's split (splitSamples in edge-app/aspects/app.ts): ids sorted by
+    (fnv1a32(id), id), the first round(n·fraction) are validation, at most n − 1.
+    Ties compare ids by UTF-16 code units, as JavaScript's `<` does."""
+    if not 0 <= fraction < 1:
+        raise UsageError(f"$FEDGIT_VALIDATION_FRACTION must be in [0, 1), got {fraction}")
+    keyed = sorted(ids, key=lambda i: (fnv1a32(i), i.encode("utf-16-be")))
+    n_validation = max(0, min(js_round(len(ids) * fraction), len(ids) - 1))
+    return set(keyed[:n_validation])
 
 
 def read_labels(data_dir):
@@ -442,11 +481,12 @@ def read_labels(data_dir):
 def load_dataset(data_dir, grid):
     rows = read_labels(data_dir)
     fraction = env_float("FEDGIT_VALIDATION_FRACTION", 0.2)
+    held_out = validation_ids([row["id"] for row in rows], fraction)
     train, validation = [], []
     for i, row in enumerate(rows):
         x = preprocess_file(row["file"], row["hemisphere"], grid)
         sample = (x, np.array(row["labels"], dtype=np.float32))
-        (validation if is_validation(row["id"], fraction) else train).append(sample)
+        (validation if row["id"] in held_out else train).append(sample)
         progress(0.1 * (i + 1) / len(rows), f"preprocessed {i + 1}/{len(rows)}")
     return train, validation
 

@@ -11,6 +11,8 @@ import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { listRefs } from '../git/refs.js';
 
+const READY_TIMEOUT_MS = 2_000;
+
 export type RefWatcherOptions = { gitdirs: readonly string[]; onChange: () => void; pollMs?: number; recheckMs?: number };
 
 export class RefWatcher {
@@ -29,9 +31,13 @@ export class RefWatcher {
       setTimeout(() => this.o.onChange(), this.o.recheckMs ?? 60).unref();
     };
     this.watcher.on('all', onEvent);
-    await new Promise<void>((resolve) => this.watcher!.once('ready', () => resolve()));
     this.fingerprint = await this.readFingerprint();
+    // The poll starts first and never depends on chokidar: it is the safety net if the watch is slow or deaf.
     this.poll = setInterval(() => void this.checkPoll(), this.o.pollMs ?? 1000);
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, READY_TIMEOUT_MS);
+      this.watcher!.once('ready', () => (clearTimeout(timer), resolve()));
+    });
   }
 
   private async readFingerprint(): Promise<string> {

@@ -1,0 +1,31 @@
+/**
+ * `npm run bench`: prints figures and ratios against references measured in
+ * the same run. Nothing is asserted: machines here are shared and noisy.
+ * `npm run bench -- store` runs only the named parts (orchestration, store, data, model, torch).
+ */
+import { benchOrchestration } from './orchestration.js';
+import { benchGitStore } from './git-store.js';
+import { benchDataLoader } from './data-loader.js';
+import { benchAspectsModel } from './aspects-model.js';
+import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
+
+const PARTS: Record<string, () => Promise<void>> = {
+  orchestration: () => benchOrchestration(),
+  store: () => benchGitStore(),
+  data: () => benchDataLoader(),
+  model: () => benchAspectsModel(),
+  torch: () => benchTorchVsTfjs(),
+};
+
+const wanted = process.argv.slice(2);
+for (const name of wanted.length ? wanted : Object.keys(PARTS)) {
+  const part = PARTS[name];
+  if (!part) {
+    console.error(`unknown benchmark '${name}' (known: ${Object.keys(PARTS).join(', ')})`);
+    process.exit(2);
+  }
+  console.log(`\n== ${name} ==`);
+  const started = performance.now();
+  await part();
+  console.log(`(${name}: ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+}

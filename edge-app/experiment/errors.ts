@@ -1,0 +1,14 @@
+/** User errors of `fedgit experiment` and `fedgit synth` (the CLI maps code USAGE to exit 2). */
+import { FedgitError } from '../../operator/errors.js';
+
+export class ExperimentUsage extends FedgitError {
+  constructor(message: string) {
+    super('USAGE', message);
+  }
+}
+
+export class ExperimentFailed extends FedgitError {
+  constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super('EXPERIMENT_FAILED', message, data, options);
+  }
+}

@@ -1,0 +1,45 @@
+/** `fedgit experiment` and `fedgit synth` refuse bad flags with one clear line and exit code 2, before writing anything. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { runCli, tempDir } from './helpers/temp.js';
+
+const cases: Array<{ args: string[]; message: RegExp }> = [
+  { args: ['experiment', '--rounds', '0'], message: /--rounds takes an integer from 1 to 10000, got '0'/ },
+  { args: ['experiment', '--epochs-per-round', 'two'], message: /--epochs-per-round takes an integer/ },
+  { args: ['experiment', '--seed=-1'], message: /--seed takes an integer from 0 to 4294967295, got '-1'/ },
+  { args: ['experiment', '--seed', '-1'], message: /experiment: Option '--seed' argument is ambiguous/ },
+  { args: ['experiment', '--bogus'], message: /experiment: Unknown option '--bogus' \(see fedgit experiment --help\)/ },
+  { args: ['experiment', 'extra'], message: /experiment: unexpected argument 'extra'/ },
+  { args: ['experiment', '--engine', 'hospital-a=jax'], message: /--engine takes EDGE=tfjs or EDGE=torch, got 'hospital-a=jax'/ },
+  { args: ['experiment', '--engine', 'hospital-z=tfjs'], message: /--engine names hospital-z, which is not an edge of plan aspects \(hospital-a, hospital-b\)/ },
+  { args: ['experiment', '--plan', 'no-such-plan.yaml'], message: /cannot read plan template no-such-plan\.yaml: ENOENT/ },
+  { args: ['experiment', '--data', 'same', '--work', 'same'], message: /--data and --work must be different folders/ },
+  { args: ['synth', '--count', '3'], message: /synth: where\? give --out DIR/ },
+  { args: ['synth', '--out', 'x', '--count', '0'], message: /--count takes an integer from 1 to 100000, got '0'/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--matrix', 'big'], message: /--matrix takes an integer/ },
+];
+
+test('fedgit experiment / synth refuse bad flags with a clear message', async (t) => {
+  const dir = await tempDir(t, 'fedgit-experiment-flags-');
+  for (const { args, message } of cases) {
+    const r = await runCli(args, { cwd: dir, timeoutMs: 30_000 });
+    assert.equal(r.code, 2, `${args.join(' ')}: exit code ${r.code}\n${r.stdout}${r.stderr}`);
+    const lines = r.stderr.trim().split('\n');
+    assert.equal(lines.length, 1, `${args.join(' ')}: one line expected, got:\n${r.stderr}`);
+    assert.match(lines[0]!, /^fedgit: /);
+    assert.match(lines[0]!, message, args.join(' '));
+  }
+  assert.deepEqual(await readdir(dir), [], 'nothing written');
+});
+
+test('fedgit experiment --help and fedgit synth --help print their usage', async (t) => {
+  const dir = await tempDir(t, 'fedgit-experiment-help-');
+  const e = await runCli(['experiment', '--help'], { cwd: dir, timeoutMs: 30_000 });
+  assert.equal(e.code, 0);
+  assert.match(e.stdout, /usage: fedgit experiment/);
+  assert.match(e.stdout, /--epochs-per-round/);
+  const s = await runCli(['synth', '--help'], { cwd: dir, timeoutMs: 30_000 });
+  assert.equal(s.code, 0);
+  assert.match(s.stdout, /usage: fedgit synth --out DIR --count N/);
+});
