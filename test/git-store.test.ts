@@ -27,3 +27,21 @@ test('commits written by fedgit are valid for native git, and fedgit reads them 
   assert.equal(await repo.resolve(oid.slice(0, 8)), oid);
   assert.equal(await repo.resolve('main'), oid);
 });
+
+test('a damaged loose object is reported as corrupt, never returned', async (t) => {
+  const { writeFile, readFile } = await import('node:fs/promises');
+  const zlib = await import('node:zlib');
+  const repo = await Repository.ensureBare(path.join(await tempDir(t), 'r.git'));
+  const oid = await repo.writeCommit({ files: { 'weights.safetensors': randomBytes(200_000) }, parents: [], message: 'm\n', author: { name: 'x', email: 'x@y', timestamp: 1 } });
+  const tree = (await repo.readCommit(oid)).tree;
+  const treeText = git(repo.gitdir, 'ls-tree', tree);
+  const blob = treeText.split(/\s+/)[2]!;
+  const file = path.join(repo.gitdir, 'objects', blob.slice(0, 2), blob.slice(2));
+  const original = await readFile(file);
+  await writeFile(file, original.subarray(0, original.length - 5000), { mode: 0o644 });
+  await assert.rejects(repo.readFile(oid, 'weights.safetensors'), /CheckpointCorrupt|zlib|truncated/);
+  const inflated = zlib.inflateSync(original);
+  inflated[inflated.length - 1] = inflated[inflated.length - 1]! ^ 0xff;
+  await writeFile(file, zlib.deflateSync(inflated));
+  await assert.rejects(repo.readFile(oid, 'weights.safetensors'), /does not hash to its name/);
+});

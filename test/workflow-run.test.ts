@@ -66,6 +66,18 @@ test('a 2-edge, 3-round run ends with the tag and exactly 3 merges naming both e
   assert.match(log.stdout, /3\/3 rounds/);
   assert.equal((log.stdout.match(/hospital-a:100 hospital-b:100/g) ?? []).length, 3);
 
+  const status = await runCli(['status'], { cwd: dir });
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(status.stdout, /aggregator: finished at round 3 .*tagged inference-toy-/);
+  assert.match(status.stdout, /hospital-a\s+3\s+[0-9a-f]{8}\s+done/);
+
+  // One JSON-lines log per participant.
+  for (const participant of ['aggregator', 'hospital-a', 'hospital-b']) {
+    const lines = (await readFile(path.join(dir, 'logs', `${participant}.jsonl`), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    assert.ok(lines.length > 3);
+    assert.ok(lines.every((l) => l.participant === participant && typeof l.message === 'string' && typeof l.timestamp === 'string'));
+  }
+
   // A second run of the same plan resumes it: nothing new is written.
   const headBefore = git(gitdir, 'rev-parse', tags[0]!).trim();
   const again = await runCli(['run', planFile, '--timeout', '60'], { cwd: dir });

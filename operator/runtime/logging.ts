@@ -9,7 +9,7 @@ import winston from 'winston';
 
 export type Logger = winston.Logger;
 
-const SECRET_KEY = /token|secret|password|passwd|authorization|private.?key|credential/i;
+const SECRET_KEY = /token|secret|password|passwd|authorization|api.?key|private.?key|credential/i;
 
 export function redact(value: unknown, depth = 0): unknown {
   if (depth > 6 || value === null || typeof value !== 'object') return value;
