@@ -9,13 +9,14 @@ import { commitEdgeUpdate, readGlobalHead, readGlobalHistory, readWeights } from
 import { loadRegistries } from '../operator/runtime/registries.js';
 import { reposUnder } from '../operator/store/federation.js';
 import { createLogger } from '../operator/runtime/logging.js';
+import { createOpener } from '../operator/store/open-repository.js';
 
 test('stale and foreign-base updates are ignored; the round merges only updates on the head', async (t) => {
   const dir = await tempDir(t);
   const { plan, repos } = await setUpFederation(dir, toyPlan({ rounds: 2, minEdges: 2 }));
   const registries = await loadRegistries();
-  const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), ...registries, log: createLogger({ participant: 'aggregator', console: false }) });
-  const global = aggregator.global;
+  const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...registries, log: createLogger({ participant: 'aggregator', console: false }) });
+  const global = await aggregator.global();
   await aggregator.reconcile();
   const round0 = (await readGlobalHead(global, plan))!;
   assert.equal(round0.round, 0);

@@ -1,10 +1,12 @@
 /** A participant's own config (never committed): who it is, where the repositories and its data are, how it runs the model. */
 import path from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigInvalid } from '../errors.js';
 import { readYamlFile, validate } from './yaml-file.js';
 import { Duration, NAME_PATTERN } from '../plan/plan.js';
-import { reposUnder, type RepoLocations } from '../store/federation.js';
+import { reposUnder, reposAtUrl, type RepoLocations } from '../store/federation.js';
+import { isRemoteLocation } from '../store/open-repository.js';
 import type { Engine } from '../contracts.js';
 
 const Name = z.string().regex(NAME_PATTERN, 'must be 1–63 lowercase letters, digits or dashes, starting with a letter or digit');
@@ -22,6 +24,20 @@ const EngineSchema = z.union([
     .transform((c): Engine => ({ kind: 'command', command: c.command, retries: c.retries, ...(c.timeout !== undefined ? { timeoutMs: c.timeout } : {}), ...(c.env ? { env: c.env } : {}) })),
 ]);
 
+const Auth = z
+  .strictObject({
+    username: z.string().min(1).max(256).optional(),
+    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    tokenFile: Location.optional(),
+  })
+  .refine((a) => (a.tokenEnv === undefined) !== (a.tokenFile === undefined), 'give exactly one of tokenEnv or tokenFile (the token itself never goes in this file)');
+
+const Webhook = z.strictObject({
+  listen: z.string().regex(/^[\w.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port, e.g. '127.0.0.1:9000'"),
+  path: z.string().regex(/^\/[\w./-]*$/).default('/hooks'),
+  secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+});
+
 const Repos = z.strictObject({
   root: Location.optional(),
   plan: Location.optional(),
@@ -36,6 +52,9 @@ export const ParticipantSchema = z.discriminatedUnion('role', [
     repos: Repos,
     logs: Location.optional(),
     pollInterval: Duration.default(1),
+    auth: Auth.optional(),
+    cache: Location.optional(),
+    webhook: Webhook.optional(),
   }),
   z.strictObject({
     role: z.literal('edge'),
@@ -45,6 +64,9 @@ export const ParticipantSchema = z.discriminatedUnion('role', [
     engine: EngineSchema.default({ kind: 'builtin' }),
     logs: Location.optional(),
     pollInterval: Duration.default(1),
+    auth: Auth.optional(),
+    cache: Location.optional(),
+    webhook: Webhook.optional(),
   }),
 ]);
 
@@ -59,13 +81,14 @@ export type ParticipantConfig = DistributiveOmit<Parsed, 'repos' | 'pollInterval
 
 export function resolveParticipant(parsed: Parsed, file: string): ParticipantConfig {
   const dir = path.dirname(path.resolve(file));
-  const abs = (p: string | undefined) => (p === undefined ? undefined : path.resolve(dir, p));
+  const abs = (p: string | undefined) => (p === undefined ? undefined : isRemoteLocation(p) ? p : path.resolve(dir, p));
   const { repos, pollInterval, ...rest } = parsed;
   if (!repos.root && !(repos.plan && repos.global)) {
     throw new ConfigInvalid(`${file}: repos: give 'root' (the folder holding plan.git, global.git and edge-<name>.git) or both 'plan' and 'global'`, { file, field: 'repos' });
   }
   const locate = (edges: readonly string[]): RepoLocations => {
-    const conventional = reposUnder(abs(repos.root) ?? dir, edges);
+    const root = abs(repos.root) ?? dir;
+    const conventional = isRemoteLocation(root) ? reposAtUrl(root, edges) : reposUnder(root, edges);
     const explicitEdges = Object.fromEntries(Object.entries(repos.edges ?? {}).map(([k, v]) => [k, abs(v)!]));
     return {
       plan: abs(repos.plan) ?? conventional.plan,
@@ -73,7 +96,7 @@ export function resolveParticipant(parsed: Parsed, file: string): ParticipantCon
       edges: { ...(repos.root ? conventional.edges : {}), ...explicitEdges },
     };
   };
-  const paths = { logs: abs(rest.logs), ...(rest.role === 'edge' ? { data: abs(rest.data) } : {}) };
+  const paths = { logs: abs(rest.logs), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : {}) };
   return { ...rest, ...paths, file, pollIntervalMs: pollInterval, locate } as ParticipantConfig;
 }
 
@@ -81,4 +104,32 @@ export async function readParticipantConfig(file: string): Promise<ParticipantCo
   const fail = (message: string, where: { file: string; line?: number; field?: string }) => new ConfigInvalid(message, where);
   const parsed = await readYamlFile(file, fail);
   return resolveParticipant(validate(parsed, ParticipantSchema, fail), file);
+}
+
+/** The token for the git server, from the environment variable or file the config names; never from the YAML. */
+export async function readToken(config: ParticipantConfig): Promise<{ username: string; token: string } | undefined> {
+  const auth = config.auth;
+  if (!auth) return undefined;
+  const username = auth.username ?? config.name;
+  if (auth.tokenEnv) {
+    const token = process.env[auth.tokenEnv];
+    if (!token) throw new ConfigInvalid(`${config.file}: auth.tokenEnv: environment variable ${auth.tokenEnv} is not set`, { file: config.file, field: 'auth.tokenEnv' });
+    return { username, token };
+  }
+  const file = path.resolve(path.dirname(config.file), auth.tokenFile!);
+  let token: string;
+  try {
+    token = (await readFile(file, 'utf8')).trim();
+  } catch (e) {
+    throw new ConfigInvalid(`${config.file}: auth.tokenFile: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { file: config.file, field: 'auth.tokenFile' });
+  }
+  if (!token) throw new ConfigInvalid(`${config.file}: auth.tokenFile: ${file} is empty`, { file: config.file, field: 'auth.tokenFile' });
+  return { username, token };
+}
+
+export function readWebhookSecret(config: ParticipantConfig): string | undefined {
+  if (!config.webhook) return undefined;
+  const secret = process.env[config.webhook.secretEnv];
+  if (!secret) throw new ConfigInvalid(`${config.file}: webhook.secretEnv: environment variable ${config.webhook.secretEnv} is not set`, { file: config.file, field: 'webhook.secretEnv' });
+  return secret;
 }

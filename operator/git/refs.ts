@@ -126,3 +126,18 @@ export async function updateRef(gitdir: string, ref: string, next: string, expec
     }
   }
 }
+
+/** Removes a loose ref only if it still holds `expected` (used to undo a local update the server refused). */
+export async function deleteRef(gitdir: string, ref: string, expected: string): Promise<void> {
+  const file = refPath(gitdir, ref);
+  const lockFile = `${file}.lock`;
+  const handle = await acquireLock(lockFile);
+  try {
+    const actual = await readRef(gitdir, ref);
+    if (actual !== expected) throw new RefConflict(ref, expected, actual);
+    await rm(file, { force: true });
+  } finally {
+    await handle.close().catch(() => undefined);
+    await rm(lockFile, { force: true });
+  }
+}

@@ -5,13 +5,30 @@ import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { readObject, writeObject } from './objects.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
-import { readRef, updateRef, listRefs } from './refs.js';
+import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
 import { parseTrailers } from './names.js';
 
 export type Commit = CommitObject & { readonly oid: string; readonly trailers: ReadonlyArray<readonly [string, string]> };
 
+/** How a mirror talks to its server (operator/remote/remote-link.ts); absent for a repository on this disk. */
+export interface RemoteSync {
+  readonly displayUrl: string;
+  refresh(gitdir: string): Promise<boolean>;
+  publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void>;
+}
+
 export class Repository {
-  constructor(readonly gitdir: string) {}
+  constructor(readonly gitdir: string, readonly remote?: RemoteSync) {}
+
+  /** Where the repository really is: the server URL of a mirror, else the folder. */
+  get location(): string {
+    return this.remote?.displayUrl ?? this.gitdir;
+  }
+
+  /** Brings a mirror up to its server (no-op for a local repository). */
+  async refresh(): Promise<void> {
+    await this.remote?.refresh(this.gitdir);
+  }
 
   static async open(gitdir: string): Promise<Repository> {
     if (!(await Repository.isRepository(gitdir))) {
@@ -34,8 +51,20 @@ export class Repository {
     return readRef(this.gitdir, ref);
   }
 
-  updateRef(ref: string, next: string, expected: string | null): Promise<void> {
-    return updateRef(this.gitdir, ref, next, expected);
+  /**
+   * Compare-and-swap of a ref. For a mirror, the server must accept the push
+   * too; if it does not, the local ref goes back to `expected` and the error stands.
+   */
+  async updateRef(ref: string, next: string, expected: string | null): Promise<void> {
+    await updateRef(this.gitdir, ref, next, expected);
+    if (!this.remote) return;
+    try {
+      await this.remote.publish(this.gitdir, ref, next, expected);
+    } catch (e) {
+      if (expected) await updateRef(this.gitdir, ref, expected, next).catch(() => undefined);
+      else await deleteRef(this.gitdir, ref, next).catch(() => undefined);
+      throw e;
+    }
   }
 
   listRefs(prefix: string): Promise<Map<string, string>> {

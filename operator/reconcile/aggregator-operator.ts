@@ -1,6 +1,7 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
 import type { AppRegistry, StrategyRegistry, Tensors, Update } from '../contracts.js';
-import { Repository } from '../git/repository.js';
+import type { Repository } from '../git/repository.js';
+import type { RepositoryOpener } from '../store/open-repository.js';
 import { isFedgitError, PlanInvalid } from '../errors.js';
 import { shortId, type MergedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
@@ -16,6 +17,7 @@ import { PlanSource } from '../runtime/plan-source.js';
 
 export type AggregatorDeps = {
   readonly locate: (edges: readonly string[]) => RepoLocations;
+  readonly open: RepositoryOpener;
   readonly apps: AppRegistry;
   readonly strategies: StrategyRegistry;
   readonly log: Logger;
@@ -25,41 +27,64 @@ export type AggregatorDeps = {
 };
 
 export class AggregatorOperator {
-  readonly plans: PlanSource;
+  private plans: PlanSource | undefined;
   private lastWait = '';
-  private readonly planRepo: Repository;
-  readonly global: Repository;
+  private readonly missingEdges = new Set<string>();
+  private globalRepo: Repository | undefined;
 
-  constructor(private readonly deps: AggregatorDeps) {
-    const where = deps.locate([]);
-    this.planRepo = new Repository(where.plan);
-    this.global = new Repository(where.global);
-    this.plans = new PlanSource(this.planRepo, { apps: deps.apps, strategies: deps.strategies.ids() }, deps.log);
+  constructor(private readonly deps: AggregatorDeps) {}
+
+  /** The global repository (opened on first use). */
+  async global(): Promise<Repository> {
+    this.globalRepo ??= await this.deps.open.require(this.deps.locate([]).global, 'the global repository');
+    return this.globalRepo;
+  }
+
+  private async planSource(): Promise<PlanSource> {
+    this.plans ??= new PlanSource(await this.deps.open.require(this.deps.locate([]).plan, 'the plan repository'), { apps: this.deps.apps, strategies: this.deps.strategies.ids() }, this.deps.log);
+    return this.plans;
   }
 
   /** The repositories to watch for the current plan. */
-  async watchedGitdirs(): Promise<string[]> {
-    const plan = await this.plans.current();
+  async watchedLocations(): Promise<string[]> {
+    const plan = await (await this.planSource()).current();
     const where = this.deps.locate(plan?.plan.edges.map((e) => e.name) ?? []);
     return [where.plan, where.global, ...Object.values(where.edges)];
   }
 
-  async observe(): Promise<AggregatorObserved> {
-    const plan = await this.plans.current();
-    if (!plan) return { plan: null, head: null, finalTag: null, candidates: new Map() };
-    const head = await readGlobalHead(this.global, plan);
-    const candidates = new Map<string, EdgeRecord | null>();
-    if (head) {
-      const where = this.deps.locate(plan.plan.edges.map((e) => e.name));
-      for (const { name } of plan.plan.edges) candidates.set(name, await this.newestOnBase(where.edges[name], plan, head.oid, name));
-    }
-    return { plan, head, finalTag: await readFinalTag(this.global, plan), candidates };
+  private async edgeRepo(plan: CommittedPlan, edge: string): Promise<Repository | null> {
+    const location = this.deps.locate(plan.plan.edges.map((e) => e.name)).edges[edge];
+    const repo = location ? await this.deps.open.open(location).catch(() => null) : null;
+    if (!repo && !this.missingEdges.has(edge)) this.deps.log.warn(`no repository for edge ${edge}${location ? ` at ${location}` : ''}; it counts as not pushed`);
+    if (!repo) this.missingEdges.add(edge);
+    return repo;
   }
 
-  private async newestOnBase(gitdir: string | undefined, plan: CommittedPlan, base: string, edge: string): Promise<EdgeRecord | null> {
-    if (!gitdir || !(await Repository.isRepository(gitdir))) return null;
+  async observe(): Promise<AggregatorObserved> {
+    const plans = await this.planSource();
+    await plans.refresh();
+    const plan = await plans.current();
+    if (!plan) return { plan: null, head: null, finalTag: null, candidates: new Map() };
+    const global = await this.global();
+    await global.refresh();
+    const head = await readGlobalHead(global, plan);
+    const candidates = new Map<string, EdgeRecord | null>();
+    if (head) {
+      for (const { name } of plan.plan.edges) candidates.set(name, await this.newestOnBase(plan, head.oid, name));
+    }
+    return { plan, head, finalTag: await readFinalTag(global, plan), candidates };
+  }
+
+  private async newestOnBase(plan: CommittedPlan, base: string, edge: string): Promise<EdgeRecord | null> {
+    const repo = await this.edgeRepo(plan, edge);
+    if (!repo) return null;
+    try {
+      await repo.refresh();
+    } catch (e) {
+      this.deps.log.warn(`cannot read edge ${edge} (${repo.location}): ${(e as Error).message}`);
+    }
     // Only the last few commits can be on the current head; older ones are stale by construction.
-    const history = await readEdgeHistory(new Repository(gitdir), plan, 8);
+    const history = await readEdgeHistory(repo, plan, 8);
     return history.find((r) => r.base === base && r.edge === edge) ?? null;
   }
 
@@ -84,7 +109,7 @@ export class AggregatorOperator {
       case 'merge':
         return this.merge(plan, action);
       case 'tag':
-        await tagFinal(this.global, plan, action.head.oid);
+        await tagFinal(await this.global(), plan, action.head.oid);
         log.info(`plan ${plan.plan.name} finished: round ${action.head.round} is ${shortId(action.head.oid)}, tagged inference-${plan.plan.name}-${shortId(plan.id)}`, { commit: action.head.oid });
         return;
       case 'done':
@@ -100,14 +125,15 @@ export class AggregatorOperator {
 
   private async commitRoundZero(plan: CommittedPlan): Promise<void> {
     const { app, seed, pretrained } = plan.plan;
+    const global = await this.global();
     const spec = this.deps.apps.tensorSpec(app.id, app.options);
     let tensors: Tensors;
     let source: string;
     if (pretrained) {
-      const commit = await this.global.resolve(pretrained).catch((e) => {
+      const commit = await global.resolve(pretrained).catch((e) => {
         throw new PlanInvalid(`plan ${plan.plan.name}: pretrained '${pretrained}' is not a commit or ref of the global repository (${(e as Error).message})`, { file: 'plan.yaml', field: 'pretrained' });
       });
-      tensors = await readWeights(this.global, commit);
+      tensors = await readWeights(global, commit);
       const problem = updateProblem(tensors, spec, 1);
       if (problem) throw new PlanInvalid(`plan ${plan.plan.name}: pretrained weights ${shortId(commit)} do not fit app ${app.id}: ${problem}`, { file: 'plan.yaml', field: 'pretrained' });
       source = `pretrained ${commit}`;
@@ -116,7 +142,7 @@ export class AggregatorOperator {
       source = `initial weights, seed ${seed}`;
     }
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(this.global, { plan, round: 0, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: null, source, metrics: { round: 0, source } }),
+      commitGlobalRound(global, { plan, round: 0, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: null, source, metrics: { round: 0, source } }),
     );
     if (oid) this.deps.log.info(`round 0 of ${plan.plan.name} committed: ${shortId(oid)} (${source})`, { round: 0, commit: oid });
   }
@@ -124,7 +150,6 @@ export class AggregatorOperator {
   private async merge(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'merge' }>): Promise<void> {
     const { app } = plan.plan;
     const spec = this.deps.apps.tensorSpec(app.id, app.options);
-    const where = this.deps.locate(plan.plan.edges.map((e) => e.name));
     const strategy = this.deps.strategies.get(plan.plan.strategy);
     const accepted: Update[] = [];
     const acceptedRecords: EdgeRecord[] = [];
@@ -133,7 +158,9 @@ export class AggregatorOperator {
       let problem: string | null;
       let tensors: Tensors | undefined;
       try {
-        tensors = await readWeights(new Repository(where.edges[record.edge]!), record.oid);
+        const repo = await this.edgeRepo(plan, record.edge);
+        if (!repo) throw new Error(`edge repository of ${record.edge} is gone`);
+        tensors = await readWeights(repo, record.oid);
         problem = updateProblem(tensors, spec, record.datasetSize);
       } catch (e) {
         problem = isFedgitError(e) ? e.message : `unreadable: ${(e as Error).message}`;
@@ -150,7 +177,8 @@ export class AggregatorOperator {
       this.deps.log.error(`round ${action.head.round + 1}: only ${accepted.length} valid updates, ${plan.plan.minEdges} needed; not merging`);
       return;
     }
-    const previous = await readWeights(this.global, action.head.oid);
+    const global = await this.global();
+    const previous = await readWeights(global, action.head.oid);
     const started = Date.now();
     const tensors = strategy.aggregate(accepted, previous);
     const weights = strategy.weights(accepted);
@@ -163,7 +191,7 @@ export class AggregatorOperator {
       updates: Object.fromEntries(acceptedRecords.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
     };
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(this.global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected, metrics }),
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected, metrics }),
     );
     if (oid) {
       const who = merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ');

@@ -4,8 +4,9 @@
  * so that every reconcile can see the global head move and stop it.
  */
 import type { AppRegistry, EdgeApp, Engine } from '../contracts.js';
-import { Repository } from '../git/repository.js';
-import { isFedgitError } from '../errors.js';
+import type { Repository } from '../git/repository.js';
+import type { RepositoryOpener } from '../store/open-repository.js';
+import { isFedgitError, NotFound } from '../errors.js';
 import { shortId } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import { commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readWeights, type RepoLocations } from '../store/federation.js';
@@ -19,6 +20,7 @@ import { PlanSource } from '../runtime/plan-source.js';
 export type EdgeDeps = {
   readonly edge: string;
   readonly locate: (edges: readonly string[]) => RepoLocations;
+  readonly open: RepositoryOpener;
   readonly apps: AppRegistry;
   readonly strategies: readonly string[];
   readonly engine: Engine;
@@ -32,37 +34,51 @@ export type EdgeDeps = {
 type Training = { planId: string; base: string; round: number; controller: AbortController; done: Promise<void> };
 const RETRY_BASE_MS = 2_000;
 
+type EdgeRepos = { plans: PlanSource; global: Repository; own: Repository };
+
 export class EdgeOperator {
-  readonly plans: PlanSource;
-  private readonly global: Repository;
-  private readonly own: Repository;
+  private repos: EdgeRepos | undefined;
   private training: Training | null = null;
   private app: { planId: string; app: EdgeApp } | null = null;
   private failure: { base: string; count: number; retryAtMs: number } | null = null;
   private lastWait = '';
 
-  constructor(private readonly deps: EdgeDeps) {
-    const where = deps.locate([deps.edge]);
-    this.global = new Repository(where.global);
-    this.own = new Repository(where.edges[deps.edge]!);
-    this.plans = new PlanSource(new Repository(where.plan), { apps: deps.apps, strategies: deps.strategies }, deps.log);
+  constructor(private readonly deps: EdgeDeps) {}
+
+  /** Opens the plan, global and own repositories; fails with NotFound naming the missing one. */
+  async open(): Promise<EdgeRepos> {
+    if (this.repos) return this.repos;
+    const where = this.deps.locate([this.deps.edge]);
+    const ownLocation = where.edges[this.deps.edge];
+    if (!ownLocation) throw new NotFound(`edge ${this.deps.edge}: no location for its own repository`, { edge: this.deps.edge });
+    const [planRepo, global, own] = [
+      await this.deps.open.require(where.plan, 'the plan repository'),
+      await this.deps.open.require(where.global, 'the global repository'),
+      await this.deps.open.require(ownLocation, `the repository of edge ${this.deps.edge}`),
+    ];
+    this.repos = { plans: new PlanSource(planRepo, { apps: this.deps.apps, strategies: this.deps.strategies }, this.deps.log), global, own };
+    return this.repos;
   }
 
-  watchedGitdirs(): string[] {
+  watchedLocations(): string[] {
     const where = this.deps.locate([this.deps.edge]);
     return [where.plan, where.global, where.edges[this.deps.edge]!];
   }
 
   async observe(): Promise<EdgeObserved> {
-    const plan = await this.plans.current();
+    const { plans, global, own } = await this.open();
+    await plans.refresh();
+    const plan = await plans.current();
     const training = this.training ? { planId: this.training.planId, base: this.training.base } : null;
     if (!plan) return { edge: this.deps.edge, plan, globalHead: null, finalTag: null, own: [], training };
+    await global.refresh();
+    await own.refresh();
     return {
       edge: this.deps.edge,
       plan,
-      globalHead: await readGlobalHead(this.global, plan),
-      finalTag: await readFinalTag(this.global, plan),
-      own: await readEdgeHistory(this.own, plan, 8),
+      globalHead: await readGlobalHead(global, plan),
+      finalTag: await readFinalTag(global, plan),
+      own: await readEdgeHistory(own, plan, 8),
       training,
     };
   }
@@ -135,8 +151,9 @@ export class EdgeOperator {
     const run = async () => {
       const started = Date.now();
       log.info(`round ${round}/${plan.plan.rounds}: training ${plan.plan.epochsPerRound} epoch(s) from ${shortId(base.oid)}`, { round, base: base.oid });
+      const { global, own } = await this.open();
       const app = await this.appFor(plan);
-      const weights = await readWeights(this.global, base.oid);
+      const weights = await readWeights(global, base.oid);
       let lastProgress = 0;
       const result = await app.train({
         weights,
@@ -155,12 +172,13 @@ export class EdgeOperator {
       const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
       const problem = updateProblem(result.weights, spec, result.datasetSize);
       if (problem) throw new Error(`the app produced an unusable model: ${problem}`);
-      const head = await readGlobalHead(this.global, plan);
+      await global.refresh();
+      const head = await readGlobalHead(global, plan);
       if (head?.oid !== base.oid) {
         log.info(`round ${round}: the global model moved to ${head ? shortId(head.oid) : 'nothing'} while training; discarding this update`);
         return;
       }
-      const oid = await commitEdgeUpdate(this.own, {
+      const oid = await commitEdgeUpdate(own, {
         plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
         tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
       });

@@ -1,31 +1,38 @@
 /** Runs one participant (aggregator or edge) until it is stopped or, on request, until its plan is complete. */
-import type { ParticipantConfig } from '../config/participant.js';
-import { NotFound } from '../errors.js';
-import { Repository } from '../git/repository.js';
+import { readToken, readWebhookSecret, type ParticipantConfig } from '../config/participant.js';
 import { AggregatorOperator } from '../reconcile/aggregator-operator.js';
 import { EdgeOperator } from '../reconcile/edge-operator.js';
+import { createOpener, isRemoteLocation } from '../store/open-repository.js';
 import { createLogger, closeLogger, type Logger } from './logging.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import { RefWatcher } from './ref-watcher.js';
 import type { Registries } from './registries.js';
+import { Repository } from '../git/repository.js';
 
 export type RunningParticipant = { readonly finished: Promise<void>; stop(): Promise<void>; readonly log: Logger };
 
+type Closable = { close(): Promise<void> | void };
+
 export async function startParticipant(config: ParticipantConfig, registries: Registries, options: { exitWhenDone?: boolean; console?: boolean } = {}): Promise<RunningParticipant> {
   const log = createLogger({ participant: config.name, ...(config.logs ? { logDir: config.logs } : {}), console: options.console ?? true });
+  const auth = await readToken(config);
+  const webhookSecret = readWebhookSecret(config);
+  const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log: (level, message, data) => log.log(level, message, data ?? {}) });
   let resolveFinished!: () => void;
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
   let loop: ReconcileLoop;
-  let operator: AggregatorOperator | EdgeOperator;
   const onDone = (kind: string) => {
     if (kind === 'done' && options.exitWhenDone) resolveFinished();
   };
+  let operator: AggregatorOperator | EdgeOperator;
   if (config.role === 'aggregator') {
-    operator = new AggregatorOperator({ locate: config.locate, ...registries, log, onAction: (a) => onDone(a.kind) });
+    operator = new AggregatorOperator({ locate: config.locate, open, ...registries, log, onAction: (a) => onDone(a.kind) });
+    await operator.global();
   } else {
     operator = new EdgeOperator({
       edge: config.name,
       locate: config.locate,
+      open,
       apps: registries.apps,
       strategies: registries.strategies.ids(),
       engine: config.engine,
@@ -34,36 +41,63 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
       trigger: () => loop.trigger(),
       onAction: (a) => onDone(a.kind),
     });
+    await operator.open();
   }
-  const required = config.role === 'aggregator' ? [config.locate([]).plan, config.locate([]).global] : (operator as EdgeOperator).watchedGitdirs();
-  for (const gitdir of required) {
-    if (!(await Repository.isRepository(gitdir))) throw new NotFound(`${config.file}: no git repository at ${gitdir}`, { file: config.file, gitdir });
-  }
+
+  // Local repositories are watched; remote ones are polled (each reconcile asks the server for its refs) and, with a webhook, pushed to us.
   let watcher: RefWatcher | undefined;
   let watched = '';
   const rewatch = async () => {
-    const gitdirs = [];
-    for (const g of await operator.watchedGitdirs()) if (await Repository.isRepository(g)) gitdirs.push(g);
+    const locations = operator instanceof AggregatorOperator ? await operator.watchedLocations() : operator.watchedLocations();
+    const gitdirs: string[] = [];
+    for (const l of locations) if (!isRemoteLocation(l) && (await Repository.isRepository(l))) gitdirs.push(l);
     if (gitdirs.join('\n') === watched) return;
     watched = gitdirs.join('\n');
     await watcher?.stop();
     watcher = new RefWatcher({ gitdirs, onChange: () => loop.trigger(), pollMs: config.pollIntervalMs });
     await watcher.start();
   };
+  const where = config.locate([config.name]);
+  const hasRemote = [where.plan, where.global, ...Object.values(where.edges)].some(isRemoteLocation);
   loop = new ReconcileLoop(async () => {
     const outcome = await operator.reconcile();
     await rewatch();
     return outcome;
   }, log);
+  const closables: Closable[] = [];
+  if (hasRemote) {
+    const poll = setInterval(() => loop.trigger(), config.pollIntervalMs);
+    closables.push({ close: () => clearInterval(poll) });
+  }
+  if (config.webhook && webhookSecret) {
+    const [host, port] = splitHostPort(config.webhook.listen);
+    const { startWebhookServer } = (await import('../remote/webhook.js' as string)) as { startWebhookServer: (o: Record<string, unknown>) => Promise<Closable & { port: number }> };
+    const server = await startWebhookServer({
+      host,
+      port,
+      path: config.webhook.path,
+      secret: webhookSecret,
+      onPush: () => loop.trigger(),
+      log: (level: 'info' | 'warn' | 'error', message: string) => log.log(level, message),
+    });
+    log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
+    closables.push(server);
+  }
   log.info(`${config.role} ${config.name} started (pid ${process.pid})`, { pid: process.pid });
   loop.trigger();
   const stop = async () => {
     await loop.stop();
     await watcher?.stop();
+    for (const c of closables) await c.close();
     if (operator instanceof EdgeOperator) await operator.stop();
     resolveFinished();
   };
   return { finished, stop, log };
+}
+
+function splitHostPort(listen: string): [string, number] {
+  const colon = listen.lastIndexOf(':');
+  return [listen.slice(0, colon).replace(/^\[|\]$/g, ''), Number(listen.slice(colon + 1))];
 }
 
 /** Runs a participant as this process's main job; SIGTERM/SIGINT stop it cleanly. */

@@ -11,6 +11,10 @@ export class PlanSource {
 
   constructor(private readonly repo: Repository, private readonly checks: PlanChecks, private readonly log: Logger) {}
 
+  refresh(): Promise<void> {
+    return this.repo.refresh();
+  }
+
   async current(): Promise<CommittedPlan | null> {
     const head = await readPlanHead(this.repo);
     if (!head) return null;

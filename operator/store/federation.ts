@@ -26,6 +26,12 @@ export function reposUnder(root: string, edgeNames: readonly string[]): RepoLoca
 
 export const author = (participant: string) => ({ name: `fedgit ${participant}`, email: `${participant}@fedgit.invalid`, timestamp: Math.floor(Date.now() / 1000) });
 
+/** The same layout on a git server: `<base>/plan.git`, `<base>/global.git`, `<base>/edge-<name>.git`. */
+export function reposAtUrl(base: string, edgeNames: readonly string[]): RepoLocations {
+  const at = (name: string) => `${base.replace(/\/+$/, '')}/${name}`;
+  return { plan: at(REPO_DIRS.plan), global: at(REPO_DIRS.global), edges: Object.fromEntries(edgeNames.map((e) => [e, at(REPO_DIRS.edge(e))])) };
+}
+
 // ---- plan ----
 
 export async function readPlanHead(repo: Repository): Promise<{ id: string; text: string } | null> {

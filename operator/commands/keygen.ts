@@ -1,0 +1,75 @@
+/**
+ * `fedgit keygen --out FILE [--name NAME]`: makes an Ed25519 signing key for
+ * an edge or the aggregator. The private key goes to FILE (mode 0600, never
+ * overwritten, refused inside a git repository); what comes back is only
+ * public: the key for the plan, its fingerprint and a YAML snippet to paste.
+ */
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { NAME_PATTERN } from '../plan/plan.js';
+import { generateKeyPair, fingerprint as fingerprintOf, writePrivateKey } from '../trust/keys.js';
+import { KeyFileRefused } from '../trust/errors.js';
+import { FedgitError } from '../errors.js';
+
+export type KeygenOptions = {
+  /** Where the private key goes. */
+  readonly out: string;
+  /** The participant (edge name or `aggregator`) the key is for; only used in the snippet. */
+  readonly name?: string;
+  /** Allow writing the key inside a git repository (default: refused, so it cannot be committed by accident). */
+  readonly allowInsideGitRepository?: boolean;
+};
+
+export type KeygenResult = {
+  /** `ed25519:<base64>`, for the plan. */
+  readonly publicKey: string;
+  /** `sha256:<16 hex>`, for display. */
+  readonly fingerprint: string;
+  /** The private key file written (absolute path). */
+  readonly file: string;
+  /** YAML to paste into the plan. */
+  readonly snippet: string;
+};
+
+const exists = (p: string): Promise<boolean> => stat(p).then(() => true, () => false);
+
+/** The nearest folder at or above `dir` that is a git working tree (holds `.git`) or a bare repository (holds `HEAD` and `objects/`), if any. */
+async function enclosingRepository(dir: string): Promise<string | undefined> {
+  for (let d = dir; ; d = path.dirname(d)) {
+    if (await exists(path.join(d, '.git'))) return d;
+    if ((await exists(path.join(d, 'HEAD'))) && (await exists(path.join(d, 'objects')))) return d;
+    if (path.dirname(d) === d) return undefined;
+  }
+}
+
+export function renderKeySnippet(publicKey: string, name?: string): string {
+  return name === undefined ? `publicKey: ${publicKey}\n` : `- name: ${name}\n  publicKey: ${publicKey}\n`;
+}
+
+export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
+  if (options.name !== undefined && !NAME_PATTERN.test(options.name)) {
+    throw new FedgitError('USAGE', `keygen: --name ${JSON.stringify(options.name.slice(0, 40))} must be 1–63 lowercase letters, digits or dashes`, { name: options.name.slice(0, 40) });
+  }
+  if (!options.out) throw new FedgitError('USAGE', 'keygen: give --out FILE, the private key file to create (outside any git repository)');
+  const file = path.resolve(options.out);
+  if (!options.allowInsideGitRepository) {
+    const tree = await enclosingRepository(path.dirname(file));
+    if (tree !== undefined) {
+      throw new KeyFileRefused(`${file} is inside the git repository ${tree}; a private key must never enter a repository: write it elsewhere (for example ~/.fedgit/${options.name ?? 'key'}.pem)`, { file, tree });
+    }
+  }
+  const pair = generateKeyPair();
+  await writePrivateKey(file, pair.privateKeyPem);
+  return { publicKey: pair.publicKey, fingerprint: fingerprintOf(pair.publicKey), file, snippet: renderKeySnippet(pair.publicKey, options.name) };
+}
+
+/** What the CLI prints: public facts only. */
+export function renderKeygen(result: KeygenResult): string {
+  return [
+    `wrote private key ${result.file} (mode 0600): keep it secret, never commit it`,
+    `public key fingerprint ${result.fingerprint}`,
+    'add to the plan:',
+    result.snippet.trimEnd(),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,113 @@
+/**
+ * A local bare mirror of a repository on a git server (smart HTTP), kept in
+ * step with isomorphic-git: `refresh` lists the server's refs cheaply and
+ * fetches only when they moved; `publish` pushes one ref without force, so a
+ * push is a compare-and-swap — a server that moved rejects it as not a fast-forward.
+ * Credentials go in the Authorization header only; URLs in messages never carry them.
+ */
+import fs from 'node:fs';
+import git from 'isomorphic-git';
+import type { HttpClient } from 'isomorphic-git';
+import { FedgitError, RefConflict } from '../errors.js';
+import { readRef, updateRef, listRefs } from '../git/refs.js';
+
+export type RemoteAuth = { readonly username: string; readonly token: string };
+export type RemoteLog = (level: 'info' | 'warn' | 'error' | 'debug', message: string, data?: Record<string, unknown>) => void;
+
+export class RemoteUnreachable extends FedgitError {
+  constructor(url: string, why: string, options?: { cause?: unknown }) {
+    super('REMOTE_UNREACHABLE', `${url}: ${why}`, { url }, options);
+  }
+}
+
+export class RemoteDenied extends FedgitError {
+  constructor(url: string, why: string) {
+    super('REMOTE_DENIED', `${url}: ${why}`, { url });
+  }
+}
+
+const MIRRORED = /^refs\/(heads|tags)\//;
+
+export function safeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+export class RemoteLink {
+  private lastListing = '';
+  readonly displayUrl: string;
+
+  constructor(readonly url: string, private readonly http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: RemoteLog) {
+    this.displayUrl = safeUrl(url);
+  }
+
+  private headers(): Record<string, string> {
+    return this.auth ? { authorization: `Basic ${Buffer.from(`${this.auth.username}:${this.auth.token}`).toString('base64')}` } : {};
+  }
+
+  private explain(e: unknown): FedgitError {
+    if (e instanceof FedgitError) return e;
+    const err = e as { code?: string; data?: { statusCode?: number }; message?: string };
+    const status = err.data?.statusCode;
+    if (status === 401 || status === 403) return new RemoteDenied(this.displayUrl, `the server refused access (HTTP ${status}); check this participant's user and token`);
+    if (status) return new RemoteUnreachable(this.displayUrl, `HTTP ${status}`, { cause: e });
+    return new RemoteUnreachable(this.displayUrl, String(err.message ?? e).replaceAll(this.url, this.displayUrl), { cause: e });
+  }
+
+  /** The server's branch and tag refs (one small request). */
+  async listRefs(): Promise<Map<string, string>> {
+    try {
+      const refs = await git.listServerRefs({ http: this.http, url: this.url, headers: this.headers(), protocolVersion: 2, peelTags: false });
+      return new Map(refs.filter((r) => MIRRORED.test(r.ref) && /^[0-9a-f]{40}$/.test(r.oid)).map((r) => [r.ref, r.oid]));
+    } catch (e) {
+      throw this.explain(e);
+    }
+  }
+
+  /** Brings the mirror up to the server; returns whether anything moved. */
+  async refresh(gitdir: string): Promise<boolean> {
+    const remote = await this.listRefs();
+    const listing = [...remote].map(([r, o]) => `${r}=${o}`).sort().join('\n');
+    if (listing === this.lastListing) return false;
+    const local = await listRefs(gitdir, 'refs/');
+    const missing = [...remote].some(([ref, oid]) => local.get(ref) !== oid);
+    if (missing) {
+      try {
+        await git.fetch({ fs, http: this.http, gitdir, url: this.url, headers: this.headers(), singleBranch: false, tags: true, prune: false });
+      } catch (e) {
+        throw this.explain(e);
+      }
+      for (const [ref, oid] of remote) {
+        const current = await readRef(gitdir, ref);
+        if (current !== oid) await updateRef(gitdir, ref, oid, current);
+      }
+    }
+    this.lastListing = listing;
+    return missing;
+  }
+
+  /** Pushes `ref` (already moved locally from `expected` to `next`); a rejection is a RefConflict. */
+  async publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
+    let result;
+    try {
+      result = await git.push({ fs, http: this.http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
+    } catch (e) {
+      const code = (e as { code?: string }).code;
+      if (code === 'PushRejectedError' || code === 'GitPushError') throw new RefConflict(`${ref} on ${this.displayUrl}`, expected, null);
+      throw this.explain(e);
+    }
+    if (!result.ok || result.refs[ref]?.ok === false) {
+      const why = result.refs[ref]?.error ?? result.error ?? 'rejected';
+      this.log('warn', `push of ${ref} to ${this.displayUrl} rejected: ${why}`);
+      throw new RefConflict(`${ref} on ${this.displayUrl}`, expected, null);
+    }
+    this.lastListing = '';
+    this.log('debug', `pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
+  }
+}

@@ -1,0 +1,71 @@
+/**
+ * Opens a repository by location: a folder on this disk, or an http(s) URL on
+ * a git server, which is then worked on through a local bare mirror.
+ */
+import path from 'node:path';
+import http from 'node:http';
+import https from 'node:https';
+import type { HttpClient } from 'isomorphic-git';
+import { NotFound } from '../errors.js';
+import { Repository } from '../git/repository.js';
+import { RemoteLink, safeUrl, type RemoteAuth, type RemoteLog } from '../remote/remote-link.js';
+
+export const isRemoteLocation = (location: string): boolean => /^https?:\/\//i.test(location);
+
+export type RepositoryOpener = {
+  /** The repository, or null when a local folder holds none. */
+  open(location: string): Promise<Repository | null>;
+  /** The repository, or NotFound naming `what` (e.g. "the global repository"). */
+  require(location: string, what: string): Promise<Repository>;
+};
+
+export type OpenerOptions = {
+  readonly cacheDir?: string;
+  readonly auth?: RemoteAuth;
+  readonly http?: HttpClient;
+  readonly log?: RemoteLog;
+};
+
+/** A folder name for a URL's mirror: host and path, nothing else (never credentials). */
+export function mirrorName(url: string): string {
+  const u = new URL(url);
+  return `${u.host}${u.pathname}`.replace(/[^A-Za-z0-9._-]+/g, '_').replace(/^_+|_+$/g, '').replace(/(\.git)?$/, '.git');
+}
+
+export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
+  const cache = new Map<string, Repository>();
+  const log: RemoteLog = o.log ?? (() => undefined);
+  const open = async (location: string): Promise<Repository | null> => {
+    const known = cache.get(location);
+    if (known) return known;
+    let repo: Repository;
+    if (isRemoteLocation(location)) {
+      const cacheDir = o.cacheDir ?? path.resolve('.fedgit-cache');
+      const mirror = await Repository.ensureBare(path.join(cacheDir, mirrorName(location)));
+      const client = o.http ?? (await defaultHttpClient());
+      repo = new Repository(mirror.gitdir, new RemoteLink(location, client, o.auth, log));
+    } else {
+      if (!(await Repository.isRepository(location))) return null;
+      repo = new Repository(location);
+    }
+    cache.set(location, repo);
+    return repo;
+  };
+  return {
+    open,
+    async require(location, what) {
+      const repo = await open(location);
+      if (!repo) throw new NotFound(`${what}: no git repository at ${isRemoteLocation(location) ? safeUrl(location) : location}`, { location });
+      return repo;
+    },
+  };
+}
+
+/** isomorphic-git's node client with keep-alive agents that have no idle-socket timeout (Node 20's global agent aborts long transfers after 5 s). */
+async function defaultHttpClient(): Promise<HttpClient> {
+  const { makeHttpClient } = (await import('../remote/http-client.js' as string).catch(() => ({ makeHttpClient: undefined }))) as { makeHttpClient?: () => HttpClient };
+  if (makeHttpClient) return makeHttpClient();
+  const { default: client } = await import('isomorphic-git/http/node');
+  const agents = { http: new http.Agent({ keepAlive: true, timeout: 0 }), https: new https.Agent({ keepAlive: true, timeout: 0 }) };
+  return { request: (req) => client.request({ ...req, agent: req.url.startsWith('https:') ? agents.https : agents.http } as typeof req) };
+}
