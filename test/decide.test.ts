@@ -12,10 +12,10 @@ const plan: CommittedPlan = {
   plan: parsePlan('name: t\nrounds: 2\nedges: [a, b, c]\nminEdges: 2\nroundDeadline: 60s\napp: { id: x }\n', 'plan.yaml'),
 };
 const head = (round: number, oid = `${round}`.repeat(40).slice(0, 40), timeMs = 1_000_000): GlobalRecord => ({
-  oid, parent: undefined, planId: plan.id, round, architecture: 'x', strategy: 'fedavg', merged: [], rejected: [], source: undefined, timeMs,
+  oid, parent: undefined, planId: plan.id, round, architecture: 'x', strategy: 'fedavg', merged: [], rejected: [], source: undefined, signature: undefined, timeMs,
 });
 const update = (edge: string, base: string, round: number): EdgeRecord => ({
-  oid: `${edge}`.repeat(40).slice(0, 40), edge, planId: plan.id, round, architecture: 'x', base, datasetSize: 10, metricsGlobal: {}, metricsLocal: {}, timeMs: 0,
+  oid: `${edge}`.repeat(40).slice(0, 40), edge, planId: plan.id, round, architecture: 'x', base, datasetSize: 10, metricsGlobal: {}, metricsLocal: {}, signature: undefined, timeMs: 0,
 });
 
 test('aggregator decisions', () => {

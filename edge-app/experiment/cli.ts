@@ -40,7 +40,8 @@ edge), and compares both final models on the test set.
   --test N                 test volumes when generating              (${EXPERIMENT_DEFAULTS.test})
   --matrix M               in-plane matrix when generating           (${EXPERIMENT_DEFAULTS.matrix})
   --data-seed S            seed of the generated cohort              (${EXPERIMENT_DEFAULTS.dataSeed})
-  --parallel               train central while the federation runs
+  --sequential             train central first, then the federation (default: at the same time,
+                           since central is one single-threaded process and the federation two)
   --timeout SECONDS        give up on the federation after this long (${EXPERIMENT_DEFAULTS.timeoutSeconds})
 `;
 
@@ -95,7 +96,7 @@ const EXPERIMENT_OPTIONS = {
   test: { type: 'string' },
   matrix: { type: 'string' },
   'data-seed': { type: 'string' },
-  parallel: { type: 'boolean' },
+  sequential: { type: 'boolean' },
   timeout: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -152,7 +153,7 @@ async function experimentCommand(args: string[]): Promise<number> {
     testCount: integer('test', v.test, { min: 1, max: 100_000 }) ?? EXPERIMENT_DEFAULTS.test,
     matrix: integer('matrix', v.matrix, { min: 32, max: 1024 }) ?? EXPERIMENT_DEFAULTS.matrix,
     dataSeed: integer('data-seed', v['data-seed'], { min: 0, max: 2 ** 32 - 1 }) ?? EXPERIMENT_DEFAULTS.dataSeed,
-    parallel: v.parallel ?? false,
+    parallel: !(v.sequential ?? false),
     python: v.python ?? EXPERIMENT_DEFAULTS.python,
     timeoutSeconds: integer('timeout', v.timeout, { min: 1 }) ?? EXPERIMENT_DEFAULTS.timeoutSeconds,
   };

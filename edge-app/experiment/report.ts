@@ -75,8 +75,14 @@ export function verdict(r: ExperimentReport): string {
   const pts = (d: number) => (Number.isFinite(d) ? `${d >= 0 ? '+' : ''}${(d * 100).toFixed(1)} points` : 'n/a');
   return `Federated vs central on ${num(c, 'n') ?? '?'} test volumes: macro AUC ${f(num(fd, 'macroAuc'))} vs ${f(num(c, 'macroAuc'))} (${pts(dAuc)}), ` +
     `F1 of class 1 ${f(num(fd, 'classes', '1', 'f1'))} vs ${f(num(c, 'classes', '1', 'f1'))} (${pts(dF1)}); ` +
-    `the round-0 model had macro AUC ${f(num(i, 'macroAuc'))}, test loss ${f(num(i, 'loss'), 4)}.`;
+    `the round-0 model had macro AUC ${f(num(i, 'macroAuc'))}, test loss ${f(num(i, 'loss'), 4)}.` +
+    (Math.max(num(c, 'macroAuc') ?? 0, num(fd, 'macroAuc') ?? 0) < CHANCE_MARGIN
+      ? ` Neither model ranks affected regions much better than chance (macro AUC < ${CHANCE_MARGIN}): they learnt the base rates, not the lesions.`
+      : '');
 }
+
+/** Below this macro AUC a model is reported as not better than chance. */
+export const CHANCE_MARGIN = 0.6;
 
 export function renderReportMarkdown(r: ExperimentReport): string {
   const s = r.settings;

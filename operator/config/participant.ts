@@ -51,10 +51,11 @@ export const ParticipantSchema = z.discriminatedUnion('role', [
     name: Name.default('aggregator'),
     repos: Repos,
     logs: Location.optional(),
-    pollInterval: Duration.default(1),
+    pollInterval: Duration.prefault(1),
     auth: Auth.optional(),
     cache: Location.optional(),
     webhook: Webhook.optional(),
+    key: Location.optional(),
   }),
   z.strictObject({
     role: z.literal('edge'),
@@ -63,10 +64,11 @@ export const ParticipantSchema = z.discriminatedUnion('role', [
     data: Location.optional(),
     engine: EngineSchema.default({ kind: 'builtin' }),
     logs: Location.optional(),
-    pollInterval: Duration.default(1),
+    pollInterval: Duration.prefault(1),
     auth: Auth.optional(),
     cache: Location.optional(),
     webhook: Webhook.optional(),
+    key: Location.optional(),
   }),
 ]);
 
@@ -96,7 +98,7 @@ export function resolveParticipant(parsed: Parsed, file: string): ParticipantCon
       edges: { ...(repos.root ? conventional.edges : {}), ...explicitEdges },
     };
   };
-  const paths = { logs: abs(rest.logs), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : {}) };
+  const paths = { logs: abs(rest.logs), key: abs(rest.key), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : {}) };
   return { ...rest, ...paths, file, pollIntervalMs: pollInterval, locate } as ParticipantConfig;
 }
 

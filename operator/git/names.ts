@@ -34,6 +34,7 @@ export const TRAILER = {
   merged: 'Fedgit-Merged',
   rejected: 'Fedgit-Rejected',
   source: 'Fedgit-Source',
+  signature: 'Fedgit-Signature',
 } as const;
 
 export type Trailers = ReadonlyArray<readonly [string, string]>;

@@ -4,6 +4,7 @@ import { PlanInvalid } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { parseYamlText, validate, lineOf, fieldName, type ParsedYaml } from '../config/yaml-file.js';
 import type { AppRegistry } from '../contracts.js';
+import { parsePublicKey } from '../trust/keys.js';
 
 export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const Name = z.string().regex(NAME_PATTERN, 'must be 1–63 lowercase letters, digits or dashes, starting with a letter or digit');
@@ -18,7 +19,18 @@ export const Duration = z
   .transform((v) => (typeof v === 'number' ? v * 1000 : Number(DURATION.exec(v)![1]) * UNIT_MS[DURATION.exec(v)![2]!]!))
   .refine((ms) => ms <= MAX_DEADLINE_MS, 'must be at most 30 days');
 
-const Edge = z.union([Name, z.strictObject({ name: Name })]).transform((e) => (typeof e === 'string' ? { name: e } : e));
+const PublicKey = z.string().refine((text) => {
+  try {
+    parsePublicKey(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be an Ed25519 public key 'ed25519:<base64>' as printed by fedgit keygen");
+
+const Edge = z
+  .union([Name, z.strictObject({ name: Name, publicKey: PublicKey.optional() })])
+  .transform((e): { name: string; publicKey?: string } => (typeof e === 'string' ? { name: e } : e));
 
 export const PlanSchema = z
   .strictObject({
@@ -26,11 +38,12 @@ export const PlanSchema = z
     rounds: z.number().int().min(1).max(10_000),
     epochsPerRound: z.number().int().min(1).max(1_000).default(1),
     edges: z.array(Edge).min(1).max(1_000),
-    roundDeadline: Duration.default(3_600),
+    roundDeadline: Duration.prefault(3_600),
     minEdges: z.number().int().min(1).optional(),
     strategy: z.string().default('fedavg'),
     app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
+    aggregator: z.strictObject({ publicKey: PublicKey }).optional(),
     pretrained: z.string().regex(/^[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository').optional(),
   })
   .superRefine((plan, ctx) => {
@@ -39,6 +52,12 @@ export const PlanSchema = z
       if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: ['edges', i], message: `duplicate edge name '${e.name}'` });
       seen.add(e.name);
     });
+    const keyed = plan.edges.filter((e) => e.publicKey).length;
+    if (keyed > 0 && keyed < plan.edges.length) {
+      plan.edges.forEach((e, i) => {
+        if (!e.publicKey) ctx.addIssue({ code: 'custom', path: ['edges', i], message: `edge '${e.name}' has no publicKey while others have one: a signed plan needs a key for every edge` });
+      });
+    }
     if (plan.minEdges !== undefined && plan.minEdges > plan.edges.length) {
       ctx.addIssue({ code: 'custom', path: ['minEdges'], message: `is ${plan.minEdges} but the plan has only ${plan.edges.length} edges` });
     }

@@ -6,12 +6,16 @@ import { isFedgitError, PlanInvalid } from '../errors.js';
 import { shortId, type MergedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
-  commitGlobalRound, readEdgeHistory, readFinalTag, readGlobalHead, readWeights, tagFinal, type RepoLocations,
+  commitGlobalRound, edgeStatementOf, readEdgeHistory, type Signer, readFinalTag, readGlobalHead, readWeights, tagFinal, type RepoLocations,
 } from '../store/federation.js';
 import type { EdgeRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
 import { updateProblem } from './validate-update.js';
 import type { Logger } from '../runtime/logging.js';
+import type { KeyObject } from 'node:crypto';
+import { sign, verificationFailure } from '../trust/sign.js';
+import { parseSafetensors } from '../checkpoint/safetensors.js';
+import { WEIGHTS_FILE } from '../git/names.js';
 import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
 import { PlanSource } from '../runtime/plan-source.js';
 
@@ -21,6 +25,8 @@ export type AggregatorDeps = {
   readonly apps: AppRegistry;
   readonly strategies: StrategyRegistry;
   readonly log: Logger;
+  /** The aggregator's private signing key, when it has one. */
+  readonly key?: KeyObject;
   readonly now?: () => number;
   /** Called after every reconcile with the action taken (tests, `run`'s progress). */
   readonly onAction?: (action: AggregatorAction) => void;
@@ -142,7 +148,7 @@ export class AggregatorOperator {
       source = `initial weights, seed ${seed}`;
     }
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(global, { plan, round: 0, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: null, source, metrics: { round: 0, source } }),
+      commitGlobalRound(global, { plan, round: 0, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: null, source, metrics: { round: 0, source }, ...this.signer() }),
     );
     if (oid) this.deps.log.info(`round 0 of ${plan.plan.name} committed: ${shortId(oid)} (${source})`, { round: 0, commit: oid });
   }
@@ -160,8 +166,12 @@ export class AggregatorOperator {
       try {
         const repo = await this.edgeRepo(plan, record.edge);
         if (!repo) throw new Error(`edge repository of ${record.edge} is gone`);
-        tensors = await readWeights(repo, record.oid);
-        problem = updateProblem(tensors, spec, record.datasetSize);
+        const bytes = await repo.readFile(record.oid, WEIGHTS_FILE);
+        problem = signatureProblem(plan, record, bytes);
+        if (!problem) {
+          tensors = parseSafetensors(bytes, `${WEIGHTS_FILE} of ${record.edge}@${shortId(record.oid)}`).tensors;
+          problem = updateProblem(tensors, spec, record.datasetSize);
+        }
       } catch (e) {
         problem = isFedgitError(e) ? e.message : `unreadable: ${(e as Error).message}`;
       }
@@ -191,12 +201,17 @@ export class AggregatorOperator {
       updates: Object.fromEntries(acceptedRecords.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
     };
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected, metrics }),
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected, metrics, ...this.signer() }),
     );
     if (oid) {
       const who = merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ');
       this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
     }
+  }
+
+  private signer(): { sign?: Signer } {
+    const key = this.deps.key;
+    return key ? { sign: (statement: string) => sign(statement, key) } : {};
   }
 
   /** Runs a commit; when another aggregator moved the branch first, logs it and lets the next reconcile re-read. */
@@ -211,4 +226,13 @@ export class AggregatorOperator {
       throw e;
     }
   }
+}
+
+/** Why an edge commit's signature is not acceptable under the plan, or null (also null when the plan lists no keys). */
+export function signatureProblem(plan: CommittedPlan, record: EdgeRecord, weights: Uint8Array): string | null {
+  const publicKey = plan.plan.edges.find((e) => e.name === record.edge)?.publicKey;
+  if (!publicKey) return null;
+  if (!record.signature) return 'unsigned, but the plan requires signed updates';
+  const failure = verificationFailure(edgeStatementOf(record, weights), record.signature, publicKey);
+  return failure ? `signature: ${failure}` : null;
 }

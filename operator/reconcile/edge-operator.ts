@@ -14,6 +14,9 @@ import type { GlobalRecord } from '../store/records.js';
 import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
 import { updateProblem } from './validate-update.js';
 import type { Logger } from '../runtime/logging.js';
+import type { KeyObject } from 'node:crypto';
+import { sign } from '../trust/sign.js';
+import { fingerprint, publicKeyOf } from '../trust/keys.js';
 import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
 import { PlanSource } from '../runtime/plan-source.js';
 
@@ -26,6 +29,8 @@ export type EdgeDeps = {
   readonly engine: Engine;
   readonly dataDir: string | undefined;
   readonly log: Logger;
+  /** The edge's private signing key, when it has one. */
+  readonly key?: KeyObject;
   /** Asks for another reconcile (training finished or failed). */
   readonly trigger: () => void;
   readonly onAction?: (action: EdgeAction) => void;
@@ -113,6 +118,11 @@ export class EdgeOperator {
         await this.closeApp();
         return;
       case 'train': {
+        const keyProblem = this.keyProblem(observed.plan!);
+        if (keyProblem) {
+          this.note(keyProblem);
+          return;
+        }
         if (this.failure && this.failure.base === action.base.oid && Date.now() < this.failure.retryAtMs) return { wakeAtMs: this.failure.retryAtMs };
         this.startTraining(observed.plan!, action.base, action.round);
         return;
@@ -122,6 +132,15 @@ export class EdgeOperator {
         throw new Error(`unhandled action ${JSON.stringify(never)}`);
       }
     }
+  }
+
+  /** Why this edge cannot sign what the plan requires, or null. */
+  private keyProblem(plan: CommittedPlan): string | null {
+    const listed = plan.plan.edges.find((e) => e.name === this.deps.edge)?.publicKey;
+    if (!listed) return null;
+    if (!this.deps.key) return `plan ${plan.plan.name} requires signed updates but this edge has no key (participant config 'key'); not training`;
+    if (publicKeyOf(this.deps.key) !== listed) return `this edge's key (${fingerprint(publicKeyOf(this.deps.key))}) is not the one plan ${plan.plan.name} lists for ${this.deps.edge} (${fingerprint(listed)}); not training`;
+    return null;
   }
 
   private async appFor(plan: CommittedPlan): Promise<EdgeApp> {
@@ -181,6 +200,7 @@ export class EdgeOperator {
       const oid = await commitEdgeUpdate(own, {
         plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
         tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
+        ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}),
       });
       this.failure = null;
       log.info(`round ${round}: pushed ${shortId(oid)} (${result.datasetSize} samples, ${((Date.now() - started) / 1000).toFixed(1)} s)`, { round, commit: oid, metrics: result.metrics });

@@ -8,6 +8,7 @@ import { ReconcileLoop } from './reconcile-loop.js';
 import { RefWatcher } from './ref-watcher.js';
 import type { Registries } from './registries.js';
 import { Repository } from '../git/repository.js';
+import { readPrivateKey } from '../trust/keys.js';
 
 export type RunningParticipant = { readonly finished: Promise<void>; stop(): Promise<void>; readonly log: Logger };
 
@@ -17,6 +18,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   const log = createLogger({ participant: config.name, ...(config.logs ? { logDir: config.logs } : {}), console: options.console ?? true });
   const auth = await readToken(config);
   const webhookSecret = readWebhookSecret(config);
+  const key = config.key ? await readPrivateKey(config.key) : undefined;
   const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log: (level, message, data) => log.log(level, message, data ?? {}) });
   let resolveFinished!: () => void;
   const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
@@ -26,7 +28,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   };
   let operator: AggregatorOperator | EdgeOperator;
   if (config.role === 'aggregator') {
-    operator = new AggregatorOperator({ locate: config.locate, open, ...registries, log, onAction: (a) => onDone(a.kind) });
+    operator = new AggregatorOperator({ locate: config.locate, open, ...registries, log, ...(key ? { key } : {}), onAction: (a) => onDone(a.kind) });
     await operator.global();
   } else {
     operator = new EdgeOperator({
@@ -38,6 +40,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
       engine: config.engine,
       dataDir: config.data,
       log,
+      ...(key ? { key } : {}),
       trigger: () => loop.trigger(),
       onAction: (a) => onDone(a.kind),
     });

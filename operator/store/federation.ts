@@ -12,6 +12,7 @@ import {
 import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
 import type { CommittedPlan, Plan } from '../plan/plan.js';
+import { renderEdgeStatement, renderMergeStatement, sha256Hex, type MergeStatement } from '../trust/statements.js';
 
 export type RepoLocations = { readonly plan: string; readonly global: string; readonly edges: Readonly<Record<string, string>> };
 
@@ -87,6 +88,9 @@ export async function readGlobalHistory(repo: Repository, plan: CommittedPlan): 
   return chain.map(parseGlobalRecord).filter((r): r is GlobalRecord => r !== undefined && r.planId === plan.id).reverse();
 }
 
+/** Signs a statement (operator/trust/statements.ts) with the participant's private key. */
+export type Signer = (statement: string) => string;
+
 export type GlobalCommitInput = {
   readonly plan: CommittedPlan;
   readonly round: number;
@@ -98,6 +102,7 @@ export type GlobalCommitInput = {
   readonly rejected?: ReadonlyArray<{ edge: string; commit: string; reason: string }>;
   readonly source?: string;
   readonly metrics: Metrics;
+  readonly sign?: Signer;
 };
 
 /** Writes round `round` of the plan's global branch; fails with RefConflict if the branch moved. */
@@ -116,9 +121,11 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
   if (input.strategy) trailers.push([TRAILER.strategy, input.strategy]);
   for (const m of merged) trailers.push([TRAILER.merged, renderMerged(m)]);
   for (const r of input.rejected ?? []) trailers.push([TRAILER.rejected, renderRejected(r.edge, r.commit, r.reason)]);
+  const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
+  if (input.sign) trailers.push([TRAILER.signature, input.sign(renderMergeStatement(mergeStatementOf({ planId: plan.id, round, parent: input.parent, strategy: input.strategy ?? input.source ?? 'initial', merged }, weights)))]);
   const oid = await repo.writeCommit({
     files: {
-      [WEIGHTS_FILE]: checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture }),
+      [WEIGHTS_FILE]: weights,
       [METRICS_FILE]: json(input.metrics),
     },
     parents: input.parent ? [input.parent] : [],
@@ -157,6 +164,7 @@ export type EdgeCommitInput = {
   readonly tensors: Tensors;
   readonly datasetSize: number;
   readonly metrics: { readonly global: Metrics; readonly local: Metrics };
+  readonly sign?: Signer;
 };
 
 export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput): Promise<string> {
@@ -173,9 +181,14 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
     [TRAILER.metricsGlobal, renderMetricSummary(input.metrics.global)],
     [TRAILER.metricsLocal, renderMetricSummary(input.metrics.local)],
   ];
+  const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
+  if (input.sign) {
+    const statement = renderEdgeStatement({ planId: plan.id, round, edge, base: input.base, weightsSha256: sha256Hex(weights), datasetSize: input.datasetSize, architecture: input.architecture });
+    trailers.push([TRAILER.signature, input.sign(statement)]);
+  }
   const oid = await repo.writeCommit({
     files: {
-      [WEIGHTS_FILE]: checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture }),
+      [WEIGHTS_FILE]: weights,
       [METRICS_FILE]: json(input.metrics),
     },
     parents: parent ? [parent] : [],
@@ -184,4 +197,20 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
   });
   await repo.updateRef(ref, oid, parent);
   return oid;
+}
+
+// ---- signed statements ----
+
+export function mergeStatementOf(m: { planId: string; round: number; parent: string | null; strategy: string; merged: readonly MergedEntry[] }, weights: Uint8Array): MergeStatement {
+  return { planId: m.planId, round: m.round, parent: m.parent, weightsSha256: sha256Hex(weights), strategy: m.strategy, merged: m.merged.map((e) => ({ ...e })) };
+}
+
+/** The statement an edge commit's signature must cover, rebuilt from its trailers and its stored weights. */
+export function edgeStatementOf(record: EdgeRecord, weights: Uint8Array): string {
+  return renderEdgeStatement({ planId: record.planId, round: record.round, edge: record.edge, base: record.base, weightsSha256: sha256Hex(weights), datasetSize: record.datasetSize, architecture: record.architecture });
+}
+
+/** The statement a global commit's signature must cover. */
+export function globalStatementOf(record: GlobalRecord, weights: Uint8Array): string {
+  return renderMergeStatement(mergeStatementOf({ planId: record.planId, round: record.round, parent: record.parent ?? null, strategy: record.strategy ?? record.source ?? 'initial', merged: record.merged }, weights));
 }

@@ -12,6 +12,7 @@ export type GlobalRecord = {
   readonly merged: readonly MergedEntry[];
   readonly rejected: readonly string[];
   readonly source: string | undefined;
+  readonly signature: string | undefined;
   readonly timeMs: number;
 };
 
@@ -25,6 +26,7 @@ export type EdgeRecord = {
   readonly datasetSize: number;
   readonly metricsGlobal: Record<string, number>;
   readonly metricsLocal: Record<string, number>;
+  readonly signature: string | undefined;
   readonly timeMs: number;
 };
 
@@ -52,6 +54,7 @@ export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
     merged,
     rejected: trailerAll(c.trailers, TRAILER.rejected),
     source: trailer(c.trailers, TRAILER.source),
+    signature: trailer(c.trailers, TRAILER.signature),
     timeMs: c.committer.timestamp * 1000,
   };
 }
@@ -73,6 +76,7 @@ export function parseEdgeRecord(c: Commit): EdgeRecord | undefined {
     datasetSize,
     metricsGlobal: parseMetricSummary(trailer(c.trailers, TRAILER.metricsGlobal)),
     metricsLocal: parseMetricSummary(trailer(c.trailers, TRAILER.metricsLocal)),
+    signature: trailer(c.trailers, TRAILER.signature),
     timeMs: c.committer.timestamp * 1000,
   };
 }
