@@ -20,13 +20,14 @@ const USAGE = `usage: fedgit <command> [options]
 
   run <plan.yaml>         run a whole federation on this machine (repositories under --repos)
       [--repos repos] [--logs logs] [--results results] [--data-root DIR] [--new]
-      [--edge-config EDGE=participant.yaml ...] [--timeout SECONDS]
+      [--edge-config EDGE=participant.yaml ...] [--aggregator-config participant.yaml] [--timeout SECONDS]
   aggregator              run the aggregator: --config participant.yaml, or --repos DIR [--logs DIR]
   edge                    run one edge: --config participant.yaml, or --name NAME --repos DIR [--data DIR] [--logs DIR]
       [--exit-when-done]  (aggregator and edge) exit 0 once the plan is complete
   log [--plan ID]         the rounds of a plan as a table          [--repos repos | --config FILE]
   audit <commit>          recompute a merge and compare bit for bit [--repos repos | --config FILE]
   status                  where every participant stands           [--repos repos | --config FILE]
+  keygen --out FILE [--name NAME]   write an Ed25519 signing key (mode 0600); prints the public key for the plan
   experiment              the default job: synthetic cohort, central vs federated ASPECTS training
   synth                   write a synthetic NCCT cohort (see fedgit synth --help)
 `;
@@ -42,8 +43,10 @@ const OPTIONS = {
   plan: { type: 'string' },
   new: { type: 'boolean' },
   'edge-config': { type: 'string', multiple: true },
+  'aggregator-config': { type: 'string' },
   timeout: { type: 'string' },
   'exit-when-done': { type: 'boolean' },
+  out: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -101,6 +104,7 @@ export async function main(argv: string[]): Promise<number> {
         ...(flags['data-root'] ? { dataRoot: flags['data-root'] } : {}),
         newExperiment: flags.new ?? false,
         edgeConfigs,
+        ...(flags['aggregator-config'] ? { aggregatorConfig: flags['aggregator-config'] } : {}),
         ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
       }, registries);
       console.log(`\n${result.summary}`);
@@ -126,6 +130,12 @@ export async function main(argv: string[]): Promise<number> {
       const report = await auditCommit(await whereFrom(flags), registries, commit);
       console.log(renderAudit(report));
       return report.ok ? 0 : 1;
+    }
+    case 'keygen': {
+      if (!flags.out) throw new UsageError('keygen: where should the private key go? fedgit keygen --out FILE [--name NAME]');
+      const { keygen, renderKeygen } = await import('./commands/keygen.js');
+      console.log(renderKeygen(await keygen({ out: flags.out, ...(flags.name ? { name: flags.name } : {}) })));
+      return 0;
     }
     case 'status': {
       const where = await whereFrom(flags);

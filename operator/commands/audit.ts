@@ -6,7 +6,11 @@ import type { Update } from '../contracts.js';
 import { Repository } from '../git/repository.js';
 import { shortId, WEIGHTS_FILE, PLAN_FILE } from '../git/names.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
-import { checkpointBytes, readWeights } from '../store/federation.js';
+import { checkpointBytes, globalStatementOf, readWeights } from '../store/federation.js';
+import { parseSafetensors } from '../checkpoint/safetensors.js';
+import { verificationFailure } from '../trust/sign.js';
+import { fingerprint } from '../trust/keys.js';
+import { signatureProblem } from '../reconcile/aggregator-operator.js';
 import { parseEdgeRecord, parseGlobalRecord } from '../store/records.js';
 import type { Registries } from '../runtime/registries.js';
 import type { Where } from './locate.js';
@@ -31,6 +35,11 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   check(record.architecture === architecture, `architecture ${record.architecture} is the plan's ${architecture}`);
   const stored = await global.readFile(oid, WEIGHTS_FILE);
   const meta = { planId: plan.id, round: record.round, architecture };
+  const aggregatorKey = plan.plan.aggregator?.publicKey;
+  if (aggregatorKey) {
+    const failure = record.signature ? verificationFailure(globalStatementOf(record, stored), record.signature, aggregatorKey) : 'no signature';
+    check(!failure, `merge signed by the plan's aggregator key (${fingerprint(aggregatorKey)})${failure ? `: ${failure}` : ''}`);
+  }
 
   if (record.round === 0) {
     if (record.source?.startsWith('pretrained ')) {
@@ -65,7 +74,13 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
     check(edgeRecord.edge === m.edge && edgeRecord.planId === plan.id && edgeRecord.round === record.round, `${m.edge}@${shortId(m.commit)} is ${m.edge}'s round ${record.round} of this plan`);
     check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
     check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
-    updates.push({ edge: m.edge, datasetSize: edgeRecord.datasetSize, tensors: await readWeights(repo, m.commit) });
+    const bytes = await repo.readFile(m.commit, WEIGHTS_FILE);
+    const edgeKey = plan.plan.edges.find((e) => e.name === m.edge)?.publicKey;
+    if (edgeKey) {
+      const problem = signatureProblem(plan, edgeRecord, bytes);
+      check(!problem, `${m.edge}@${shortId(m.commit)} signed by ${m.edge}'s key (${fingerprint(edgeKey)})${problem ? `: ${problem}` : ''}`);
+    }
+    updates.push({ edge: m.edge, datasetSize: edgeRecord.datasetSize, tensors: parseSafetensors(bytes, `${WEIGHTS_FILE} of ${m.edge}@${shortId(m.commit)}`).tensors });
   }
   if (updates.length !== record.merged.length || !parent) return report(record.round);
   const expectedWeights = strategy.weights(updates);

@@ -26,6 +26,8 @@ export type RunOptions = {
   readonly newExperiment?: boolean;
   /** Per edge, a participant config file to use instead of the defaults. */
   readonly edgeConfigs?: Readonly<Record<string, string>>;
+  /** A participant config for the aggregator instead of the defaults (e.g. to give it a signing key). */
+  readonly aggregatorConfig?: string;
   readonly timeoutMs?: number;
   readonly say?: (line: string) => void;
 };
@@ -82,7 +84,7 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
     void watcher.start().then(check, reject);
   });
 
-  supervisor.start({ name: 'aggregator', args: [CLI, 'aggregator', ...common] });
+  supervisor.start({ name: 'aggregator', args: [CLI, 'aggregator', ...(o.aggregatorConfig ? ['--config', path.resolve(o.aggregatorConfig)] : common)] });
   for (const edge of edges) {
     const config = o.edgeConfigs?.[edge];
     const args = config ? ['--config', path.resolve(config)] : ['--name', edge, ...common, ...(o.dataRoot ? ['--data', path.resolve(o.dataRoot, edge)] : [])];

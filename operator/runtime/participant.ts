@@ -59,6 +59,8 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
     await watcher?.stop();
     watcher = new RefWatcher({ gitdirs, onChange: () => loop.trigger(), pollMs: config.pollIntervalMs });
     await watcher.start();
+    // A change between the reconcile that just ran and the watch starting would be seen by neither: look once more.
+    loop.trigger();
   };
   const where = config.locate([config.name]);
   const hasRemote = [where.plan, where.global, ...Object.values(where.edges)].some(isRemoteLocation);

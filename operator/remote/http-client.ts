@@ -1,0 +1,224 @@
+/**
+ * An isomorphic-git `HttpClient` over node:http/https.
+ *
+ * Node 20's global agent closes a socket after 5 s without traffic, which
+ * aborts big clones and pushes while the server is packing or indexing; this
+ * client uses its own keep-alive agents with no socket idle timeout, and bounds
+ * each request instead by a connect timeout and an overall timeout (from the
+ * request until its response body has been read).
+ *
+ * Credentials travel only in the Authorization header. Error messages and log
+ * lines name the URL without user information and never carry a header.
+ */
+import http from 'node:http';
+import https from 'node:https';
+import zlib from 'node:zlib';
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { FedgitError } from '../errors.js';
+
+export type HttpAuth = { readonly username: string; readonly token: string };
+export type HttpClientLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
+
+export type HttpClientOptions = {
+  /** Sent as basic auth with every request that has no Authorization header of its own. */
+  auth?: HttpAuth;
+  /** From sending the request until the response body is fully read. Default 10 minutes. */
+  timeoutMs?: number;
+  /** To establish the TCP (and TLS) connection. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Redirects followed (301/302/303/307/308). Default 5. */
+  maxRedirects?: number;
+  /** Extra options for the https agent (e.g. `ca` for a private certificate authority). */
+  tls?: Pick<https.AgentOptions, 'ca' | 'rejectUnauthorized' | 'servername'>;
+  log?: HttpClientLog;
+};
+
+export type FedgitHttpClient = HttpClient & {
+  /** Closes idle keep-alive connections; the client stays usable. */
+  close(): void;
+};
+
+export class HttpRequestFailed extends FedgitError {
+  constructor(method: string, url: string, reason: string, options?: { cause?: unknown }) {
+    super('HTTP_REQUEST_FAILED', `${method} ${url}: ${reason}`, { method, url, reason }, options);
+  }
+}
+
+export const DEFAULT_TIMEOUT_MS = 10 * 60_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+
+/** `Basic base64(username:token)`. Keep the result out of logs and messages. */
+export function basicAuthorization(auth: HttpAuth): string {
+  if (auth.username.includes(':')) throw new FedgitError('AUTH_INVALID', 'a user name for basic auth cannot contain ":"');
+  return `Basic ${Buffer.from(`${auth.username}:${auth.token}`, 'utf8').toString('base64')}`;
+}
+
+/** Headers to pass as isomorphic-git's `headers` option. */
+export function authHeaders(auth: HttpAuth | undefined): Record<string, string> {
+  return auth ? { authorization: basicAuthorization(auth) } : {};
+}
+
+/** The URL with user information removed, for messages and logs. */
+export function displayUrl(url: string | URL): string {
+  try {
+    const u = new URL(String(url));
+    u.username = '';
+    u.password = '';
+    return u.toString();
+  } catch {
+    return '(invalid URL)';
+  }
+}
+
+async function collect(body: AsyncIterableIterator<Uint8Array> | undefined): Promise<Buffer | undefined> {
+  if (!body) return undefined;
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+function headerRecord(headers: http.IncomingHttpHeaders): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (v !== undefined) out[k] = Array.isArray(v) ? v.join(', ') : v;
+  return out;
+}
+
+type Attempt = { url: URL; method: string; headers: Record<string, string>; body: Buffer | undefined };
+
+export function createHttpClient(options: HttpClientOptions = {}): FedgitHttpClient {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
+  const maxRedirects = options.maxRedirects ?? 5;
+  const log = options.log ?? (() => {});
+  // No `timeout`: an active transfer is never cut for being quiet. Idle pooled sockets are unref'd by node.
+  const agents = {
+    http: new http.Agent({ keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8 }),
+    https: new https.Agent({ keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8, ...options.tls }),
+  };
+
+  /** One HTTP exchange; resolves when the response headers arrive. The deadline keeps running while the body is read. */
+  function send(a: Attempt, deadline: number, signal: AbortSignal | undefined, retryStale: boolean): Promise<http.IncomingMessage> {
+    const shown = displayUrl(a.url);
+    return new Promise((resolve, reject) => {
+      const fail = (reason: string, cause?: unknown) => new HttpRequestFailed(a.method, shown, reason, cause === undefined ? undefined : { cause });
+      const lib = a.url.protocol === 'https:' ? https : http;
+      const req = lib.request(a.url, {
+        method: a.method,
+        headers: { ...a.headers, ...(a.body ? { 'content-length': String(a.body.length) } : {}) },
+        agent: a.url.protocol === 'https:' ? agents.https : agents.http,
+      });
+      let settled = false;
+      let response: http.IncomingMessage | undefined;
+      const cleanup = () => {
+        clearTimeout(overall);
+        clearTimeout(connecting);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const abort = (err: HttpRequestFailed) => {
+        cleanup();
+        if (response) response.destroy(err);
+        req.destroy(err);
+      };
+      // Unref'd: an open socket keeps the process alive anyway, an abandoned response should not.
+      const overall = setTimeout(() => abort(fail(`timed out after ${timeoutMs} ms`)), Math.max(0, deadline - Date.now())).unref();
+      let connecting: NodeJS.Timeout | undefined;
+      const onAbort = () => abort(fail('aborted'));
+      if (signal?.aborted) return reject(fail('aborted'));
+      signal?.addEventListener('abort', onAbort, { once: true });
+
+      req.on('socket', (socket) => {
+        if (socket.connecting || (socket as { pending?: boolean }).pending) {
+          connecting = setTimeout(() => abort(fail(`could not connect within ${connectTimeoutMs} ms`)), connectTimeoutMs).unref();
+          socket.once(a.url.protocol === 'https:' ? 'secureConnect' : 'connect', () => clearTimeout(connecting));
+        }
+      });
+      req.on('error', (err: NodeJS.ErrnoException) => {
+        if (settled) return;
+        settled = true;
+        cleanup();
+        if (err instanceof HttpRequestFailed) return reject(err);
+        // A pooled connection the server had already closed: safe to send again once, the body is in memory.
+        if (retryStale && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
+          log('debug', 'retrying on a fresh connection', { method: a.method, url: shown });
+          return resolve(send(a, deadline, signal, false));
+        }
+        reject(fail(err.code ? `${err.code}${err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}` : err.message, err));
+      });
+      req.on('response', (res) => {
+        settled = true;
+        response = res;
+        res.once('end', cleanup);
+        res.once('close', cleanup);
+        resolve(res);
+      });
+      req.end(a.body);
+    });
+  }
+
+  function decoded(res: http.IncomingMessage): NodeJS.ReadableStream {
+    const encoding = String(res.headers['content-encoding'] ?? '').toLowerCase();
+    if (encoding !== 'gzip' && encoding !== 'deflate') return res;
+    const inflate = encoding === 'gzip' ? zlib.createGunzip() : zlib.createInflate();
+    res.on('error', (e) => inflate.destroy(e));
+    return res.pipe(inflate);
+  }
+
+  async function request(r: GitHttpRequest): Promise<GitHttpResponse> {
+    const started = Date.now();
+    const deadline = started + timeoutMs;
+    let url: URL;
+    try {
+      url = new URL(r.url);
+    } catch {
+      throw new HttpRequestFailed(r.method ?? 'GET', '(invalid URL)', 'invalid URL');
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(r.headers ?? {})) headers[k.toLowerCase()] = v;
+    if (url.username || url.password) {
+      if (!headers.authorization) headers.authorization = basicAuthorization({ username: decodeURIComponent(url.username), token: decodeURIComponent(url.password) });
+      url.username = '';
+      url.password = '';
+    }
+    if (!headers.authorization && options.auth) headers.authorization = basicAuthorization(options.auth);
+    delete headers['content-length'];
+    let attempt: Attempt = { url, method: (r.method ?? 'GET').toUpperCase(), headers, body: await collect(r.body) };
+
+    for (let redirects = 0; ; redirects++) {
+      const res = await send(attempt, deadline, r.signal, true);
+      const status = res.statusCode ?? 0;
+      const location = res.headers.location;
+      if (status >= 300 && status < 400 && location && [301, 302, 303, 307, 308].includes(status)) {
+        res.resume();
+        if (redirects >= maxRedirects) throw new HttpRequestFailed(attempt.method, displayUrl(attempt.url), `more than ${maxRedirects} redirects`);
+        const next = new URL(location, attempt.url);
+        if (next.protocol === 'http:' && attempt.url.protocol === 'https:') throw new HttpRequestFailed(attempt.method, displayUrl(attempt.url), 'refusing a redirect from https to http');
+        const nextHeaders = { ...attempt.headers };
+        if (next.origin !== attempt.url.origin) delete nextHeaders.authorization;
+        const toGet = status === 303 || ((status === 301 || status === 302) && attempt.method === 'POST');
+        if (toGet) delete nextHeaders['content-type'];
+        log('debug', 'following redirect', { status, from: displayUrl(attempt.url), to: displayUrl(next) });
+        next.username = next.password = '';
+        attempt = { url: next, method: toGet ? 'GET' : attempt.method, headers: nextHeaders, body: toGet ? undefined : attempt.body };
+        continue;
+      }
+      log('debug', 'http response', { method: attempt.method, url: displayUrl(attempt.url), status, headersMs: Date.now() - started });
+      const body = decoded(res)[Symbol.asyncIterator]() as AsyncIterableIterator<Uint8Array>;
+      return {
+        url: attempt.url.toString(),
+        method: attempt.method,
+        headers: headerRecord(res.headers),
+        body,
+        statusCode: status,
+        statusMessage: res.statusMessage ?? '',
+      };
+    }
+  }
+
+  return {
+    request,
+    close() {
+      agents.http.destroy();
+      agents.https.destroy();
+    },
+  };
+}
