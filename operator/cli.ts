@@ -27,6 +27,8 @@ const USAGE = `usage: fedgit <command> [options]
   log [--plan ID]         the rounds of a plan as a table          [--repos repos | --config FILE]
   audit <commit>          recompute a merge and compare bit for bit [--repos repos | --config FILE]
   status                  where every participant stands           [--repos repos | --config FILE]
+  setup <plan.yaml> --base-url URL [--owner fedgit]   what the plan needs on a git server (repositories, users, permissions, webhooks)
+      [--apply --admin-token-env VAR [--webhook PARTICIPANT=URL ...] [--webhook-secret-env VAR]]   create it on Gitea
   keygen --out FILE [--name NAME]   write an Ed25519 signing key (mode 0600); prints the public key for the plan
   experiment              the default job: synthetic cohort, central vs federated ASPECTS training
   synth                   write a synthetic NCCT cohort (see fedgit synth --help)
@@ -47,6 +49,12 @@ const OPTIONS = {
   timeout: { type: 'string' },
   'exit-when-done': { type: 'boolean' },
   out: { type: 'string' },
+  'base-url': { type: 'string' },
+  owner: { type: 'string' },
+  apply: { type: 'boolean' },
+  'admin-token-env': { type: 'string' },
+  webhook: { type: 'string', multiple: true },
+  'webhook-secret-env': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -130,6 +138,33 @@ export async function main(argv: string[]): Promise<number> {
       const report = await auditCommit(await whereFrom(flags), registries, commit);
       console.log(renderAudit(report));
       return report.ok ? 0 : 1;
+    }
+    case 'setup': {
+      const planFile = positionals[0];
+      if (!planFile || !flags['base-url']) throw new UsageError('setup: fedgit setup <plan.yaml> --base-url https://git.example.org [--owner fedgit] [--apply …]');
+      const { readPlanFile } = await import('./plan/plan.js');
+      const { setupPlan, renderSetup, applyToGitea } = await import('./commands/setup.js');
+      const { plan } = await readPlanFile(planFile, { apps: registries.apps, strategies: registries.strategies.ids() });
+      const wanted = setupPlan(plan, flags.owner ?? 'fedgit');
+      console.log(renderSetup(wanted, flags['base-url']));
+      if (!flags.apply) return 0;
+      const tokenEnv = flags['admin-token-env'];
+      const adminToken = tokenEnv ? process.env[tokenEnv] : undefined;
+      if (!adminToken) throw new UsageError(`setup --apply needs --admin-token-env VAR naming a set environment variable that holds a Gitea admin token`);
+      const webhookUrls = Object.fromEntries((flags.webhook ?? []).map((pair) => {
+        const eq = pair.indexOf('=');
+        if (eq <= 0) throw new UsageError(`--webhook takes PARTICIPANT=URL, got '${pair}'`);
+        return [pair.slice(0, eq), pair.slice(eq + 1)];
+      }));
+      const secretEnv = flags['webhook-secret-env'];
+      const { passwords } = await applyToGitea(wanted, {
+        baseUrl: flags['base-url'], adminToken, webhookUrls,
+        ...(secretEnv && process.env[secretEnv] ? { webhookSecret: process.env[secretEnv] } : {}),
+        say: (line) => console.log(line),
+      });
+      const created = Object.keys(passwords);
+      if (created.length) console.log(`\nCreated users ${created.join(', ')} with random passwords; have each participant create an access token in Gitea and pass it through auth.tokenEnv or auth.tokenFile.`);
+      return 0;
     }
     case 'keygen': {
       if (!flags.out) throw new UsageError('keygen: where should the private key go? fedgit keygen --out FILE [--name NAME]');
