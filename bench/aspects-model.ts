@@ -1,6 +1,6 @@
 /**
  * ms per training step (batch 4, one Adam step) and per inference batch of
- * aspects-cnn/v1 at the default grid and at 32×96×96. Prints, asserts nothing.
+ * aspects-cnn/v2 at the default grid and at 32×96×96. Prints, asserts nothing.
  */
 import { AspectsTrainer } from '../edge-app/aspects/model.js';
 import { DEFAULT_ASPECTS_GRID, initialAspectsWeights, inputSize, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
@@ -47,7 +47,7 @@ export async function benchAspectsModel(): Promise<void> {
   ] as const) {
     const { stepMs, inferMs } = benchGrid(grid, reps);
     console.log(
-      `aspects-cnn/v1 ${grid.depth}×${grid.height}×${grid.width} (${backend}, batch ${BATCH}, median of ${reps}): ` +
+      `aspects-cnn/v2 ${grid.depth}×${grid.height}×${grid.width} (${backend}, batch ${BATCH}, median of ${reps}): ` +
         `${stepMs.toFixed(0)} ms/training step, ${inferMs.toFixed(0)} ms/inference batch`,
     );
   }

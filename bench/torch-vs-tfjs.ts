@@ -15,7 +15,7 @@ const SCRIPT = fileURLToPath(new URL('../../edge-app/python/aspects_torch.py', i
 const PYTHON = process.env.FEDGIT_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
 
 /**
- * ms per training step (forward + backward + Adam) of aspects-cnn/v1 at
+ * ms per training step (forward + backward + Adam) of aspects-cnn/v2 at
  * 32×96×96, batch 4: PyTorch (edge-app/python/aspects_torch.py `bench`,
  * 2 threads) vs TensorFlow.js (cpu backend in this process). Prints only.
  */

@@ -9,11 +9,10 @@ import { loadRegistries } from './runtime/registries.js';
 import { readParticipantConfig, resolveParticipant, ParticipantSchema } from './config/participant.js';
 import { runParticipantProcess } from './runtime/participant.js';
 import { runFederation } from './commands/run.js';
-import { whereFrom, loadPlan } from './commands/locate.js';
+import { whereFrom, loadPlan, openForReading } from './commands/locate.js';
 import { readRounds, renderRounds } from './commands/log.js';
 import { auditCommit, renderAudit } from './commands/audit.js';
 import { renderStatus } from './commands/status.js';
-import { Repository } from './git/repository.js';
 import { readFinalTag } from './store/federation.js';
 
 const USAGE = `usage: fedgit <command> [options]
@@ -128,7 +127,7 @@ export async function main(argv: string[]): Promise<number> {
     case 'log': {
       const where = await whereFrom(flags);
       const plan = await loadPlan(where, registries, flags.plan);
-      const global = await Repository.open(where.locate([]).global);
+      const global = await openForReading(where, where.locate([]).global, 'the global repository');
       console.log(renderRounds(plan, await readRounds(global, plan), await readFinalTag(global, plan)));
       return 0;
     }

@@ -33,7 +33,7 @@ export interface TrainResult {
 
 /** What an edge runs: the built-in TensorFlow.js apps and the external-command adapter implement it. */
 export interface EdgeApp {
-  /** Architecture id, e.g. `aspects-cnn/v1`; written into every commit. */
+  /** Architecture id, e.g. `aspects-cnn/v2`; written into every commit. */
   readonly architecture: string;
   initialWeights(seed: number): Promise<Tensors>;
   train(request: TrainRequest): Promise<TrainResult>;

@@ -27,7 +27,7 @@ function referenceMulberry32(a: number) {
 
 describe('aspects spec', () => {
   it('names the architecture and regions of MODEL.md', () => {
-    assert.equal(ASPECTS_ARCHITECTURE, 'aspects-cnn/v1');
+    assert.equal(ASPECTS_ARCHITECTURE, 'aspects-cnn/v2');
     assert.deepEqual([...ASPECTS_REGIONS], ['C', 'L', 'IC', 'I', 'M1', 'M2', 'M3', 'M4', 'M5', 'M6']);
   });
 

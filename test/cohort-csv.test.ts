@@ -61,7 +61,8 @@ describe('loadCohort', () => {
     assert.deepEqual(rows.map((r) => r.file), ['synth-0000.nii.gz', 'synth-0001.nii.gz', 'synth-0002.nii.gz', 'synth-0003.nii.gz']);
     for (const s of cohort.samples) {
       assert.equal(s.input.length, 16 * 48 * 24 * 2);
-      assert.ok(s.input.every((v) => v >= -1 && v <= 1));
+      // channel 1 is the symptomatic side in [-1, 1]; channel 0 the difference 4·(s − c) in [-8, 8] (MODEL.md step 6)
+      assert.ok(s.input.every((v, i) => (i % 2 === 1 ? v >= -1 && v <= 1 : v >= -8 && v <= 8)));
       assert.equal(s.labels.length, 10);
     }
   });

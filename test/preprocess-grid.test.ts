@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { applyAffine } from '../edge-app/nifti/affine.js';
 import { DEFAULT_GRID, cellCentre, type Grid } from '../edge-app/preprocess/grid.js';
-import { pairHemispheres, preprocess } from '../edge-app/preprocess/preprocess.js';
+import { DIFFERENCE_GAIN, pairHemispheres, preprocess } from '../edge-app/preprocess/preprocess.js';
 import { resampleToGrid } from '../edge-app/preprocess/resample.js';
 
 /** 1 mm voxels whose centres sit on half-millimetres, so no centre lies on a cell border. */
@@ -73,11 +73,23 @@ describe('resampleToGrid', () => {
 });
 
 describe('pairHemispheres / preprocess', () => {
-  it('channel 0 is the symptomatic half, the right half mirrored to end at the midline', () => {
+  it('channel 0 is gain × (symptomatic − mirrored contralateral), channel 1 the symptomatic half, midline last', () => {
+    assert.equal(DIFFERENCE_GAIN, 4);
     const grid = { depth: 1, height: 1, width: 4 };
     const values = new Float32Array([1, 2, 3, 4]); // x index 0 is the patient's far left
-    assert.deepEqual([...pairHemispheres(values, 'L', grid)], [1, 4, 2, 3]);
-    assert.deepEqual([...pairHemispheres(values, 'R', grid)], [4, 1, 3, 2]);
+    // left half (1, 2), right half mirrored (4, 3): cell w pairs x index w with W−1−w
+    assert.deepEqual([...pairHemispheres(values, 'L', grid)], [4 * (1 - 4), 1, 4 * (2 - 3), 2]);
+    assert.deepEqual([...pairHemispheres(values, 'R', grid)], [4 * (4 - 1), 4, 4 * (3 - 2), 3]);
+  });
+
+  it('a symmetric head gives a zero difference channel; the difference is rounded like float32 s − c', () => {
+    const grid = { depth: 2, height: 1, width: 4 };
+    const values = new Float32Array([0.1, -0.7, -0.7, 0.1, 0.3, 0.2, 0.2, 0.3]);
+    const paired = pairHemispheres(values, 'R', grid);
+    assert.deepEqual([...paired].filter((_, i) => i % 2 === 0), [0, 0, 0, 0]);
+    const odd = new Float32Array([0.1, 0, 0, 1 / 3]);
+    const [d] = pairHemispheres(odd, 'L', { depth: 1, height: 1, width: 4 });
+    assert.equal(d, 4 * Math.fround(odd[0]! - odd[3]!));
   });
 
   it('a blob in the patient’s right hemisphere is symptomatic for R whatever the x direction of the array', () => {
@@ -89,10 +101,12 @@ describe('pairHemispheres / preprocess', () => {
       const right = preprocess(volume, 'R');
       const left = preprocess(volume, 'L');
       assert.equal(right.length, 16 * 48 * 24 * 2);
-      assert.equal(right[index(0)], 1);
-      assert.equal(right[index(1)], -1);
-      assert.equal(left[index(1)], 1);
-      assert.equal(left[index(0)], -1);
+      // R: the blob (1) is symptomatic, the mirrored left cell is empty (−1): difference 4·(1 − (−1))
+      assert.equal(right[index(1)], 1);
+      assert.equal(right[index(0)], 8);
+      // L: the symptomatic cell is the empty one, the blob is contralateral
+      assert.equal(left[index(1)], -1);
+      assert.equal(left[index(0)], -8);
     }
   });
 });

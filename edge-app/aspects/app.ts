@@ -1,7 +1,7 @@
 /**
  * The built-in ASPECTS edge app: loads the local cohort once, splits it into
  * training and validation by sample id (the same split every round), and
- * trains aspects-cnn/v1 with TensorFlow.js from the weights it is given.
+ * trains aspects-cnn/v2 with TensorFlow.js from the weights it is given.
  */
 import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../operator/contracts.js';
 import { Aborted } from '../../operator/errors.js';

@@ -1,5 +1,5 @@
 /**
- * Gradients for the kernels aspects-cnn/v1 uses. The Node bundle of
+ * Gradients for the kernels aspects-cnn/v2 uses. The Node bundle of
  * @tensorflow/tfjs-core registers no gradients (the union package
  * @tensorflow/tfjs does, and tfjs-layers is not installed), so without this
  * tf.grad fails with "gradient function not found". Each config is

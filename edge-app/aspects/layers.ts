@@ -1,5 +1,5 @@
 /**
- * The aspects-cnn/v1 network as tfjs-core ops (channels-last NDHWC), plus
+ * The aspects-cnn/v2 network as tfjs-core ops (channels-last NDHWC), plus
  * the two pieces with hand-written gradients: 2×2×2 max-pooling (the cpu
  * backend's MaxPool3DGrad is slow, and PyTorch's first-maximum rule is easy
  * to match exactly) and the binary cross-entropy on logits.

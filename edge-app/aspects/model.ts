@@ -1,5 +1,5 @@
 /**
- * aspects-cnn/v1 in TensorFlow.js: layout conversion at the border, pure
+ * aspects-cnn/v2 in TensorFlow.js: layout conversion at the border, pure
  * inference, and a trainer holding tf.Variables with a fresh Adam state per
  * fit. Everything allocated here is disposed here (tf.tidy or finally).
  */

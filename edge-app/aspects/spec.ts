@@ -1,5 +1,5 @@
 /**
- * aspects-cnn/v1 as data: region names, tensor names and shapes in the
+ * aspects-cnn/v2 as data: region names, tensor names and shapes in the
  * canonical (PyTorch) layout, grid rules and the engine-independent
  * initialisation. No TensorFlow.js here: the aggregator and the external
  * command adapter import this module. The contract is MODEL.md.
@@ -7,7 +7,7 @@
 import { FedgitError } from '../../operator/errors.js';
 import type { Tensor, Tensors } from '../../operator/contracts.js';
 
-export const ASPECTS_ARCHITECTURE = 'aspects-cnn/v1';
+export const ASPECTS_ARCHITECTURE = 'aspects-cnn/v2';
 
 /** Output order of the network (symptomatic hemisphere). */
 export const ASPECTS_REGIONS = ['C', 'L', 'IC', 'I', 'M1', 'M2', 'M3', 'M4', 'M5', 'M6'] as const;

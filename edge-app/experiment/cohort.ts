@@ -20,7 +20,7 @@ const SYNTH_FILE = /^synth-\d{4,}\.nii\.gz$/;
 export type SynthSettings = { readonly count: number; readonly seed: number; readonly matrix: number };
 export type CohortPart = SynthSettings & { readonly name: string; readonly dir: string };
 
-type Manifest = SynthSettings & { readonly generator: 'fedgit synth' };
+type Manifest = SynthSettings & { readonly generator: 'fedgit synth'; readonly version?: number };
 
 /** The seed of one folder: different per folder, fixed by the data seed. */
 export const partSeed = (dataSeed: number, name: string): number => fnv1a32(`${dataSeed >>> 0}/${name}`);
@@ -36,6 +36,9 @@ export type FolderState =
   /** ours but unfinished or with other settings: safe to regenerate */
   | { readonly kind: 'stale'; readonly reason: string }
   | { readonly kind: 'foreign'; readonly reason: string };
+
+/** Bump when synthCohort's output for a given seed changes (2: the head's midline is at world x = 0). */
+const GENERATOR_VERSION = 2;
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
@@ -85,6 +88,7 @@ export async function inspectCohortFolder(dir: string, wanted?: SynthSettings): 
   }
   const settings: SynthSettings = { count: manifest.count, seed: manifest.seed, matrix: manifest.matrix };
   if (problem) return { kind: 'stale', reason: `unfinished (${problem})` };
+  if (manifest.version !== GENERATOR_VERSION) return { kind: 'stale', reason: `written by generator version ${manifest.version ?? 1}, this is version ${GENERATOR_VERSION}` };
   if (count !== manifest.count) return { kind: 'stale', reason: `labels.csv has ${count} rows, manifest says ${manifest.count}` };
   if (wanted && (wanted.count !== settings.count || wanted.seed !== settings.seed || wanted.matrix !== settings.matrix)) {
     return { kind: 'stale', reason: `written with count ${settings.count}, seed ${settings.seed}, matrix ${settings.matrix}; wanted count ${wanted.count}, seed ${wanted.seed}, matrix ${wanted.matrix}` };
@@ -101,7 +105,7 @@ async function clearOurs(dir: string): Promise<void> {
 
 async function writeManifest(dir: string, s: SynthSettings): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const manifest: Manifest = { generator: 'fedgit synth', count: s.count, seed: s.seed, matrix: s.matrix };
+  const manifest: Manifest = { generator: 'fedgit synth', version: GENERATOR_VERSION, count: s.count, seed: s.seed, matrix: s.matrix };
   await writeFile(path.join(dir, SYNTH_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
 }
 

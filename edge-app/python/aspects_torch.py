@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""aspects-cnn/v1 in PyTorch: a reference external command for fedgit.
+"""aspects-cnn/v2 in PyTorch: a reference external command for fedgit.
 
 Follows edge-app/command/CONTRACT.md (run as `aspects_torch.py <action>`, paths
 and values in FEDGIT_* environment variables) and implements exactly the model,
@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHITECTURE = "aspects-cnn/v1"
+ARCHITECTURE = "aspects-cnn/v2"
 REGIONS = ["C", "L", "IC", "I", "M1", "M2", "M3", "M4", "M5", "M6"]
 # Tensor names in canonical order (MODEL.md): initialisation draws in this order.
 NAMES = [
@@ -52,6 +52,8 @@ BOX_X = (-72.0, 72.0)
 BOX_Y = (-104.0, 88.0)
 BOX_Z = (-20.0, 76.0)
 HU_MIN, HU_MAX = 0.0, 80.0
+# Gain of the left/right difference channel (MODEL.md step 6).
+DIFFERENCE_GAIN = 4.0
 
 
 class UsageError(Exception):
@@ -403,12 +405,16 @@ def resample_to_grid(hu, affine, grid):
 
 
 def pair_hemispheres(normalised, hemisphere):
-    """[D, H, W] -> [D, H, W/2, 2]: channel 0 symptomatic half, channel 1 contralateral; midline last."""
-    w = normalised.shape[2]
-    left = normalised[:, :, : w // 2]
-    right = normalised[:, :, ::-1][:, :, : w // 2]  # index W-1-i
-    pair = (left, right) if hemisphere == "L" else (right, left)
-    return np.stack(pair, axis=-1).astype(np.float32)
+    """[D, H, W] -> [D, H, W/2, 2], midline last: channel 0 DIFFERENCE_GAIN * (symptomatic - contralateral),
+    channel 1 the symptomatic half. float32 as the TypeScript engine: values rounded first, then
+    subtracted in float32, then scaled (exact: the gain is a power of two)."""
+    values = np.asarray(normalised).astype(np.float32)
+    w = values.shape[2]
+    left = values[:, :, : w // 2]
+    right = values[:, :, ::-1][:, :, : w // 2]  # index W-1-i
+    symptomatic, contralateral = (left, right) if hemisphere == "L" else (right, left)
+    difference = (symptomatic - contralateral) * np.float32(DIFFERENCE_GAIN)
+    return np.stack((difference, symptomatic), axis=-1).astype(np.float32)
 
 
 def preprocess_file(path, hemisphere, grid):

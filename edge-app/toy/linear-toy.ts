@@ -8,6 +8,9 @@ import type { EdgeApp, Metrics, Tensors, TrainRequest, TrainResult } from '../..
 import { Aborted } from '../../operator/errors.js';
 import { fnv1a32, gaussian, mulberry32 } from '../random.js';
 
+/** 5·10⁷ float64 values = 400 MB per edge. */
+const MAX_VALUES_PER_EDGE = 50_000_000;
+
 export const LinearToyOptions = z.strictObject({
   features: z.number().int().min(1).max(100_000).default(8),
   samplesPerEdge: z.number().int().min(2).max(1_000_000).default(200),
@@ -16,7 +19,7 @@ export const LinearToyOptions = z.strictObject({
   dataSeed: z.number().int().min(0).default(7),
   /** Milliseconds to sleep per epoch: makes rounds long enough to kill a process mid-training in tests. */
   epochDelayMs: z.number().int().min(0).max(600_000).default(0),
-});
+}).refine((o) => o.features * o.samplesPerEdge <= MAX_VALUES_PER_EDGE, `features × samplesPerEdge must be at most ${MAX_VALUES_PER_EDGE.toLocaleString('en')} (the generated data must fit in memory)`);
 export type LinearToyOptions = z.output<typeof LinearToyOptions>;
 
 export const LINEAR_TOY_ARCHITECTURE = 'linear-toy/v1';

@@ -3,7 +3,6 @@
  * commits its trailers name and checks it matches the stored weights bit for bit.
  */
 import type { Update } from '../contracts.js';
-import { Repository } from '../git/repository.js';
 import { shortId, WEIGHTS_FILE, PLAN_FILE } from '../git/names.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
 import { checkpointBytes, globalStatementOf, readWeights } from '../store/federation.js';
@@ -13,7 +12,7 @@ import { fingerprint } from '../trust/keys.js';
 import { signatureProblem } from '../reconcile/aggregator-operator.js';
 import { parseEdgeRecord, parseGlobalRecord } from '../store/records.js';
 import type { Registries } from '../runtime/registries.js';
-import type { Where } from './locate.js';
+import { openForReading, type Where } from './locate.js';
 
 export type AuditCheck = { readonly ok: boolean; readonly what: string };
 export type AuditReport = { readonly ok: boolean; readonly commit: string; readonly round: number | undefined; readonly checks: readonly AuditCheck[] };
@@ -22,12 +21,12 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   const checks: AuditCheck[] = [];
   const check = (ok: boolean, what: string) => (checks.push({ ok, what }), ok);
   const report = (round?: number): AuditReport => ({ ok: checks.length > 0 && checks.every((c) => c.ok), commit: oid, round, checks });
-  const global = await Repository.open(where.locate([]).global);
+  const global = await openForReading(where, where.locate([]).global, 'the global repository');
   const oid = await global.resolve(spec);
   const record = parseGlobalRecord(await global.readCommit(oid));
   if (!check(record !== undefined, `${shortId(oid)} is a fedgit global commit`) || !record) return report();
 
-  const planRepo = await Repository.open(where.locate([]).plan);
+  const planRepo = await openForReading(where, where.locate([]).plan, 'the plan repository');
   const planText = (await planRepo.readFile(record.planId, PLAN_FILE)).toString('utf8');
   const plan: CommittedPlan = { id: record.planId, text: planText, plan: parsePlan(planText, `${PLAN_FILE}@${shortId(record.planId)}`, { apps: registries.apps }) };
   const { app } = plan.plan;
@@ -60,9 +59,10 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   const locations = where.locate(record.merged.map((m) => m.edge));
   const updates: Update[] = [];
   for (const m of record.merged) {
-    const gitdir = locations.edges[m.edge];
-    if (!check(gitdir !== undefined && (await Repository.isRepository(gitdir)), `repository of ${m.edge} is reachable${gitdir ? ` (${gitdir})` : ''}`)) continue;
-    const repo = new Repository(gitdir!);
+    const location = locations.edges[m.edge];
+    const repo = location ? await where.open.open(location).catch(() => null) : null;
+    if (!check(repo !== null, `repository of ${m.edge} is reachable${location ? ` (${location})` : ''}`) || !repo) continue;
+    await repo.refresh();
     let edgeRecord;
     try {
       edgeRecord = parseEdgeRecord(await repo.readCommit(m.commit));

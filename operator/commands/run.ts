@@ -6,10 +6,11 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { readPlanFile, type CommittedPlan } from '../plan/plan.js';
+import { readPlanFile, PlanInvalid, type CommittedPlan, type Plan } from '../plan/plan.js';
+import { updateProblem } from '../reconcile/validate-update.js';
 import { Repository } from '../git/repository.js';
 import { shortId, inferenceTag } from '../git/names.js';
-import { commitPlan, readFinalTag, readGlobalHead, reposUnder } from '../store/federation.js';
+import { commitPlan, readFinalTag, readGlobalHead, readWeights, reposUnder } from '../store/federation.js';
 import { RefWatcher } from '../runtime/ref-watcher.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import type { Registries } from '../runtime/registries.js';
@@ -45,6 +46,7 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
     if (!edges.includes(edge)) throw new FedgitError('RUN_INVALID', `--edge-config names ${edge}, which is not an edge of plan ${plan.name} (${edges.join(', ')})`, { edge });
   }
   const where = reposUnder(o.repos, edges);
+  if (plan.pretrained) await checkPretrained(where.global, plan, o.planFile, text, registries);
   const planRepo = await Repository.ensureBare(where.plan);
   const global = await Repository.ensureBare(where.global);
   for (const gitdir of Object.values(where.edges)) await Repository.ensureBare(gitdir);
@@ -108,4 +110,20 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
     `  audit any merge with: fedgit audit <commit> --repos ${o.repos}`,
   ].join('\n');
   return { plan: current, finalCommit, exported, summary };
+}
+
+/** `pretrained` must name weights of this app in the global repository: checked before anything is written. */
+async function checkPretrained(globalDir: string, plan: Plan, file: string, text: string, registries: Registries): Promise<void> {
+  const line = text.split('\n').findIndex((l) => /^pretrained\s*:/.test(l)) + 1;
+  const fail = (why: string) => new PlanInvalid(`${file}${line ? `:${line}` : ''}: pretrained: ${why}`, { file, field: 'pretrained', ...(line ? { line } : {}) });
+  if (!(await Repository.isRepository(globalDir))) throw fail(`'${plan.pretrained}' cannot be found: there is no global repository at ${globalDir} yet`);
+  const global = new Repository(globalDir);
+  const commit = await global.resolve(plan.pretrained!).catch(() => {
+    throw fail(`'${plan.pretrained}' is not a commit or ref of ${globalDir}`);
+  });
+  const tensors = await readWeights(global, commit).catch((e: Error) => {
+    throw fail(`${shortId(commit)} holds no readable weights (${e.message})`);
+  });
+  const problem = updateProblem(tensors, registries.apps.tensorSpec(plan.app.id, plan.app.options), 1);
+  if (problem) throw fail(`the weights of ${shortId(commit)} do not fit app ${plan.app.id}: ${problem}`);
 }

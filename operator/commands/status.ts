@@ -1,16 +1,15 @@
 /** `fedgit status`: where every participant stands in the current plan, from git alone. */
-import { Repository } from '../git/repository.js';
 import { shortId } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import { readEdgeHistory, readFinalTag, readGlobalHead } from '../store/federation.js';
 import { deadlineOf } from '../reconcile/aggregator-decide.js';
 import { renderTable } from './table.js';
-import type { Where } from './locate.js';
+import { openForReading, type Where } from './locate.js';
 
 export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Date.now()): Promise<string> {
   const edges = plan.plan.edges.map((e) => e.name);
   const locations = where.locate(edges);
-  const global = await Repository.open(locations.global);
+  const global = await openForReading(where, locations.global, 'the global repository');
   const head = await readGlobalHead(global, plan);
   const tag = await readFinalTag(global, plan);
   const lines = [`plan ${plan.plan.name} (${shortId(plan.id)}), ${plan.plan.rounds} rounds, ${edges.length} edges, min ${plan.plan.minEdges} after the deadline`];
@@ -22,12 +21,14 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
   }
   const rows: string[][] = [];
   for (const edge of edges) {
-    const gitdir = locations.edges[edge];
-    if (!gitdir || !(await Repository.isRepository(gitdir))) {
+    const location = locations.edges[edge];
+    const repo = location ? await where.open.open(location).catch(() => null) : null;
+    if (!repo) {
       rows.push([edge, '', '', 'no repository']);
       continue;
     }
-    const latest = (await readEdgeHistory(new Repository(gitdir), plan, 1))[0];
+    await repo.refresh().catch(() => undefined);
+    const latest = (await readEdgeHistory(repo, plan, 1))[0];
     const state = !latest ? 'nothing pushed yet' : head && latest.base === head.oid ? `pushed round ${latest.round}, waiting for merge` : tag ? 'done' : `training round ${head ? head.round + 1 : '?'} (or idle)`;
     rows.push([edge, latest ? String(latest.round) : '', latest ? shortId(latest.oid) : '', state]);
   }

@@ -57,13 +57,14 @@ export function fieldName(path: ReadonlyArray<PropertyKey>): string {
 }
 
 /** Validates against `schema`; the first issue becomes an error naming file, line and field. */
-export function validate<S extends z.ZodType>(parsed: ParsedYaml, schema: S, fail: ErrorFactory, prefix: ReadonlyArray<PropertyKey> = []): z.output<S> {
-  const value = prefix.length ? parsed.document.getIn(prefix as unknown[]) : parsed.value;
-  const result = schema.safeParse(prefix.length ? toJs(value) : value);
+export function validate<S extends z.ZodType>(parsed: ParsedYaml, schema: S, fail: ErrorFactory, prefix: ReadonlyArray<PropertyKey> = [], value?: unknown): z.output<S> {
+  const input = value !== undefined ? value : prefix.length ? toJs(parsed.document.getIn(prefix as unknown[])) : parsed.value;
+  const result = schema.safeParse(input);
   if (result.success) return result.data;
   const issue = result.error.issues[0]!;
   const path = [...prefix, ...issue.path];
-  const line = lineOf(parsed, path);
+  // An unknown key is reported at its own line, not at the line of the mapping that holds it.
+  const line = lineOf(parsed, issue.code === 'unrecognized_keys' && issue.keys[0] !== undefined ? [...path, issue.keys[0]] : path);
   const field = fieldName(path);
   const message = issue.code === 'unrecognized_keys' ? `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `'${k}'`).join(', ')}` : issue.message;
   throw fail(`${parsed.file}${line ? `:${line}` : ''}: ${field}: ${message}`, { file: parsed.file, ...(line ? { line } : {}), field });

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { stat } from 'node:fs/promises';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
-import { readObject, writeObject } from './objects.js';
+import { hasObject, readObject, writeObject } from './objects.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
 import { parseTrailers } from './names.js';
@@ -80,7 +80,10 @@ export class Repository {
 
   /** Resolves a full id, a unique abbreviation, a branch, a tag or a full ref to a commit id. */
   async resolve(spec: string): Promise<string> {
-    if (/^[0-9a-f]{40}$/.test(spec)) return spec;
+    if (/^[0-9a-f]{40}$/.test(spec)) {
+      if (await hasObject(this.gitdir, spec)) return spec;
+      throw new NotFound(`${spec} names no object in ${this.gitdir}`, { spec, gitdir: this.gitdir });
+    }
     for (const ref of [spec, `refs/heads/${spec}`, `refs/tags/${spec}`]) {
       if (!ref.startsWith('refs/')) continue;
       const oid = await this.readRef(ref).catch(() => null);

@@ -44,7 +44,10 @@ export const PlanSchema = z
     app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
     aggregator: z.strictObject({ publicKey: PublicKey }).optional(),
-    pretrained: z.string().regex(/^[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository').optional(),
+    pretrained: z
+      .string()
+      .regex(/^(?!.*\.\.)(?![/.])[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository')
+      .optional(),
   })
   .superRefine((plan, ctx) => {
     const seen = new Set<string>();
@@ -78,7 +81,7 @@ function checkApp(parsed: ParsedYaml, plan: Plan, apps: AppRegistry | undefined,
   if (strategies && !strategies.includes(plan.strategy)) throw at(['strategy'], `unknown strategy '${plan.strategy}' (known: ${strategies.join(', ')})`);
   if (!apps) return plan;
   if (!apps.ids().includes(plan.app.id)) throw at(['app', 'id'], `unknown app '${plan.app.id}' (known: ${apps.ids().join(', ')})`);
-  const options = validate(parsed, apps.optionsSchema(plan.app.id), fail, ['app', 'options']);
+  const options = validate(parsed, apps.optionsSchema(plan.app.id), fail, ['app', 'options'], plan.app.options);
   return { ...plan, app: { id: plan.app.id, options: options as Record<string, unknown> } };
 }
 
@@ -92,11 +95,20 @@ export function parsePlan(text: string, file: string, checks: PlanChecks = {}): 
 
 /** Reads and checks a plan file; the text is kept verbatim, since it is what gets committed. */
 export async function readPlanFile(file: string, checks: PlanChecks = {}): Promise<{ plan: Plan; text: string }> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch (e) {
     throw new PlanInvalid(`${file}: cannot read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { file });
   }
+  let text: string;
+  try {
+    // Fatal decoding: a lenient one would replace bad bytes and commit a plan that differs from the file.
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    throw new PlanInvalid(`${file}: not valid UTF-8 text`, { file });
+  }
   return { plan: parsePlan(text, file, checks), text };
 }
+
+export { PlanInvalid };

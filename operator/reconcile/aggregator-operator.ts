@@ -36,6 +36,7 @@ export class AggregatorOperator {
   private plans: PlanSource | undefined;
   private lastWait = '';
   private readonly missingEdges = new Set<string>();
+  private readonly unreadable = new Set<string>();
   private globalRepo: Repository | undefined;
 
   constructor(private readonly deps: AggregatorDeps) {}
@@ -90,8 +91,17 @@ export class AggregatorOperator {
       this.deps.log.warn(`cannot read edge ${edge} (${repo.location}): ${(e as Error).message}`);
     }
     // Only the last few commits can be on the current head; older ones are stale by construction.
-    const history = await readEdgeHistory(repo, plan, 8);
-    return history.find((r) => r.base === base && r.edge === edge) ?? null;
+    // A broken edge branch (garbage ref, missing or corrupt objects) counts as "not pushed": one edge
+    // must never stop the federation.
+    try {
+      const history = await readEdgeHistory(repo, plan, 8);
+      this.unreadable.delete(edge);
+      return history.find((r) => r.base === base && r.edge === edge) ?? null;
+    } catch (e) {
+      if (!this.unreadable.has(edge)) this.deps.log.warn(`edge ${edge}: its branch cannot be read (${(e as Error).message}); it counts as not pushed`, { edge });
+      this.unreadable.add(edge);
+      return null;
+    }
   }
 
   async reconcile(): Promise<ReconcileOutcome> {

@@ -33,6 +33,8 @@ export type EdgeDeps = {
   readonly key?: KeyObject;
   /** Asks for another reconcile (training finished or failed). */
   readonly trigger: () => void;
+  /** Called when this edge cannot work as configured (its own config is wrong): the process should stop. */
+  readonly fatal?: (error: Error) => void;
   readonly onAction?: (action: EdgeAction) => void;
 };
 
@@ -209,6 +211,11 @@ export class EdgeOperator {
       .catch((e) => {
         if (controller.signal.aborted || isFedgitError(e, 'ABORTED')) {
           log.info(`round ${round}: training stopped`);
+          return;
+        }
+        if (isFedgitError(e, 'CONFIG_INVALID') || isFedgitError(e, 'DATA_INVALID')) {
+          log.error(`cannot train: ${(e as Error).message}`);
+          this.deps.fatal?.(e as Error);
           return;
         }
         const count = this.failure?.base === base.oid ? this.failure.count + 1 : 1;

@@ -222,3 +222,6 @@ export function createHttpClient(options: HttpClientOptions = {}): FedgitHttpCli
     },
   };
 }
+
+/** The name operator/store/open-repository.ts looks for. */
+export const makeHttpClient = createHttpClient;

@@ -10,6 +10,8 @@ import git from 'isomorphic-git';
 import type { HttpClient } from 'isomorphic-git';
 import { FedgitError, RefConflict } from '../errors.js';
 import { readRef, updateRef, listRefs } from '../git/refs.js';
+import { hasObject } from '../git/objects.js';
+import { advertisingHead } from './advertise-head.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
 export type RemoteLog = (level: 'info' | 'warn' | 'error' | 'debug', message: string, data?: Record<string, unknown>) => void;
@@ -43,8 +45,11 @@ export class RemoteLink {
   private lastListing = '';
   readonly displayUrl: string;
 
-  constructor(readonly url: string, private readonly http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: RemoteLog) {
+  private readonly http: HttpClient;
+
+  constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: RemoteLog) {
     this.displayUrl = safeUrl(url);
+    this.http = advertisingHead(http);
   }
 
   private headers(): Record<string, string> {
@@ -76,20 +81,32 @@ export class RemoteLink {
     const listing = [...remote].map(([r, o]) => `${r}=${o}`).sort().join('\n');
     if (listing === this.lastListing) return false;
     const local = await listRefs(gitdir, 'refs/');
-    const missing = [...remote].some(([ref, oid]) => local.get(ref) !== oid);
-    if (missing) {
-      try {
-        await git.fetch({ fs, http: this.http, gitdir, url: this.url, headers: this.headers(), singleBranch: false, tags: true, prune: false });
-      } catch (e) {
-        throw this.explain(e);
+    const moved = [...remote].filter(([ref, oid]) => local.get(ref) !== oid);
+    // Branches one at a time: a repository whose HEAD names no branch (fedgit's global and edge
+    // repositories) cannot be fetched whole, and a single-branch fetch offers the local branch as
+    // "have", so only new objects travel. Tags point at commits the branches brought.
+    for (const [ref, oid] of moved.sort(([a], [b]) => (a.startsWith('refs/heads/') ? 0 : 1) - (b.startsWith('refs/heads/') ? 0 : 1))) {
+      if (ref.startsWith('refs/heads/')) {
+        try {
+          await this.ensureRemoteConfig(gitdir);
+          await git.fetch({ fs, http: this.http, gitdir, remote: 'origin', url: this.url, headers: this.headers(), ref: ref.slice('refs/heads/'.length), remoteRef: ref, singleBranch: true, tags: false, prune: false });
+        } catch (e) {
+          throw this.explain(e);
+        }
+      } else if (!(await hasObject(gitdir, oid))) {
+        continue;
       }
-      for (const [ref, oid] of remote) {
-        const current = await readRef(gitdir, ref);
-        if (current !== oid) await updateRef(gitdir, ref, oid, current);
-      }
+      const current = await readRef(gitdir, ref);
+      if (current !== oid) await updateRef(gitdir, ref, oid, current);
     }
     this.lastListing = listing;
-    return missing;
+    return moved.length > 0;
+  }
+
+  /** isomorphic-git fetches only through a configured remote (its refspec); the URL in the config carries no credentials. */
+  private async ensureRemoteConfig(gitdir: string): Promise<void> {
+    const configured = await git.getConfig({ fs, gitdir, path: 'remote.origin.url' });
+    if (configured !== this.displayUrl) await git.addRemote({ fs, gitdir, remote: 'origin', url: this.displayUrl, force: true });
   }
 
   /** Pushes `ref` (already moved locally from `expected` to `next`); a rejection is a RefConflict. */

@@ -8,9 +8,16 @@ import { ReconcileLoop } from './reconcile-loop.js';
 import { RefWatcher } from './ref-watcher.js';
 import type { Registries } from './registries.js';
 import { Repository } from '../git/repository.js';
+import { stat } from 'node:fs/promises';
+import { ConfigInvalid } from '../errors.js';
 import { readPrivateKey } from '../trust/keys.js';
 
-export type RunningParticipant = { readonly finished: Promise<void>; stop(): Promise<void>; readonly log: Logger };
+export type RunningParticipant = {
+  /** Resolves when the participant stops: with an error when it cannot go on as configured. */
+  readonly finished: Promise<Error | undefined>;
+  stop(): Promise<void>;
+  readonly log: Logger;
+};
 
 type Closable = { close(): Promise<void> | void };
 
@@ -20,8 +27,11 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   const webhookSecret = readWebhookSecret(config);
   const key = config.key ? await readPrivateKey(config.key) : undefined;
   const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log: (level, message, data) => log.log(level, message, data ?? {}) });
-  let resolveFinished!: () => void;
-  const finished = new Promise<void>((resolve) => (resolveFinished = resolve));
+  if (config.role === 'edge' && config.data && !(await stat(config.data).then((st) => st.isDirectory(), () => false))) {
+    throw new ConfigInvalid(`${config.file}: data: ${config.data} is not a folder`, { file: config.file, field: 'data' });
+  }
+  let resolveFinished!: (error?: Error) => void;
+  const finished = new Promise<Error | undefined>((resolve) => (resolveFinished = resolve));
   let loop: ReconcileLoop;
   const onDone = (kind: string) => {
     if (kind === 'done' && options.exitWhenDone) resolveFinished();
@@ -42,6 +52,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
       log,
       ...(key ? { key } : {}),
       trigger: () => loop.trigger(),
+      fatal: (error) => resolveFinished(error),
       onAction: (a) => onDone(a.kind),
     });
     await operator.open();
@@ -76,14 +87,14 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   }
   if (config.webhook && webhookSecret) {
     const [host, port] = splitHostPort(config.webhook.listen);
-    const { startWebhookServer } = (await import('../remote/webhook.js' as string)) as { startWebhookServer: (o: Record<string, unknown>) => Promise<Closable & { port: number }> };
+    const { startWebhookServer } = await import('../remote/webhook.js');
     const server = await startWebhookServer({
       host,
       port,
       path: config.webhook.path,
       secret: webhookSecret,
       onPush: () => loop.trigger(),
-      log: (level: 'info' | 'warn' | 'error', message: string) => log.log(level, message),
+      log: (level, message) => log.log(level, message),
     });
     log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
     closables.push(server);
@@ -114,7 +125,8 @@ export async function runParticipantProcess(config: ParticipantConfig, registrie
   };
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
-  await participant.finished;
+  const error = await participant.finished;
   await participant.stop();
   await closeLogger(participant.log);
+  if (error) throw error;
 }

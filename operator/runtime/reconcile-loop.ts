@@ -5,6 +5,8 @@
  */
 import type { Logger } from './logging.js';
 
+const MAX_BACKOFF_MS = 10_000;
+
 export type ReconcileOutcome = { readonly wakeAtMs?: number } | void;
 
 export class ReconcileLoop {
@@ -12,6 +14,7 @@ export class ReconcileLoop {
   private pending = false;
   private stopped = false;
   private failures = 0;
+  private retryAtMs = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
 
@@ -20,6 +23,8 @@ export class ReconcileLoop {
   trigger(): void {
     if (this.stopped) return;
     this.pending = true;
+    // After a failure, wait for the back-off timer rather than hammering a server that is down.
+    if (Date.now() < this.retryAtMs) return;
     if (!this.running) void this.run();
   }
 
@@ -30,12 +35,15 @@ export class ReconcileLoop {
       try {
         const outcome = await this.reconcile();
         this.failures = 0;
+        this.retryAtMs = 0;
         if (outcome?.wakeAtMs !== undefined) this.wakeAt(outcome.wakeAtMs);
       } catch (e) {
         this.failures++;
-        const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
-        this.log.error(`reconcile failed (attempt ${this.failures}), retrying in ${delay} ms: ${(e as Error).message}`, { code: (e as { code?: string }).code, stack: (e as Error).stack });
-        this.wakeAt(Date.now() + delay);
+        const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 7));
+        this.log.error(`reconcile failed (attempt ${this.failures}), retrying in ${delay} ms: ${(e as Error).message.split('\n')[0]}`, { code: (e as { code?: string }).code, stack: (e as Error).stack });
+        this.retryAtMs = Date.now() + delay;
+        this.pending = false;
+        this.wakeAt(this.retryAtMs);
       }
     }
     this.running = false;
@@ -44,7 +52,10 @@ export class ReconcileLoop {
 
   private wakeAt(ms: number): void {
     clearTimeout(this.wakeTimer);
-    this.wakeTimer = setTimeout(() => this.trigger(), Math.max(0, ms - Date.now()) + 5);
+    this.wakeTimer = setTimeout(() => {
+      this.retryAtMs = Math.min(this.retryAtMs, Date.now());
+      this.trigger();
+    }, Math.max(0, ms - Date.now()) + 5);
   }
 
   /** Resolves when no reconcile is running. */

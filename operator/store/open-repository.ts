@@ -3,11 +3,10 @@
  * a git server, which is then worked on through a local bare mirror.
  */
 import path from 'node:path';
-import http from 'node:http';
-import https from 'node:https';
 import type { HttpClient } from 'isomorphic-git';
 import { NotFound } from '../errors.js';
 import { Repository } from '../git/repository.js';
+import { createHttpClient } from '../remote/http-client.js';
 import { RemoteLink, safeUrl, type RemoteAuth, type RemoteLog } from '../remote/remote-link.js';
 
 export const isRemoteLocation = (location: string): boolean => /^https?:\/\//i.test(location);
@@ -42,7 +41,7 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
     if (isRemoteLocation(location)) {
       const cacheDir = o.cacheDir ?? path.resolve('.fedgit-cache');
       const mirror = await Repository.ensureBare(path.join(cacheDir, mirrorName(location)));
-      const client = o.http ?? (await defaultHttpClient());
+      const client = o.http ?? defaultHttpClient();
       repo = new Repository(mirror.gitdir, new RemoteLink(location, client, o.auth, log));
     } else {
       if (!(await Repository.isRepository(location))) return null;
@@ -61,11 +60,9 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
   };
 }
 
-/** isomorphic-git's node client with keep-alive agents that have no idle-socket timeout (Node 20's global agent aborts long transfers after 5 s). */
-async function defaultHttpClient(): Promise<HttpClient> {
-  const { makeHttpClient } = (await import('../remote/http-client.js' as string).catch(() => ({ makeHttpClient: undefined }))) as { makeHttpClient?: () => HttpClient };
-  if (makeHttpClient) return makeHttpClient();
-  const { default: client } = await import('isomorphic-git/http/node');
-  const agents = { http: new http.Agent({ keepAlive: true, timeout: 0 }), https: new https.Agent({ keepAlive: true, timeout: 0 }) };
-  return { request: (req) => client.request({ ...req, agent: req.url.startsWith('https:') ? agents.https : agents.http } as typeof req) };
+/** One HTTP client per process: keep-alive agents without the idle-socket timeout that aborts long transfers (operator/remote/http-client.ts). */
+let sharedClient: HttpClient | undefined;
+function defaultHttpClient(): HttpClient {
+  sharedClient ??= createHttpClient();
+  return sharedClient;
 }
