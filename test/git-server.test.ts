@@ -2,10 +2,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startGitServer, type GitServer } from './helpers/git-server.js';
-import { tempDir, git } from './helpers/temp.js';
+import { tempDir, git, waitFor, sleep } from './helpers/temp.js';
+import { checkCredentials, parseWebhookPayload } from '../operator/remote/webhook-verify.js';
 
 const ENV = {
   ...process.env,
@@ -159,4 +163,85 @@ test('stop and restart keep serving the same repositories on the same port', asy
   const next = commitIn(a, 'x', '2');
   ok(a, 'push', '-q', 'origin', 'main');
   assert.equal(serverRef(server, 'hospital-a'), next);
+});
+
+test('a push delivers a signed Gitea-style push event to each webhook, and an endpoint that is down fails nothing', async (t) => {
+  const received: Array<{ headers: http.IncomingHttpHeaders; body: Buffer }> = [];
+  const listener = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      received.push({ headers: req.headers, body: Buffer.concat(chunks) });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => listener.close(() => resolve())));
+  const url = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/hooks`;
+  // Nothing listens there: connection refused.
+  const down = await new Promise<string>((resolve) => {
+    const s = http.createServer().listen(0, '127.0.0.1', () => {
+      const u = `http://127.0.0.1:${(s.address() as AddressInfo).port}/hooks`;
+      s.close(() => resolve(u));
+    });
+  });
+  const secret = 'hook-secret-7d1e';
+  const server = await startGitServer({
+    users: { alice: 'alice-pw', bob: 'bob-pw' },
+    repos: { 'fed/hospital-a': { writers: ['alice'], hooks: [{ url: down, secret: 'other' }, { url, secret }] }, quiet: { writers: ['alice'] } },
+  });
+  t.after(() => server.stop());
+  const dir = await tempDir(t, 'fedgit-gitsrv-test-');
+
+  const a = path.join(dir, 'a');
+  ok(dir, 'clone', '-q', server.url('fed/hospital-a', 'alice'), a);
+  const first = commitIn(a, 'x', '1');
+  const started = Date.now();
+  ok(a, 'push', '-q', 'origin', 'main');
+  assert.ok(Date.now() - started < 5_000, 'the push did not wait for the endpoint that is down');
+  await waitFor('the delivery', async () => received.length >= 1 && server.deliveries().length >= 2, 10_000, 20);
+
+  assert.equal(received.length, 1);
+  const [{ headers, body }] = received as [{ headers: http.IncomingHttpHeaders; body: Buffer }];
+  assert.equal(headers['content-type'], 'application/json');
+  assert.equal(headers['x-gitea-event'], 'push');
+  assert.equal(headers['x-gitea-signature'], createHmac('sha256', secret).update(body).digest('hex'));
+  assert.equal(checkCredentials('gitea', headers, body, secret).ok, true, 'fedgit’s own check accepts it');
+  assert.equal(checkCredentials('gitea', headers, body, 'wrong').ok, false);
+  const event = JSON.parse(body.toString('utf8'));
+  assert.deepEqual(
+    { ref: event.ref, before: event.before, after: event.after, full_name: event.repository.full_name, clone_url: event.repository.clone_url, pusher: event.pusher.login },
+    { ref: 'refs/heads/main', before: '0'.repeat(40), after: first, full_name: 'fed/hospital-a', clone_url: server.url('fed/hospital-a'), pusher: 'alice' },
+  );
+  const parsed = parseWebhookPayload('gitea', headers, body);
+  assert.equal(parsed.kind, 'push');
+
+  const log = server.deliveries();
+  assert.deepEqual(log.map((d) => [d.url, d.status ?? d.error]).sort(), [[down, 'ECONNREFUSED'], [url, 204]].sort());
+
+  // A second push: one event per updated ref (a branch and a tag), with the old value.
+  const second = commitIn(a, 'x', '2');
+  ok(a, 'tag', 'v1');
+  ok(a, 'push', '-q', 'origin', 'main', 'v1');
+  await waitFor('two more deliveries', async () => received.length >= 3, 10_000, 20);
+  const events = received.slice(1).map((r) => JSON.parse(r.body.toString('utf8')));
+  assert.deepEqual(events.map((e) => [e.ref, e.before, e.after]).sort(), [['refs/heads/main', first, second], ['refs/tags/v1', '0'.repeat(40), second]].sort());
+
+  // A repository without hooks delivers nothing; setHooks adds (and removes) them at run time.
+  const q = path.join(dir, 'q');
+  ok(dir, 'clone', '-q', server.url('quiet', 'alice'), q);
+  commitIn(q, 'y', '1');
+  ok(q, 'push', '-q', 'origin', 'main');
+  await sleep(500);
+  assert.equal(received.length, 3);
+  await server.setHooks('quiet', [{ url, secret }]);
+  const quietHead = commitIn(q, 'y', '2');
+  ok(q, 'push', '-q', 'origin', 'main');
+  await waitFor('the delivery for quiet', async () => received.length >= 4, 10_000, 20);
+  assert.equal(JSON.parse(received[3]!.body.toString('utf8')).after, quietHead);
+  await server.setHooks('quiet', []);
+  commitIn(q, 'y', '3');
+  ok(q, 'push', '-q', 'origin', 'main');
+  await sleep(500);
+  assert.equal(received.length, 4);
 });

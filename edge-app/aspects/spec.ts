@@ -5,6 +5,7 @@
  * command adapter import this module. The contract is MODEL.md.
  */
 import { FedgitError } from '../../operator/errors.js';
+import { mulberry32 } from '../random.js';
 import type { Tensor, Tensors } from '../../operator/contracts.js';
 
 export const ASPECTS_ARCHITECTURE = 'aspects-cnn/v2';
@@ -98,17 +99,8 @@ export function aspectsTensorSpec(grid: Grid = DEFAULT_ASPECTS_GRID): TensorSpec
   return spec;
 }
 
-/** mulberry32: 32-bit state, returns uint32 / 2^32 in [0, 1). The seed is taken modulo 2^32. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The initialisation's random numbers: mulberry32 (edge-app/random.ts), seed taken modulo 2^32. */
+export { mulberry32 };
 
 /** fan_in of a weight tensor: in·27 for conv kernels [out, in, 3, 3, 3], in for dense [out, in]. */
 function fanIn(shape: readonly number[]): number {

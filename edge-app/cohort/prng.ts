@@ -1,18 +1,10 @@
 /** Seeded random numbers for the synthetic cohort; never Math.random, so a seed gives identical bytes. */
 
+import { mulberry32 } from '../random.js';
+
 export type Random = () => number;
 
-/** mulberry32: uniform [0, 1) from a 32-bit seed. */
-export function mulberry32(seed: number): Random {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 };
 
 /** A 32-bit seed for item `index` of a run seeded with `seed` (splitmix-style mixing). */
 export function deriveSeed(seed: number, index: number): number {

@@ -45,30 +45,27 @@ const Repos = z.strictObject({
   edges: z.record(Name, Location).optional(),
 });
 
+/** Fields every participant has. */
+const Common = {
+  repos: Repos,
+  logs: Location.optional(),
+  pollInterval: Duration.prefault(1),
+  auth: Auth.optional(),
+  /** Where mirrors of repositories on a git server are kept. */
+  cache: Location.optional(),
+  webhook: Webhook.optional(),
+  /** This participant's private signing key (fedgit keygen). */
+  key: Location.optional(),
+};
+
 export const ParticipantSchema = z.discriminatedUnion('role', [
-  z.strictObject({
-    role: z.literal('aggregator'),
-    name: Name.default('aggregator'),
-    repos: Repos,
-    logs: Location.optional(),
-    pollInterval: Duration.prefault(1),
-    auth: Auth.optional(),
-    cache: Location.optional(),
-    webhook: Webhook.optional(),
-    key: Location.optional(),
-  }),
+  z.strictObject({ role: z.literal('aggregator'), name: Name.default('aggregator'), ...Common }),
   z.strictObject({
     role: z.literal('edge'),
     name: Name,
-    repos: Repos,
     data: Location.optional(),
     engine: EngineSchema.default({ kind: 'builtin' }),
-    logs: Location.optional(),
-    pollInterval: Duration.prefault(1),
-    auth: Auth.optional(),
-    cache: Location.optional(),
-    webhook: Webhook.optional(),
-    key: Location.optional(),
+    ...Common,
   }),
 ]);
 
