@@ -6,17 +6,16 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { readPlanFile, PlanInvalid, type CommittedPlan, type Plan } from '../plan/plan.js';
+import { readPlanFile, type CommittedPlan, type Plan } from '../plan/plan.js';
 import { updateProblem } from '../reconcile/validate-update.js';
 import { Repository } from '../git/repository.js';
-import { shortId, inferenceTag } from '../git/names.js';
+import { shortId, inferenceTag, WEIGHTS_FILE } from '../git/names.js';
 import { commitPlan, readFinalTag, readGlobalHead, readWeights, reposUnder } from '../store/federation.js';
 import { RefWatcher } from '../runtime/ref-watcher.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import type { Registries } from '../runtime/registries.js';
 import { readRounds, renderRounds } from './log.js';
-import { FedgitError } from '../errors.js';
-import { WEIGHTS_FILE } from '../git/names.js';
+import { FedgitError, PlanInvalid } from '../errors.js';
 
 export type RunOptions = {
   readonly planFile: string;

@@ -110,5 +110,3 @@ export async function readPlanFile(file: string, checks: PlanChecks = {}): Promi
   }
   return { plan: parsePlan(text, file, checks), text };
 }
-
-export { PlanInvalid };

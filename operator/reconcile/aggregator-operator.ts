@@ -1,9 +1,10 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
+import type { KeyObject } from 'node:crypto';
 import type { AppRegistry, StrategyRegistry, Tensors, Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { isFedgitError, PlanInvalid } from '../errors.js';
-import { shortId, type MergedEntry } from '../git/names.js';
+import { shortId, WEIGHTS_FILE, type MergedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
   commitGlobalRound, edgeStatementOf, readEdgeHistory, type Signer, readFinalTag, readGlobalHead, readWeights, tagFinal, type RepoLocations,
@@ -12,10 +13,8 @@ import type { EdgeRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
 import { updateProblem } from './validate-update.js';
 import type { Logger } from '../runtime/logging.js';
-import type { KeyObject } from 'node:crypto';
 import { sign, verificationFailure } from '../trust/sign.js';
 import { parseSafetensors } from '../checkpoint/safetensors.js';
-import { WEIGHTS_FILE } from '../git/names.js';
 import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
 import { PlanSource } from '../runtime/plan-source.js';
 
