@@ -106,3 +106,22 @@ test("an edge that pushes to another edge's repository is refused by the server,
   assert.match(await readFile(log, 'utf8'), /nothing pushed/);
   assert.ok(server.accessLog().some((e) => e.user === 'hospital-a' && e.status === 403 && e.path.includes('edge-hospital-b')));
 });
+
+test('participants started while the server is down wait, retry, and finish once it comes up', async (t) => {
+  const dir = await tempDir(t);
+  const server = await serverFor(t);
+  const base = server.url('plan').replace(/\/plan\.git$/, '');
+  await publishPlan(server, dir, toyPlan({ rounds: 2 }));
+  await server.stopTemporarily();
+  const homes = {
+    aggregator: await participantDir(dir, 'aggregator', 'aggregator', base),
+    'hospital-a': await participantDir(dir, 'hospital-a', 'edge', base),
+    'hospital-b': await participantDir(dir, 'hospital-b', 'edge', base),
+  };
+  const procs = Object.entries(homes).map(([name, home]) => start(home, name === 'aggregator' ? 'aggregator' : 'edge', PASSWORDS[name as keyof typeof PASSWORDS]));
+  t.after(() => procs.forEach((p) => p.kill('SIGKILL')));
+  await waitFor('a failed attempt in the aggregator log', async () => /reconcile failed/.test(await readFile(path.join(homes.aggregator, 'logs', 'aggregator.jsonl'), 'utf8').catch(() => '')), 30_000);
+  await server.restart();
+  for (const p of procs) assert.equal(await exited(p), 0, p.output().slice(-3000));
+  assert.match(execFileSync('git', ['--git-dir', server.gitdir('global'), 'tag'], { encoding: 'utf8' }), /^inference-toy-/);
+});
