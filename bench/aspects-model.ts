@@ -42,6 +42,7 @@ function benchGrid(grid: Grid, reps: number): { stepMs: number; inferMs: number 
 export async function benchAspectsModel(): Promise<void> {
   const backend = await selectBackend();
   for (const [grid, reps] of [
+    [{ depth: 8, height: 16, width: 16 }, 15], // the default job's grid (config/aspects.yaml)
     [DEFAULT_ASPECTS_GRID, 7],
     [{ depth: 32, height: 96, width: 96 }, 2],
   ] as const) {
