@@ -1,16 +1,18 @@
 /**
  * `npm run bench`: prints figures and ratios against references measured in
  * the same run. Nothing is asserted: machines here are shared and noisy.
- * `npm run bench -- store` runs only the named parts (orchestration, store, data, model, torch).
+ * `npm run bench -- store` runs only the named parts (orchestration, remote, store, data, model, torch).
  */
 import { benchOrchestration } from './orchestration.js';
 import { benchGitStore } from './git-store.js';
 import { benchDataLoader } from './data-loader.js';
 import { benchAspectsModel } from './aspects-model.js';
 import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
+import { benchRemote } from './remote.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
+  remote: () => benchRemote(),
   store: () => benchGitStore(),
   data: () => benchDataLoader(),
   model: () => benchAspectsModel(),

@@ -245,3 +245,26 @@ test('a push delivers a signed Gitea-style push event to each webhook, and an en
   await sleep(500);
   assert.equal(received.length, 4);
 });
+
+test('an endpoint that never answers neither blocks the push nor is waited for longer than the delivery timeout', async (t) => {
+  const hanging = http.createServer(() => {
+    /* reads the request, never answers */
+  });
+  await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise<void>((resolve) => (hanging.closeAllConnections(), hanging.close(() => resolve()))));
+  const url = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/hooks`;
+  const server = await startGitServer({ users: { alice: 'alice-pw' }, repos: { r: { writers: ['alice'], hooks: [{ url, secret: 's' }] } }, webhookTimeoutMs: 300 });
+  t.after(() => server.stop());
+  const dir = await tempDir(t, 'fedgit-gitsrv-test-');
+  const a = path.join(dir, 'a');
+  ok(dir, 'clone', '-q', server.url('r', 'alice'), a);
+  const head = commitIn(a, 'x', '1');
+  const started = Date.now();
+  ok(a, 'push', '-q', 'origin', 'main');
+  assert.ok(Date.now() - started < 3_000);
+  assert.equal(serverRef(server, 'r'), head);
+  const [attempt] = await waitFor('the timed-out attempt', async () => (server.deliveries().length ? server.deliveries() : null), 10_000, 20);
+  assert.equal(attempt!.status, undefined);
+  assert.match(attempt!.error ?? '', /timed out/);
+  assert.ok(attempt!.ms >= 250 && attempt!.ms < 3_000, `${attempt!.ms} ms`);
+});

@@ -1,0 +1,184 @@
+/**
+ * Round overhead over HTTP (issue 5): the no-op app, 2 edges, 1 MB of
+ * weights, every participant a separate process talking to a real git server
+ * (git http-backend behind nginx, test/helpers/git-server.ts), measured three
+ * ways in the same run:
+ *   (a) webhooks: the server delivers signed push events to each participant's
+ *       endpoint; the poll period is 10 minutes, so only webhooks drive rounds;
+ *   (b) polling every second, no webhooks;
+ *   (c) reference: one machine, local repositories (`fedgit run`, as
+ *       bench/orchestration.ts does).
+ * Per round = from one global commit to the next, seen by polling the global
+ * branch in the (server's) bare repository every 2 ms. Nothing is asserted.
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { listRefs, readRef } from '../operator/git/refs.js';
+import { startGitServer, type GitServer, type WebhookTarget } from '../test/helpers/git-server.js';
+
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'operator', 'cli.js');
+const EDGES = ['hospital-a', 'hospital-b'] as const;
+const PARTICIPANTS = ['aggregator', ...EDGES] as const;
+type Participant = (typeof PARTICIPANTS)[number];
+const TIMEOUT_MS = 600_000;
+
+type Stats = { label: string; gaps: number[]; median: number; mean: number; min: number; max: number; wallMs: number };
+
+const planYaml = (rounds: number, sizeBytes: number) =>
+  `name: noop\nrounds: ${rounds}\nedges: [${EDGES.join(', ')}]\nroundDeadline: 10m\napp:\n  id: noop\n  options: { sizeBytes: ${sizeBytes} }\n`;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function stats(label: string, seen: Array<{ oid: string; at: number }>, wallMs: number): Stats {
+  const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
+  if (gaps.length === 0) throw new Error(`${label}: no round observed`);
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const mid = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { label, gaps, median, mean: gaps.reduce((a, b) => a + b, 0) / gaps.length, min: sorted[0]!, max: sorted[sorted.length - 1]!, wallMs };
+}
+
+/** Watches the global branch of `gitdir` until `finished` resolves; every new commit with the time it was first seen. */
+async function watchGlobal(gitdir: string, finished: Promise<unknown>): Promise<Array<{ oid: string; at: number }>> {
+  const seen: Array<{ oid: string; at: number }> = [];
+  let done = false;
+  void finished.then(() => (done = true), () => (done = true));
+  while (!done) {
+    const branch = [...(await listRefs(gitdir, 'refs/heads/fedgit/').catch(() => new Map<string, string>())).keys()][0];
+    const oid = branch ? await readRef(gitdir, branch).catch(() => null) : null;
+    if (oid && seen[seen.length - 1]?.oid !== oid) seen.push({ oid, at: performance.now() });
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return seen;
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve(child.exitCode) : new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+}
+
+function startCli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): ChildProcess & { output: () => string } {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d) => (output = (output + d).slice(-8000)));
+  child.stderr!.on('data', (d) => (output = (output + d).slice(-8000)));
+  return Object.assign(child, { output: () => output });
+}
+
+/** Waits for every process to exit 0 (or kills them all at the timeout); throws with their output otherwise. */
+async function allExit(label: string, procs: Array<ChildProcess & { output: () => string }>): Promise<void> {
+  const timer = setTimeout(() => procs.forEach((p) => p.kill('SIGKILL')), TIMEOUT_MS);
+  try {
+    const codes = await Promise.all(procs.map(exitOf));
+    const bad = codes.findIndex((c) => c !== 0);
+    if (bad >= 0) throw new Error(`${label}: a participant exited with ${codes[bad]}:\n${procs[bad]!.output().slice(-3000)}`);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** (a) and (b): a fresh git server, the plan pushed by an admin with plain git, three participant processes. */
+async function overHttp(label: string, o: { rounds: number; sizeBytes: number; webhooks: boolean; poll: string }): Promise<{ stats: Stats; server: { deliveries: number; failed: string; medianMs: number } }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-remote-'));
+  const passwords: Record<Participant | 'admin', string> = { admin: 'admin-pw', aggregator: 'agg-pw', 'hospital-a': 'a-pw', 'hospital-b': 'b-pw' };
+  const secrets: Record<Participant, string> = { aggregator: 'agg-hook-secret', 'hospital-a': 'a-hook-secret', 'hospital-b': 'b-hook-secret' };
+  const ports = {} as Record<Participant, number>;
+  for (const p of PARTICIPANTS) ports[p] = await freePort();
+  const hook = (p: Participant): WebhookTarget => ({ url: `http://127.0.0.1:${ports[p]}/hooks`, secret: secrets[p] });
+  const hooks = (...ps: Participant[]) => (o.webhooks ? { hooks: ps.map(hook) } : {});
+  let server: GitServer | undefined;
+  const procs: Array<ChildProcess & { output: () => string }> = [];
+  try {
+    server = await startGitServer({
+      users: { ...passwords },
+      repos: {
+        plan: { writers: ['admin'], ...hooks(...PARTICIPANTS) },
+        global: { writers: ['aggregator'], ...hooks(...EDGES) },
+        ...Object.fromEntries(EDGES.map((e) => [`edge-${e}`, { writers: [e], ...hooks('aggregator') }])),
+      },
+    });
+    const base = server.url('plan').replace(/\/plan\.git$/, '');
+    const work = path.join(dir, 'plan-work');
+    execFileSync('git', ['clone', '-q', server.url('plan', 'admin'), work], { stdio: 'pipe' });
+    await writeFile(path.join(work, 'plan.yaml'), planYaml(o.rounds, o.sizeBytes));
+    const gitc = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=admin', '-c', 'user.email=admin@example.org', ...args], { stdio: 'pipe' });
+    gitc('add', 'plan.yaml');
+    gitc('commit', '-q', '-m', 'Plan noop');
+    gitc('push', '-q', 'origin', 'HEAD:refs/heads/main');
+
+    const started = performance.now();
+    for (const p of PARTICIPANTS) {
+      const home = path.join(dir, p);
+      await mkdir(home, { recursive: true });
+      const webhook = o.webhooks ? `webhook: { listen: '127.0.0.1:${ports[p]}', path: /hooks, secretEnv: FEDGIT_WEBHOOK_SECRET }\n` : '';
+      await writeFile(
+        path.join(home, 'participant.yaml'),
+        `role: ${p === 'aggregator' ? 'aggregator' : 'edge'}\nname: ${p}\nrepos: { root: '${base}' }\nauth: { tokenEnv: FEDGIT_TOKEN }\nlogs: logs\npollInterval: ${o.poll}\n${webhook}`,
+      );
+      procs.push(startCli([p === 'aggregator' ? 'aggregator' : 'edge', '--config', 'participant.yaml', '--exit-when-done'], home, { FEDGIT_TOKEN: passwords[p], FEDGIT_WEBHOOK_SECRET: secrets[p] }));
+    }
+    const finished = allExit(label, procs);
+    const seen = await watchGlobal(server.gitdir('global'), finished);
+    await finished;
+    const wallMs = performance.now() - started;
+    const deliveries = server.deliveries();
+    const ms = deliveries.map((d) => d.ms).sort((a, b) => a - b);
+    return {
+      stats: stats(label, seen, wallMs),
+      server: {
+        deliveries: deliveries.length,
+        failed: Object.entries(
+          deliveries.filter((d) => d.status === undefined || d.status >= 300).reduce<Record<string, number>>((acc, d) => ((acc[d.error ?? `HTTP ${d.status}`] = (acc[d.error ?? `HTTP ${d.status}`] ?? 0) + 1), acc), {}),
+        )
+          .map(([why, n]) => `${n} ${why}`)
+          .join(', ') || 'none failed',
+        medianMs: ms.length ? ms[Math.floor(ms.length / 2)]! : 0,
+      },
+    };
+  } finally {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** (c): `fedgit run` on one machine with local repositories. */
+async function local(label: string, o: { rounds: number; sizeBytes: number }): Promise<Stats> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-remote-local-'));
+  try {
+    const plan = path.join(dir, 'noop.yaml');
+    await writeFile(plan, planYaml(o.rounds, o.sizeBytes));
+    const started = performance.now();
+    const child = startCli(['run', plan, '--timeout', String(TIMEOUT_MS / 1000)], dir);
+    const finished = allExit(label, [child]);
+    const seen = await watchGlobal(path.join(dir, 'repos', 'global.git'), finished);
+    await finished;
+    return stats(label, seen, performance.now() - started);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchRemote(rounds = 8, sizeBytes = 1_000_000): Promise<void> {
+  const a = await overHttp('(a) HTTP + webhooks, poll 10m', { rounds, sizeBytes, webhooks: true, poll: '10m' });
+  const b = await overHttp('(b) HTTP, polling 1s, no webhooks', { rounds, sizeBytes, webhooks: false, poll: '1s' });
+  const c = await local('(c) one machine, local repositories', { rounds, sizeBytes });
+  console.log(`remote: no-op app, 2 edges, ${(sizeBytes / 1e6).toFixed(1)} MB weights, ${rounds} rounds; per round = global commit → next global commit`);
+  const row = (s: Stats) =>
+    `  ${s.label.padEnd(38)} median ${s.median.toFixed(0).padStart(5)} ms, mean ${s.mean.toFixed(0).padStart(5)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}, ${s.gaps.length} rounds, ${(s.wallMs / 1000).toFixed(1)} s in all)` +
+    `  ×${(s.median / c.median).toFixed(2)} median, ×${(s.mean / c.mean).toFixed(2)} mean vs (c)`;
+  for (const s of [a.stats, b.stats, c]) console.log(row(s));
+  console.log(`  (a) webhook deliveries by the server: ${a.server.deliveries}, median attempt ${a.server.medianMs} ms; not accepted: ${a.server.failed} (after the end, participants that had already exited)`);
+}
