@@ -105,6 +105,8 @@ test("an edge that pushes to another edge's repository is refused by the server,
   assert.equal(execFileSync('git', ['--git-dir', server.gitdir('edge-hospital-b'), 'for-each-ref'], { encoding: 'utf8' }), before);
   assert.match(await readFile(log, 'utf8'), /nothing pushed/);
   assert.ok(server.accessLog().some((e) => e.user === 'hospital-a' && e.status === 403 && e.path.includes('edge-hospital-b')));
+  aggregator.kill('SIGTERM');
+  await exited(aggregator);
 });
 
 test('participants started while the server is down wait, retry, and finish once it comes up', async (t) => {
