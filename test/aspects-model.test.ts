@@ -5,7 +5,7 @@ import { addBias, bceWithLogits, conv3dBias, dense, logits, maxPool2 } from '../
 import { AspectsTrainer, adamStep, aspectsLoss, canonicalToTfjs, forward, permute, predictVolumes, shuffledIndices, tfjsToCanonical } from '../edge-app/aspects/model.js';
 import { aspectsTensorSpec, flattenIndex, initialAspectsWeights, inputSize, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
-import type { Tensor, Tensors } from '../operator/contracts.js';
+import type { Tensor } from '../operator/contracts.js';
 import { Aborted } from '../operator/errors.js';
 
 const TINY: Grid = { depth: 8, height: 8, width: 16 };

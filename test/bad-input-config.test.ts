@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { tempDir, runCli, toyPlan } from './helpers/temp.js';
+import { tempDir, runCli } from './helpers/temp.js';
 import { setUpFederation } from './helpers/federation.js';
 import { gitState, gitStateChanges, inProcessAggregator, Tally } from './helpers/chaos.js';
 import { loadRegistries } from '../operator/runtime/registries.js';

@@ -15,7 +15,7 @@ import { setUpFederation } from './helpers/federation.js';
 import { fsckStrict, globalLog, inProcessAggregator, whereUnder, lockFiles, seeded, tempObjects, unreachableObjects, Tally } from './helpers/chaos.js';
 import { Repository } from '../operator/git/repository.js';
 import { planBranch, inferenceTag } from '../operator/git/names.js';
-import { commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readWeights, reposUnder } from '../operator/store/federation.js';
+import { commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readWeights } from '../operator/store/federation.js';
 import { auditCommit } from '../operator/commands/audit.js';
 import { loadRegistries } from '../operator/runtime/registries.js';
 

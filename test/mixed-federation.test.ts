@@ -8,12 +8,11 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
-import { fileURLToPath } from 'node:url';
 import { tempDir, runCli, git } from './helpers/temp.js';
 import { synthCohort } from '../edge-app/cohort/synth-cohort.js';
+import { PYTHON, TORCH_SCRIPT } from './helpers/python.js';
 
-const PYTHON = process.env.FEDGIT_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-const SCRIPT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'edge-app', 'python', 'aspects_torch.py');
+const SCRIPT = TORCH_SCRIPT;
 
 test('a TensorFlow.js edge and a PyTorch edge finish a plan together and every merge audits', async (t) => {
   const dir = await tempDir(t);

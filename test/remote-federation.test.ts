@@ -43,17 +43,23 @@ async function participantDir(dir: string, name: string, role: 'aggregator' | 'e
 const start = (home: string, role: string, token: string) =>
   startCli([role, '--config', 'participant.yaml', '--exit-when-done'], { cwd: home, env: { FEDGIT_TOKEN: token } });
 
-test('a 2-edge run over HTTP with only the server in common finishes and audits, through a server restart mid-round', async (t) => {
-  const dir = await tempDir(t);
-  const server = await serverFor(t);
-  const base = server.url('plan').replace(/\/plan\.git$/, '');
-  await publishPlan(server, dir, toyPlan({ rounds: 3, epochDelayMs: 400 }));
+/** The aggregator and two edges, each a process in its own folder with its own credentials. */
+async function startFederation(dir: string, base: string) {
   const homes = {
     aggregator: await participantDir(dir, 'aggregator', 'aggregator', base),
     'hospital-a': await participantDir(dir, 'hospital-a', 'edge', base),
     'hospital-b': await participantDir(dir, 'hospital-b', 'edge', base),
   };
   const procs = Object.entries(homes).map(([name, home]) => start(home, name === 'aggregator' ? 'aggregator' : 'edge', PASSWORDS[name as keyof typeof PASSWORDS]));
+  return { homes, procs };
+}
+
+test('a 2-edge run over HTTP with only the server in common finishes and audits, through a server restart mid-round', async (t) => {
+  const dir = await tempDir(t);
+  const server = await serverFor(t);
+  const base = server.url('plan').replace(/\/plan\.git$/, '');
+  await publishPlan(server, dir, toyPlan({ rounds: 3, epochDelayMs: 400 }));
+  const { homes, procs } = await startFederation(dir, base);
   t.after(() => procs.forEach((p) => p.kill('SIGKILL')));
 
   // Take the server away while round 1 trains, then bring it back.
@@ -115,12 +121,7 @@ test('participants started while the server is down wait, retry, and finish once
   const base = server.url('plan').replace(/\/plan\.git$/, '');
   await publishPlan(server, dir, toyPlan({ rounds: 2 }));
   await server.stopTemporarily();
-  const homes = {
-    aggregator: await participantDir(dir, 'aggregator', 'aggregator', base),
-    'hospital-a': await participantDir(dir, 'hospital-a', 'edge', base),
-    'hospital-b': await participantDir(dir, 'hospital-b', 'edge', base),
-  };
-  const procs = Object.entries(homes).map(([name, home]) => start(home, name === 'aggregator' ? 'aggregator' : 'edge', PASSWORDS[name as keyof typeof PASSWORDS]));
+  const { homes, procs } = await startFederation(dir, base);
   t.after(() => procs.forEach((p) => p.kill('SIGKILL')));
   await waitFor('a failed attempt in the aggregator log', async () => /reconcile failed/.test(await readFile(path.join(homes.aggregator, 'logs', 'aggregator.jsonl'), 'utf8').catch(() => '')), 30_000);
   await server.restart();

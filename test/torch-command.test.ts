@@ -4,21 +4,19 @@
  * Needs python3 with torch, numpy and nibabel ($FEDGIT_PYTHON picks the interpreter).
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { createCommandApp } from '../edge-app/command/command-app.js';
 import { splitSamples } from '../edge-app/aspects/app.js';
 import { ASPECTS_ARCHITECTURE, aspectsTensorSpec, checkAspectsWeights, initialAspectsWeights, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
 import { writeNifti } from '../edge-app/nifti/index.js';
 import type { EdgeApp } from '../operator/contracts.js';
 import { AppFailed } from '../operator/errors.js';
+import { PYTHON, TORCH_SCRIPT, requireTorch } from './helpers/python.js';
 
-const SCRIPT = fileURLToPath(new URL('../../edge-app/python/aspects_torch.py', import.meta.url));
-const PYTHON = process.env.FEDGIT_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const SCRIPT = TORCH_SCRIPT;
 const GRID: Grid = { depth: 8, height: 16, width: 16 };
 const REGIONS = ['C', 'L', 'IC', 'I', 'M1', 'M2', 'M3', 'M4', 'M5', 'M6'];
 
@@ -27,15 +25,7 @@ let dataDir: string;
 const ids: string[] = [];
 
 before(async () => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import torch, numpy, nibabel'], { stdio: 'pipe' });
-  } catch (e) {
-    const stderr = String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n').at(-1);
-    throw new Error(
-      `PyTorch command tests need ${PYTHON} with torch, numpy and nibabel (${stderr}). ` +
-        'Install python3-torch python3-nibabel (Debian) or set FEDGIT_PYTHON to an interpreter that has them.',
-    );
-  }
+  requireTorch('PyTorch command tests');
   root = fs.mkdtempSync(path.join(os.tmpdir(), 'fedgit-torch-command-'));
   dataDir = path.join(root, 'data');
   fs.mkdirSync(dataDir);

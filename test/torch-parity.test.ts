@@ -6,12 +6,11 @@
  * tests fail with a message saying so: parity is part of the contract.
  */
 import assert from 'node:assert/strict';
-import { execFile, execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { adamStep, forward } from '../edge-app/aspects/model.js';
 import { DEFAULT_ASPECTS_GRID, initialAspectsWeights, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
@@ -20,22 +19,14 @@ import { preprocess } from '../edge-app/preprocess/index.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import type { Tensor, Tensors } from '../operator/contracts.js';
+import { PYTHON, TORCH_SCRIPT, requireTorch } from './helpers/python.js';
 
-const SCRIPT = fileURLToPath(new URL('../../edge-app/python/aspects_torch.py', import.meta.url));
-const PYTHON = process.env.FEDGIT_PYTHON ?? (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
+const SCRIPT = TORCH_SCRIPT;
 const run = promisify(execFile);
 
 let dir: string;
 before(async () => {
-  try {
-    execFileSync(PYTHON, ['-c', 'import torch, numpy, nibabel'], { stdio: 'pipe' });
-  } catch (e) {
-    const stderr = String((e as { stderr?: Buffer }).stderr ?? e).trim().split('\n').at(-1);
-    throw new Error(
-      `PyTorch parity tests need ${PYTHON} with torch, numpy and nibabel (${stderr}). ` +
-        'Install python3-torch python3-nibabel (Debian) or set FEDGIT_PYTHON to an interpreter that has them.',
-    );
-  }
+  requireTorch('PyTorch parity tests');
   await selectBackend();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fedgit-torch-test-'));
 });
