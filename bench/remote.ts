@@ -13,12 +13,11 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { listRefs, readRef } from '../operator/git/refs.js';
-import { startGitServer, type GitServer, type WebhookTarget } from '../test/helpers/git-server.js';
+import { freePort, startGitServer, type GitServer, type WebhookTarget } from '../test/helpers/git-server.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'operator', 'cli.js');
 const EDGES = ['hospital-a', 'hospital-b'] as const;
@@ -31,16 +30,6 @@ type Stats = { label: string; gaps: number[]; median: number; mean: number; min:
 const planYaml = (rounds: number, sizeBytes: number) =>
   `name: noop\nrounds: ${rounds}\nedges: [${EDGES.join(', ')}]\nroundDeadline: 10m\napp:\n  id: noop\n  options: { sizeBytes: ${sizeBytes} }\n`;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 function stats(label: string, seen: Array<{ oid: string; at: number }>, wallMs: number): Stats {
   const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);

@@ -10,12 +10,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import net from 'node:net';
 import { createHmac } from 'node:crypto';
 import { mkdir, writeFile, readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tempDir, startCli, exited, toyPlan, waitFor, sleep } from './helpers/temp.js';
-import { startGitServer, type GitServer } from './helpers/git-server.js';
+import { freePort, startGitServer, type GitServer } from './helpers/git-server.js';
 
 const PASSWORDS = { admin: 'admin-pw', aggregator: 'agg-pw', 'hospital-a': 'a-pw', 'hospital-b': 'b-pw' } as const;
 const SECRETS = { aggregator: 'agg-hook-secret-19c2', 'hospital-a': 'a-hook-secret-8e07', 'hospital-b': 'b-hook-secret-51fd' } as const;
@@ -23,16 +22,6 @@ type Participant = keyof typeof SECRETS;
 const PARTICIPANTS = Object.keys(SECRETS) as Participant[];
 const POLL = '10m';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 const refs = (server: GitServer, repo: string) => execFileSync('git', ['--git-dir', server.gitdir(repo), 'for-each-ref', '--format=%(refname) %(objectname)'], { encoding: 'utf8' });
 

@@ -118,7 +118,7 @@ function sshaEntry(user: string, password: string): string {
   return `${user}:{SSHA}${Buffer.concat([digest, salt]).toString('base64')}`;
 }
 
-function freePort(): Promise<number> {
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.unref();
