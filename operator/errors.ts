@@ -44,12 +44,6 @@ export class NotFound extends FedgitError {
   }
 }
 
-export class UpdateRejected extends FedgitError {
-  constructor(message: string, data: Record<string, unknown> = {}) {
-    super('UPDATE_REJECTED', message, data);
-  }
-}
-
 export class AppFailed extends FedgitError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('APP_FAILED', message, data, options);

@@ -30,13 +30,6 @@ export class Repository {
     await this.remote?.refresh(this.gitdir);
   }
 
-  static async open(gitdir: string): Promise<Repository> {
-    if (!(await Repository.isRepository(gitdir))) {
-      throw new NotFound(`no git repository at ${gitdir}`, { gitdir });
-    }
-    return new Repository(gitdir);
-  }
-
   static async isRepository(gitdir: string): Promise<boolean> {
     return stat(`${gitdir}/HEAD`).then(() => true, () => false);
   }
