@@ -41,6 +41,7 @@ const CASES: { name: string; bytes: () => Uint8Array; reason: string; mentions?:
   { name: 'bitpix.nii', bytes: patch((v) => v.setInt16(72, 32, true)), reason: 'bitpix' },
   { name: 'vox-offset.nii', bytes: patch((v) => v.setFloat32(108, 100, true)), reason: 'vox_offset' },
   { name: 'singular.nii', bytes: patch((v) => { for (let n = 0; n < 12; n++) v.setFloat32(280 + 4 * n, 0, true); }), reason: 'affine' },
+  { name: 'no-orientation.nii', bytes: patch((v) => { v.setInt16(252, 0, true); v.setInt16(254, 0, true); }), reason: 'orientation', mentions: /no orientation: sform_code and qform_code are both 0.*left and right are undefined/ },
 ];
 
 describe('readNifti refuses broken files with DataInvalid naming the file', () => {

@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { isFedgitError } from '../operator/errors.js';
 import { affineToQuaternion, quaternionToAffine } from '../edge-app/nifti/affine.js';
 import { parseNifti } from '../edge-app/nifti/parse-nifti.js';
 import { readNifti, writeNifti } from '../edge-app/nifti/read-nifti.js';
@@ -76,15 +77,19 @@ describe('writeNifti → readNifti', () => {
     assert.deepEqual([...back.hu], Array.from({ length: 12 }, (_, n) => n - 5));
   });
 
-  it('uses the qform when sform_code is 0, and pixdim when both are 0', () => {
+  it('uses the qform when sform_code is 0, and refuses a file with both codes 0 (left and right undefined)', () => {
     const bytes = renderNifti(volume([2, 2, 2], (n) => n), {});
     const view = new DataView(bytes.buffer);
     view.setInt16(254, 0, true); // sform_code
     const fromQform = parseNifti(bytes, 'q.nii').affine;
     fromQform.forEach((a, n) => assert.ok(Math.abs(a - OBLIQUE[n]!) < 1e-3, `qform affine[${n}] ${a} vs ${OBLIQUE[n]}`));
     view.setInt16(252, 0, true); // qform_code
-    const diag = parseNifti(bytes, 'none.nii');
-    assert.deepEqual(diag.affine, [diag.pixdim[0], 0, 0, 0, 0, diag.pixdim[1], 0, 0, 0, 0, diag.pixdim[2], 0, 0, 0, 0, 1]);
+    assert.throws(() => parseNifti(bytes, 'none.nii'), (e: unknown) => {
+      assert.ok(isFedgitError(e, 'DATA_INVALID'), `expected DataInvalid, got ${String(e)}`);
+      assert.equal(e.message, 'none.nii: no orientation: sform_code and qform_code are both 0, so there is no voxel-to-world affine; left and right are undefined');
+      assert.deepEqual([e.data.file, e.data.reason], ['none.nii', 'orientation']);
+      return true;
+    });
   });
 
   it('slope 0 or NaN means no scaling', () => {

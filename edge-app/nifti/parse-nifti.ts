@@ -6,7 +6,8 @@
  * We keep our own code for:
  *  - gzip: node:zlib, before the library sees anything (its gzip path, readHeaderAsync,
  *    hangs on gz files with long descriptions; readNifti also gunzips off the main thread);
- *  - the affine choice (MODEL.md step 2: sform if sform_code > 0, else our quaternionToAffine):
+ *  - the affine choice (MODEL.md step 2: sform if sform_code > 0, else our quaternionToAffine; a file
+ *    with both codes 0 is refused, since diag(pixdim) leaves left and right undefined):
  *    the library prefers qform when qform_code > sform_code, and its quaternion maths does not
  *    handle a ≈ 0 (NaN / unnormalised 180° rotations), uses pixdim[0] itself rather than its sign
  *    as qfac and does not replace non-positive pixdims, so it disagrees with nibabel;
@@ -20,7 +21,7 @@
 import * as nifti from 'nifti-reader-js';
 import { gunzipSync } from 'node:zlib';
 import { DataInvalid } from '../../operator/errors.js';
-import { determinant3, diagonalAffine, quaternionToAffine } from './affine.js';
+import { determinant3, quaternionToAffine } from './affine.js';
 import { DATATYPES, datatypeByCode, type NiftiVolume } from './volume.js';
 
 export const NIFTI1_HEADER_BYTES = 348;
@@ -99,6 +100,11 @@ export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
   if (slope === 0 || !Number.isFinite(slope)) { slope = 1; inter = 0; }
   if (!Number.isFinite(inter)) inter = 0;
 
+  if (hdr.sform_code <= 0 && hdr.qform_code <= 0) {
+    // diag(pixdim) would read the array order as RAS, i.e. guess left and right.
+    fail('orientation', 'no orientation: sform_code and qform_code are both 0, so there is no voxel-to-world affine; left and right are undefined',
+      { sformCode: hdr.sform_code, qformCode: hdr.qform_code });
+  }
   const affine = headerAffine(hdr, bytes, file, spacing, pixdim[0]!);
   if (!affine.every(Number.isFinite) || Math.abs(determinant3(affine)) < 1e-12) {
     fail('affine', 'the voxel-to-world affine is singular or not finite', { affine });
@@ -136,21 +142,18 @@ function readHeader(bytes: Uint8Array, file: string): nifti.NIFTI1 {
   return hdr;
 }
 
-/** MODEL.md step 2: sform if sform_code > 0, else qform if qform_code > 0, else diag(pixdim). */
+/** MODEL.md step 2: sform if sform_code > 0, else the qform (parseNifti has refused a file with neither). */
 function headerAffine(hdr: nifti.NIFTI1, bytes: Uint8Array, file: string, spacing: [number, number, number], qfac: number): number[] {
   if (hdr.sform_code > 0) {
     const rows = srowRows(hdr, bytes, file);
     return [...rows[0]!.slice(0, 4), ...rows[1]!.slice(0, 4), ...rows[2]!.slice(0, 4), 0, 0, 0, 1];
   }
-  if (hdr.qform_code > 0) {
-    return quaternionToAffine({
-      b: hdr.quatern_b, c: hdr.quatern_c, d: hdr.quatern_d,
-      qfac: qfac < 0 ? -1 : 1,
-      pixdim: spacing,
-      offset: [hdr.qoffset_x, hdr.qoffset_y, hdr.qoffset_z],
-    });
-  }
-  return diagonalAffine(spacing);
+  return quaternionToAffine({
+    b: hdr.quatern_b, c: hdr.quatern_c, d: hdr.quatern_d,
+    qfac: qfac < 0 ? -1 : 1,
+    pixdim: spacing,
+    offset: [hdr.qoffset_x, hdr.qoffset_y, hdr.qoffset_z],
+  });
 }
 
 /**
