@@ -16,10 +16,12 @@ export function fedAvgWeights(updates: readonly Update[]): number[] {
   return updates.map((u) => u.datasetSize / total);
 }
 
-export function fedAvg(updates: readonly Update[], previous: Tensors): Tensors {
+export function fedAvg(updates: readonly Update[], previous: Tensors, given?: readonly number[]): Tensors {
   if (updates.length === 0) throw new RangeError('FedAvg needs at least one update');
+  if (given && given.length !== updates.length) throw new RangeError(`FedAvg got ${given.length} weights for ${updates.length} updates`);
+  const weightOf = new Map(updates.map((u, i) => [u, given?.[i]]));
   const ordered = inEdgeOrder(updates);
-  const weights = fedAvgWeights(ordered);
+  const weights = given ? ordered.map((u) => weightOf.get(u)!) : fedAvgWeights(ordered);
   const merged = new Map<string, Tensor>();
   for (const [name, reference] of previous) {
     const sum = new Float64Array(reference.data.length);

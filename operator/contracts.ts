@@ -52,7 +52,11 @@ export type Update = {
 /** An aggregation strategy: a pure function, no I/O, never mutates its inputs. */
 export interface Strategy {
   readonly name: string;
-  aggregate(updates: readonly Update[], previous: Tensors): Tensors;
+  /**
+   * `weights` (aligned with `updates`, summing to 1) replace the strategy's own when the plan
+   * bounds each edge's influence (operator/reconcile/influence.ts).
+   */
+  aggregate(updates: readonly Update[], previous: Tensors, weights?: readonly number[]): Tensors;
   /** The weight each update received, in the order given (for the commit trailers). */
   weights(updates: readonly Update[]): number[];
 }

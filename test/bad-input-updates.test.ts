@@ -18,7 +18,7 @@ import { Repository } from '../operator/git/repository.js';
 import { writeObject } from '../operator/git/objects.js';
 import { renderTree } from '../operator/git/commit-object.js';
 import { planBranch, renderMessage, renderMetricSummary, TRAILER, WEIGHTS_FILE, METRICS_FILE } from '../operator/git/names.js';
-import { commitEdgeUpdate, readGlobalHead } from '../operator/store/federation.js';
+import { commitEdgeUpdate, readGlobalHead, readRecordedRejections } from '../operator/store/federation.js';
 import { renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import { auditCommit } from '../operator/commands/audit.js';
 import { loadRegistries } from '../operator/runtime/registries.js';
@@ -69,13 +69,13 @@ const CASES: Bad[] = [
   { what: 'Infinity in the bias', kind: 'rejected', reason: /linear\.bias holds a non-finite value at index 0/, weights: () => renderSafetensors(tensors([Infinity], [0, 0, 0, 0, 0, 0, 0, 0])) },
   { what: 'an extra tensor', kind: 'rejected', reason: /unexpected tensor evil\.payload/, weights: () => renderSafetensors(new Map([...ok(), ['evil.payload', { shape: [2], data: Float32Array.of(1, 2) }]])) },
   { what: 'a missing tensor', kind: 'rejected', reason: /missing tensor linear\.bias/, weights: () => renderSafetensors(new Map([...ok()].filter(([n]) => n !== 'linear.bias'))) },
-  { what: 'an oversized checkpoint (32 MB of weights)', kind: 'rejected', reason: /tensor linear\.weight has shape \[1,8000000\], expected \[1,8\]/, weights: () => renderSafetensors(tensors([0], Array.from({ length: 8_000_000 }, () => 0.5))) },
+  { what: 'an oversized checkpoint (32 MB of weights)', kind: 'rejected', reason: /announces 32\d{6} bytes, more than the \d+ allowed/, weights: () => renderSafetensors(tensors([0], Array.from({ length: 8_000_000 }, () => 0.5))) },
   { what: 'dataset size 0', kind: 'rejected', reason: /dataset size 0 is not an integer/, trailers: { [TRAILER.datasetSize]: '0' } },
   { what: 'dataset size 99999999999999999999', kind: 'rejected', reason: /dataset size .* is not an integer/, trailers: { [TRAILER.datasetSize]: '99999999999999999999' } },
   { what: 'commit without weights.safetensors', kind: 'rejected', reason: /has no file weights\.safetensors/, raw: 'missing-file' },
   { what: 'weights blob missing from the repository', kind: 'rejected', reason: /not found/, raw: 'missing-blob' },
   { what: 'weights blob corrupt on disk', kind: 'rejected', reason: /not a valid zlib stream|does not hash|truncated/, raw: 'corrupt-blob' },
-  { what: 'loose object header claiming 1 TiB', kind: 'rejected', reason: /object [0-9a-f]{40}/, raw: 'lying-object-size' },
+  { what: 'loose object header claiming 1 TiB', kind: 'rejected', reason: /announces 1099511627776 bytes, more than the \d+ allowed/, raw: 'lying-object-size' },
   { what: 'no trailers at all', kind: 'ignored', message: 'just a commit\n' },
   { what: 'garbage Fedgit-Base', kind: 'ignored', trailers: { [TRAILER.base]: 'not-a-hash; rm -rf /' } },
   { what: 'garbage Fedgit-Round', kind: 'ignored', trailers: { [TRAILER.round]: 'one' } },
@@ -93,15 +93,22 @@ test(`${CASES.length} bad edge updates: rejected and recorded or never merged; t
   const dir = await tempDir(t, 'fedgit-bad-update-');
   const { plan, repos, where } = await setUpFederation(dir, toyPlan({ rounds: CASES.length + 1, edges: EDGES, minEdges: 2, deadline: '10m' }));
   const registries = await loadRegistries();
-  let clock = Date.now();
+  // The clock is set from the head's commit time, never from how long the test has run: on a
+  // loaded machine, cases take longer, and a clock counted from the test's start fell short of
+  // a deadline counted from a commit made later ("round 26 did not merge").
+  let clock = 0;
   const aggregator = inProcessAggregator(repos, { now: () => clock }, registries);
+  /** Reconciles until the aggregator asks for nothing more (it looks again after each change). */
+  const settle = async () => {
+    for (let i = 0; i < 10; i++) if (!(await aggregator.reconcile())?.lookAgain) return;
+    throw new Error('the aggregator kept asking to look again');
+  };
   const global = new Repository(where.global);
   const repo = (edge: string) => new Repository(where.edges[edge]!);
   const branch = planBranch(plan.plan.name, plan.id);
   const author = { name: 'fedgit hospital-b', email: 'hospital-b@fedgit.invalid', timestamp: Math.floor(Date.now() / 1000) };
   const tally = new Tally();
-  const failures: string[] = [];
-  await aggregator.reconcile();
+  await settle();
 
   const pushGood = async (edge: string, base: string, round: number) =>
     commitEdgeUpdate(repo(edge), { plan, edge, round, base, architecture: 'linear-toy/v1', tensors: ok(), datasetSize: 100, metrics: { global: { loss: 1 }, local: { loss: 0.5 } } });
@@ -127,7 +134,7 @@ test(`${CASES.length} bad edge updates: rejected and recorded or never merged; t
   const looseFile = (gitdir: string, oid: string) => path.join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
   const corruptBFsckExpected: string[] = [];
 
-  for (const [i, c] of CASES.entries()) {
+  for (const [i, c] of CASES.entries()) await t.test(c.what, async () => {
     const head = (await readGlobalHead(global, plan))!;
     const round = head.round + 1;
     await pushGood('hospital-a', head.oid, round);
@@ -183,56 +190,50 @@ test(`${CASES.length} bad edge updates: rejected and recorded or never merged; t
     }
     tally.add('bad updates tried');
 
-    // The aggregator looks; for updates it cannot count, the deadline has to pass first.
-    const edgesBefore = await gitState(repos).then((s) => Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith('edge-'))));
-    let thrown: unknown = null;
-    for (const advance of [0, 11 * 60_000]) {
-      clock += advance;
-      try {
-        await aggregator.reconcile();
-      } catch (e) {
-        thrown = e;
+    // The aggregator looks: a bad update counts as not pushed, so the round waits for the deadline.
+    const edgesBefore = await gitState(repos).then((st) => Object.fromEntries(Object.entries(st).filter(([k]) => k.startsWith('edge-'))));
+    try {
+      clock = head.timeMs;
+      await settle();
+      assert.equal((await readGlobalHead(global, plan))!.round, head.round, 'no merge before the deadline: hospital-b has no valid update');
+      const recorded = await readRecordedRejections(global, plan, head.oid);
+      if (c.kind === 'rejected') {
+        const entry = recorded.find((r) => r.edge === 'hospital-b' && r.commit === badOid);
+        assert.ok(entry, `the refusal is recorded before any merge (record: ${JSON.stringify(recorded)})`);
+        assert.match(entry.reason, c.reason);
+      } else {
+        assert.ok(!recorded.some((r) => r.commit === badOid), 'not a fedgit update of this edge: nothing to refuse');
       }
-      if ((await readGlobalHead(global, plan))!.round === round) break;
-    }
-    const after = (await readGlobalHead(global, plan))!;
-    const edgesAfter = await gitState(repos).then((s) => Object.fromEntries(Object.entries(s).filter(([k]) => k.startsWith('edge-'))));
-    const problems: string[] = [];
-    if (thrown) problems.push(`reconcile threw: ${(thrown as Error).message}`);
-    if (after.round !== round) problems.push(`round ${round} did not merge (head still at round ${after.round})`);
-    else {
+      clock = head.timeMs + 11 * 60_000;
+      await settle();
+      const after = (await readGlobalHead(global, plan))!;
+      assert.equal(after.round, round, `round ${round} merged at the deadline`);
       const entry = globalLog(where.global, branch)[0]!;
-      const mergedEdges = entry.merged.map((m) => m.split(' ')[0]);
-      if (mergedEdges.join(',') !== 'hospital-a,hospital-c') problems.push(`merged ${mergedEdges.join(',')}, expected hospital-a,hospital-c`);
-      if (badOid && entry.merged.some((m) => m.includes(badOid))) problems.push('the bad update was merged');
+      assert.deepEqual(entry.merged.map((m) => m.split(' ')[0]), ['hospital-a', 'hospital-c']);
+      if (badOid) assert.ok(!entry.merged.some((m) => m.includes(badOid)), 'the bad update was not merged');
       if (c.kind === 'rejected') {
         const rejected = entry.rejected.find((r) => r.startsWith(`hospital-b ${badOid} `));
-        if (!rejected) problems.push(`no Fedgit-Rejected trailer for hospital-b ${badOid} (rejected: ${JSON.stringify(entry.rejected)})`);
-        else if (!c.reason.test(rejected)) problems.push(`the recorded reason does not match ${c.reason}: ${rejected}`);
-        else tally.add('rejected and recorded');
+        assert.ok(rejected, `Fedgit-Rejected names hospital-b ${badOid} (rejected: ${JSON.stringify(entry.rejected)})`);
+        assert.match(rejected, c.reason);
+        tally.add('rejected and recorded');
       } else {
-        if (badOid && entry.rejected.some((r) => r.includes(badOid))) problems.push('recorded as rejected although it is not a fedgit update');
+        assert.ok(!badOid || !entry.rejected.some((r) => r.includes(badOid)), 'not recorded as rejected: it is not a fedgit update');
         tally.add(c.kind === 'ignored' ? 'not a fedgit update: never merged' : 'broken edge branch: edge counted as not pushed');
       }
       const report = await auditCommit(whereUnder(repos), registries, after.oid);
-      if (!report.ok) problems.push(`audit failed: ${JSON.stringify(report.checks.filter((x) => !x.ok))}`);
+      assert.ok(report.ok, `audit: ${JSON.stringify(report.checks.filter((x) => !x.ok))}`);
+      const edgesAfter = await gitState(repos).then((st) => Object.fromEntries(Object.entries(st).filter(([k]) => k.startsWith('edge-'))));
+      assert.deepEqual(gitStateChanges(edgesBefore, edgesAfter), [], 'the aggregator wrote nothing to the edge repositories');
+    } finally {
+      // Repair hospital-b's branch for the next case (a broken branch is the edge's own problem to fix),
+      // and if this case failed, merge its round from the good edges so the next case starts clean.
+      if (c.kind === 'broken-branch' || (await readGlobalHead(global, plan))!.round !== round) {
+        await writeFile(path.join(b.gitdir, ...branch.split('/')), `${bHeadBefore}\n`);
+        clock = head.timeMs + 11 * 60_000;
+        await settle().catch(() => undefined);
+      }
     }
-    const changes = gitStateChanges(edgesBefore, edgesAfter);
-    if (changes.length) problems.push(`the aggregator changed edge repositories: ${changes.join('; ')}`);
-    if (problems.length) failures.push(`${c.what}: ${problems.join('; ')}`);
-
-    // Repair hospital-b's branch for the next case (a broken branch is the edge's own problem to fix).
-    if (c.kind === 'broken-branch') {
-      const ref = path.join(b.gitdir, ...branch.split('/'));
-      await writeFile(ref, `${bHeadBefore}\n`);
-    }
-    if (after.round !== round) {
-      // Unblock the next case: merge this round from the good edges, as if hospital-b had never pushed.
-      await writeFile(path.join(b.gitdir, ...branch.split('/')), `${bHeadBefore}\n`);
-      clock += 11 * 60_000;
-      await aggregator.reconcile().catch(() => undefined);
-    }
-  }
+  });
 
   // Nothing lost: the global history is linear, each round once; the healthy repositories are sound.
   const history = globalLog(where.global, branch);
@@ -241,7 +242,5 @@ test(`${CASES.length} bad edge updates: rejected and recorded or never merged; t
   assert.equal(new Set(rounds).size, rounds.length, 'each round once');
   for (const gitdir of [where.plan, where.global, where.edges['hospital-a']!, where.edges['hospital-c']!]) fsckStrict(gitdir);
   assert.deepEqual(await lockFiles(repos), []);
-  for (const f of failures) console.log(`bad-input-updates NOT HANDLED: ${f}`);
   console.log(`bad-input-updates: ${tally.get('bad updates tried')} bad edge updates tried; ${tally.get('rejected and recorded')} rejected with the reason in Fedgit-Rejected, ${tally.get('not a fedgit update: never merged')} not fedgit updates (never merged, round merged at the deadline), ${tally.get('broken edge branch: edge counted as not pushed')} broken edge branches survived; ${history.length - 1} rounds merged, each audited; hospital-b's repository was deliberately corrupted (${corruptBFsckExpected.length} cases); lost: nothing`);
-  assert.deepEqual(failures, [], `${failures.length} bad updates were not handled:\n${failures.join('\n')}`);
 });

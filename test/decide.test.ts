@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decideAggregator } from '../operator/reconcile/aggregator-decide.js';
-import { decideEdge } from '../operator/reconcile/edge-decide.js';
+import { decideEdge, MAX_REFUSED_ATTEMPTS } from '../operator/reconcile/edge-decide.js';
+import type { RejectedEntry } from '../operator/git/names.js';
 import { parsePlan, type CommittedPlan } from '../operator/plan/plan.js';
 import type { EdgeRecord, GlobalRecord } from '../operator/store/records.js';
 
@@ -18,39 +19,52 @@ const update = (edge: string, base: string, round: number): EdgeRecord => ({
   oid: `${edge}`.repeat(40).slice(0, 40), edge, planId: plan.id, round, architecture: 'x', base, datasetSize: 10, metricsGlobal: {}, metricsLocal: {}, signature: undefined, timeMs: 0,
 });
 
+const refusal = (edge: string, reason = 'tensor w holds a non-finite value at index 0'): RejectedEntry => ({ edge, commit: `${edge}f`.repeat(40).slice(0, 40), reason });
+
 test('aggregator decisions', () => {
   const h = head(0);
+  const none: Parameters<typeof decideAggregator>[0] = { plan, head: null, finalTag: null, candidates: new Map(), rejected: [], recorded: [] };
   const all = new Map([['a', update('a', h.oid, 1)], ['b', update('b', h.oid, 1)], ['c', update('c', h.oid, 1)]]);
   const two = new Map([['a', update('a', h.oid, 1)], ['b', update('b', h.oid, 1)], ['c', null]]);
   const stale = new Map([['a', update('a', 'f'.repeat(40), 1)], ['b', update('b', h.oid, 1)], ['c', update('c', h.oid, 2)]]);
   const cases: Array<[string, Parameters<typeof decideAggregator>[0], number, string, Record<string, unknown>?]> = [
-    ['no plan', { plan: null, head: null, finalTag: null, candidates: new Map() }, 0, 'wait'],
-    ['no round 0', { plan, head: null, finalTag: null, candidates: new Map() }, 0, 'init'],
-    ['all edges in', { plan, head: h, finalTag: null, candidates: all }, h.timeMs, 'merge', { why: 'all-edges' }],
-    ['two in, before the deadline', { plan, head: h, finalTag: null, candidates: two }, h.timeMs + 59_000, 'wait', { untilMs: h.timeMs + 60_000 }],
-    ['two in, after the deadline', { plan, head: h, finalTag: null, candidates: two }, h.timeMs + 60_000, 'merge', { why: 'deadline', missing: ['c'] }],
-    ['stale base and wrong round are not counted', { plan, head: h, finalTag: null, candidates: stale }, h.timeMs + 61_000, 'wait'],
-    ['last round, untagged', { plan, head: head(2), finalTag: null, candidates: new Map() }, 0, 'tag'],
-    ['last round, tagged', { plan, head: head(2), finalTag: head(2).oid, candidates: new Map() }, 0, 'done'],
+    ['no plan', { ...none, plan: null, head: null }, 0, 'wait'],
+    ['no round 0', { ...none, head: null }, 0, 'init'],
+    ['all edges in', { ...none, head: h, candidates: all }, h.timeMs, 'merge', { why: 'all-edges', rejected: [] }],
+    ['two in, before the deadline', { ...none, head: h, candidates: two }, h.timeMs + 59_000, 'wait', { untilMs: h.timeMs + 60_000 }],
+    ['two in, after the deadline', { ...none, head: h, candidates: two }, h.timeMs + 60_000, 'merge', { why: 'deadline', missing: ['c'] }],
+    ['stale base and wrong round are not counted', { ...none, head: h, candidates: stale }, h.timeMs + 61_000, 'wait'],
+    ['a refused update not yet recorded is recorded first, even with every edge in', { ...none, head: h, candidates: all, rejected: [refusal('c')] }, h.timeMs, 'record-rejections', { entries: [refusal('c')] }],
+    ['a recorded refusal is not recorded again', { ...none, head: h, candidates: two, rejected: [refusal('c')], recorded: [refusal('c')] }, h.timeMs, 'wait', { untilMs: h.timeMs + 60_000 }],
+    ['an edge with only a refused update counts as missing: the deadline merges the others and names the refusal', { ...none, head: h, candidates: two, rejected: [refusal('c')], recorded: [refusal('c')] }, h.timeMs + 60_000, 'merge', { why: 'deadline', missing: ['c'], rejected: [refusal('c')] }],
+    ['a refusal does not stop a round whose edges all have a valid update', { ...none, head: h, candidates: all, recorded: [refusal('c')] }, h.timeMs, 'merge', { why: 'all-edges', rejected: [refusal('c')] }],
+    ['last round, untagged', { ...none, head: head(2) }, 0, 'tag'],
+    ['last round, tagged', { ...none, head: head(2), finalTag: head(2).oid }, 0, 'done'],
   ];
   for (const [name, observed, now, kind, extra] of cases) {
     const action = decideAggregator(observed, now);
     assert.equal(action.kind, kind, name);
     for (const [k, v] of Object.entries(extra ?? {})) assert.deepEqual((action as Record<string, unknown>)[k], v, `${name}: ${k}`);
   }
-  const merge = decideAggregator({ plan, head: h, finalTag: null, candidates: stale }, h.timeMs + 61_000);
+  const merge = decideAggregator({ ...none, head: h, candidates: stale }, h.timeMs + 61_000);
   assert.equal(merge.kind, 'wait', 'only b is valid, 2 are needed');
 });
 
 test('edge decisions', () => {
   const h = head(1);
-  const base = { edge: 'a', plan, globalHead: h, finalTag: null, own: [] as EdgeRecord[], training: null };
+  const base = { edge: 'a', plan, globalHead: h, finalTag: null, own: [] as EdgeRecord[], refused: [] as RejectedEntry[], training: null };
+  const mine = update('a', h.oid, 2);
+  const refusedMine = (r: EdgeRecord): RejectedEntry => ({ edge: 'a', commit: r.oid, reason: 'unreadable' });
+  const attempts = [0, 1, 2].map((i) => ({ ...mine, oid: `${i}`.repeat(40) }));
   const cases: Array<[string, Parameters<typeof decideEdge>[0], string]> = [
     ['no plan', { ...base, plan: null }, 'wait'],
     ['not in plan', { ...base, edge: 'zz' }, 'wait'],
     ['no round 0', { ...base, globalHead: null }, 'wait'],
     ['new head', base, 'train'],
-    ['already pushed for this head', { ...base, own: [update('a', h.oid, 2)] }, 'wait'],
+    ['already pushed for this head', { ...base, own: [mine] }, 'wait'],
+    ['its update on this head was refused: train again', { ...base, own: [mine], refused: [refusedMine(mine)] }, 'train'],
+    ['refused, then pushed again and not refused: wait', { ...base, own: [attempts[1]!, attempts[0]!], refused: [refusedMine(attempts[0]!)] }, 'wait'],
+    [`refused ${MAX_REFUSED_ATTEMPTS} times on this head: stop trying`, { ...base, own: attempts, refused: attempts.map(refusedMine) }, 'wait'],
     ['pushed for an older head', { ...base, own: [update('a', 'e'.repeat(40), 1)] }, 'train'],
     ['training on this head', { ...base, training: { planId: plan.id, base: h.oid } }, 'keep-training'],
     ['head moved while training', { ...base, training: { planId: plan.id, base: 'e'.repeat(40) } }, 'abort'],

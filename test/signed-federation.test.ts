@@ -57,7 +57,16 @@ test('someone who can write to an edge repository but holds no key cannot get a 
   const yaml = toyPlan({ minEdges: 1 }).replace('edges: [hospital-a, hospital-b]', `edges:\n  - { name: hospital-a, publicKey: '${a.publicKey}' }\n  - { name: hospital-b, publicKey: '${b.publicKey}' }`);
   const { plan, repos } = await setUpFederation(dir, yaml);
   const registries = await loadRegistries();
-  const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...registries, log: createLogger({ participant: 'aggregator', console: false }) });
+  // A refused update counts as not pushed: the round merges the other edge once the deadline passes.
+  let clock = Date.now();
+  const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...registries, log: createLogger({ participant: 'aggregator', console: false }), now: () => clock });
+  const settle = async () => {
+    for (let i = 0; i < 10 && (await aggregator.reconcile())?.lookAgain; i++);
+  };
+  const afterDeadline = async () => {
+    clock = (await readGlobalHead(global, plan))!.timeMs + 11 * 60_000;
+    await settle();
+  };
   await aggregator.reconcile();
   const global = await aggregator.global();
   const round0 = (await readGlobalHead(global, plan))!;
@@ -70,7 +79,7 @@ test('someone who can write to an edge repository but holds no key cannot get a 
     });
   await push('hospital-a', a.privateKeyPem);
   const forged = await push('hospital-b', intruder.privateKeyPem);
-  await aggregator.reconcile();
+  await afterDeadline();
   const round1 = (await readGlobalHead(global, plan))!;
   assert.equal(round1.round, 1);
   assert.deepEqual(round1.merged.map((m) => m.edge), ['hospital-a']);
@@ -80,7 +89,7 @@ test('someone who can write to an edge repository but holds no key cannot get a 
   // An unsigned update is refused the same way.
   const unsigned = await commitEdgeUpdate(new Repository(where.edges['hospital-b']!), { plan, edge: 'hospital-b', round: 2, base: round1.oid, architecture: 'linear-toy/v1', tensors, datasetSize: 10, metrics: { global: {}, local: {} } });
   await commitEdgeUpdate(new Repository(where.edges['hospital-a']!), { plan, edge: 'hospital-a', round: 2, base: round1.oid, architecture: 'linear-toy/v1', tensors, datasetSize: 10, metrics: { global: {}, local: {} }, sign: (s: string) => sign(s, parsePrivateKey(a.privateKeyPem)) });
-  await aggregator.reconcile();
+  await afterDeadline();
   const round2 = (await readGlobalHead(global, plan))!;
   assert.deepEqual(round2.merged.map((m) => m.edge), ['hospital-a']);
   assert.match(round2.rejected[0]!, new RegExp(`^hospital-b ${unsigned} unsigned, but the plan requires signed updates`));

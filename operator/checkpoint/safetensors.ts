@@ -8,6 +8,8 @@
 import os from 'node:os';
 import { CheckpointCorrupt } from '../errors.js';
 import type { Tensor, Tensors } from '../contracts.js';
+import { escapeUntrusted } from '../text/untrusted.js';
+import { duplicateJsonKey } from './json-duplicate-key.js';
 
 export type Checkpoint = { readonly tensors: Tensors; readonly metadata: Readonly<Record<string, string>> };
 
@@ -70,11 +72,14 @@ export function parseSafetensors(bytes: Uint8Array, source = 'checkpoint'): Chec
   }
   const dataStart = 8 + Number(headerLength);
   let header: unknown;
+  const headerText = buf.subarray(8, dataStart).toString('utf8');
   try {
-    header = JSON.parse(buf.subarray(8, dataStart).toString('utf8'));
+    header = JSON.parse(headerText);
   } catch (cause) {
     throw new CheckpointCorrupt(`${source}: header is not valid JSON`, { source }, { cause });
   }
+  const duplicate = duplicateJsonKey(headerText);
+  if (duplicate !== undefined) throw new CheckpointCorrupt(`${source}: header has the key ${escapeUntrusted(JSON.stringify(duplicate), 80)} twice`, { source });
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new CheckpointCorrupt(`${source}: header is not a JSON object`, { source });
   }
@@ -101,14 +106,14 @@ function parseMetadata(entry: unknown, source: string): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(entry)) {
-    if (typeof v !== 'string') throw new CheckpointCorrupt(`${source}: __metadata__.${k} is not a string`, { source });
+    if (typeof v !== 'string') throw new CheckpointCorrupt(`${source}: __metadata__.${escapeUntrusted(k, 80)} is not a string`, { source });
     out[k] = v;
   }
   return out;
 }
 
 function parseEntry(name: string, entry: unknown, source: string, dataLength: number) {
-  const fail = (why: string) => new CheckpointCorrupt(`${source}: tensor ${name}: ${why}`, { source, tensor: name });
+  const fail = (why: string) => new CheckpointCorrupt(`${source}: tensor ${escapeUntrusted(name, 80)}: ${why}`, { source, tensor: escapeUntrusted(name, 80) });
   if (typeof entry !== 'object' || entry === null) throw fail('entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   if (dtype !== 'F32') throw fail(`dtype ${JSON.stringify(dtype)} is not F32`);
@@ -128,7 +133,7 @@ function checkCoverage(spans: Array<[number, number, string]>, dataLength: numbe
   spans.sort((a, b) => a[0] - b[0]);
   let at = 0;
   for (const [begin, end, name] of spans) {
-    if (begin !== at) throw new CheckpointCorrupt(`${source}: tensor ${name} starts at byte ${begin}, expected ${at} (overlap or gap)`, { source, tensor: name });
+    if (begin !== at) throw new CheckpointCorrupt(`${source}: tensor ${escapeUntrusted(name, 80)} starts at byte ${begin}, expected ${at} (overlap or gap)`, { source, tensor: escapeUntrusted(name, 80) });
     at = end;
   }
   if (at !== dataLength) throw new CheckpointCorrupt(`${source}: ${dataLength - at} trailing bytes after the last tensor`, { source });

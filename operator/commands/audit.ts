@@ -5,12 +5,13 @@
 import type { Update } from '../contracts.js';
 import { shortId, WEIGHTS_FILE, PLAN_FILE } from '../git/names.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
-import { checkpointBytes, globalStatementOf, readWeights } from '../store/federation.js';
-import { parseSafetensors } from '../checkpoint/safetensors.js';
+import { checkpointBytes, globalStatementOf, readMetrics, readWeights } from '../store/federation.js';
 import { verificationFailure } from '../trust/sign.js';
 import { fingerprint } from '../trust/keys.js';
-import { signatureProblem } from '../reconcile/aggregator-operator.js';
-import { parseEdgeRecord, parseGlobalRecord } from '../store/records.js';
+import { loadUpdate } from '../store/load-update.js';
+import { describeBounds, mergeWeights } from '../reconcile/influence.js';
+import { parseEdgeRecord, parseGlobalRecord, type GlobalRecord } from '../store/records.js';
+import { escapeUntrusted } from '../text/untrusted.js';
 import type { Registries } from '../runtime/registries.js';
 import { openForReading, type Where } from './locate.js';
 
@@ -74,20 +75,32 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
     check(edgeRecord.edge === m.edge && edgeRecord.planId === plan.id && edgeRecord.round === record.round, `${m.edge}@${shortId(m.commit)} is ${m.edge}'s round ${record.round} of this plan`);
     check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
     check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
-    const bytes = await repo.readFile(m.commit, WEIGHTS_FILE);
+    const loaded = await loadUpdate(repo, plan, edgeRecord, registries.apps.tensorSpec(app.id, app.options));
     const edgeKey = plan.plan.edges.find((e) => e.name === m.edge)?.publicKey;
-    if (edgeKey) {
-      const problem = signatureProblem(plan, edgeRecord, bytes);
-      check(!problem, `${m.edge}@${shortId(m.commit)} signed by ${m.edge}'s key (${fingerprint(edgeKey)})${problem ? `: ${problem}` : ''}`);
-    }
-    updates.push({ edge: m.edge, datasetSize: edgeRecord.datasetSize, tensors: parseSafetensors(bytes, `${WEIGHTS_FILE} of ${m.edge}@${shortId(m.commit)}`).tensors });
+    const signedBy = edgeKey ? ` signed by ${m.edge}'s key (${fingerprint(edgeKey)}) and` : '';
+    if (!check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) || !loaded.ok) continue;
+    updates.push(loaded.update);
   }
   if (updates.length !== record.merged.length || !parent) return report(record.round);
-  const expectedWeights = strategy.weights(updates);
-  check(record.merged.every((m, i) => m.weight === expectedWeights[i]), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s`);
-  const recomputed = checkpointBytes(strategy.aggregate(updates, await readWeights(global, parent.oid)), meta);
+  const expectedWeights = mergeWeights(plan.plan, strategy, updates);
+  check(record.merged.every((m, i) => m.weight === expectedWeights[i]), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
+  const recomputed = checkpointBytes(strategy.aggregate(updates, await readWeights(global, parent.oid), expectedWeights), meta);
   check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
+  const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
+  check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);
   return report(record.round);
+}
+
+/** Why a merge's metrics.json disagrees with its trailers (round, merged edges, commits, sizes), or null. */
+function mergeMetricsProblem(metrics: Record<string, unknown>, record: GlobalRecord): string | null {
+  if (metrics.round !== record.round) return `round is ${JSON.stringify(metrics.round)}, not ${record.round}`;
+  const updates = metrics.updates as Record<string, { commit?: unknown; datasetSize?: unknown }> | undefined;
+  if (!updates || typeof updates !== 'object') return 'no updates listed';
+  const listed = Object.keys(updates).sort();
+  const merged = record.merged.map((m) => m.edge).sort();
+  if (listed.join(',') !== merged.join(',')) return `lists ${listed.map((e) => escapeUntrusted(e, 64)).join(', ')} but the merge used ${merged.join(', ')}`;
+  const wrong = record.merged.find((m) => updates[m.edge]?.commit !== m.commit || updates[m.edge]?.datasetSize !== m.datasetSize);
+  return wrong ? `the entry of ${wrong.edge} does not name commit ${shortId(wrong.commit)} with dataset size ${wrong.datasetSize}` : null;
 }
 
 export function renderAudit(r: AuditReport): string {

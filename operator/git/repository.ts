@@ -3,10 +3,14 @@ import fs from 'node:fs';
 import { stat } from 'node:fs/promises';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
-import { hasObject, readObject, writeObject } from './objects.js';
+import { hasObject, readObject, writeObject, type ReadLimits } from './objects.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
 import { parseTrailers } from './names.js';
+
+/** Commits and trees fedgit writes are a few KiB; one that announces more is refused unread. */
+const MAX_COMMIT_BYTES = 1024 * 1024;
+const MAX_TREE_BYTES = 1024 * 1024;
 
 export type Commit = CommitObject & { readonly oid: string; readonly trailers: ReadonlyArray<readonly [string, string]> };
 
@@ -65,7 +69,7 @@ export class Repository {
   }
 
   async readCommit(oid: string): Promise<Commit> {
-    const object = await readObject(this.gitdir, oid);
+    const object = await readObject(this.gitdir, oid, { maxBytes: MAX_COMMIT_BYTES });
     if (object.type !== 'commit') throw new NotFound(`${oid} is a ${object.type}, not a commit`, { oid, gitdir: this.gitdir });
     const commit = parseCommit(object.content);
     return { ...commit, oid, trailers: parseTrailers(commit.message) };
@@ -101,12 +105,12 @@ export class Repository {
     return writeObject(this.gitdir, 'commit', body);
   }
 
-  async readFile(commitOid: string, name: string): Promise<Buffer> {
+  async readFile(commitOid: string, name: string, limits: ReadLimits = {}): Promise<Buffer> {
     const commit = await this.readCommit(commitOid);
-    const tree = await readObject(this.gitdir, commit.tree);
+    const tree = await readObject(this.gitdir, commit.tree, { maxBytes: MAX_TREE_BYTES });
     const entry = parseTree(tree.content).find((e) => e.name === name);
     if (!entry) throw new NotFound(`commit ${commitOid} has no file ${name}`, { commit: commitOid, file: name });
-    const blob = await readObject(this.gitdir, entry.oid);
+    const blob = await readObject(this.gitdir, entry.oid, limits);
     if (blob.type !== 'blob') throw new CheckpointCorrupt(`${name} in ${commitOid} is not a blob`, { commit: commitOid });
     return blob.content;
   }

@@ -29,8 +29,13 @@ const PublicKey = z.string().refine((text) => {
 }, "must be an Ed25519 public key 'ed25519:<base64>' as printed by fedgit keygen");
 
 const Edge = z
-  .union([Name, z.strictObject({ name: Name, publicKey: PublicKey.optional() })])
-  .transform((e): { name: string; publicKey?: string } => (typeof e === 'string' ? { name: e } : e));
+  .union([Name, z.strictObject({
+    name: Name,
+    publicKey: PublicKey.optional(),
+    /** Claims of more training samples than this count as this many in a merge (operator/reconcile/influence.ts). */
+    maxDatasetSize: z.number().int().min(1).max(1_000_000_000).optional(),
+  })])
+  .transform((e): { name: string; publicKey?: string; maxDatasetSize?: number } => (typeof e === 'string' ? { name: e } : e));
 
 export const PlanSchema = z
   .strictObject({
@@ -41,6 +46,8 @@ export const PlanSchema = z
     roundDeadline: Duration.prefault(3_600),
     minEdges: z.number().int().min(1).optional(),
     strategy: z.string().default('fedavg'),
+    /** The largest share of one edge in a merge, e.g. 0.5 (operator/reconcile/influence.ts). */
+    maxShare: z.number().gt(0).max(1).optional(),
     app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
     aggregator: z.strictObject({ publicKey: PublicKey }).optional(),
@@ -51,9 +58,15 @@ export const PlanSchema = z
   })
   .superRefine((plan, ctx) => {
     const seen = new Set<string>();
+    const keyOwner = new Map<string, string>();
+    if (plan.aggregator) keyOwner.set(plan.aggregator.publicKey, 'the aggregator');
     plan.edges.forEach((e, i) => {
       if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: ['edges', i], message: `duplicate edge name '${e.name}'` });
       seen.add(e.name);
+      // One key for two participants would let either sign as the other.
+      const owner = e.publicKey ? keyOwner.get(e.publicKey) : undefined;
+      if (owner) ctx.addIssue({ code: 'custom', path: ['edges', i, 'publicKey'], message: `is the same key as ${owner}'s: every participant needs its own key` });
+      if (e.publicKey && !owner) keyOwner.set(e.publicKey, `edge '${e.name}'`);
     });
     const keyed = plan.edges.filter((e) => e.publicKey).length;
     if (keyed > 0 && keyed < plan.edges.length) {

@@ -1,4 +1,5 @@
 /** What the aggregator should do, decided from what git says and the clock (pure, table-tested). */
+import type { RejectedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 
@@ -6,14 +7,22 @@ export type AggregatorObserved = {
   readonly plan: CommittedPlan | null;
   readonly head: GlobalRecord | null;
   readonly finalTag: string | null;
-  /** Per edge of the plan: its newest commit whose base is the head (anything else is stale), or null. */
+  /**
+   * Per edge of the plan: its newest commit on the head that passed every check, or null.
+   * Anything based elsewhere is stale; anything that failed a check counts as not pushed.
+   */
   readonly candidates: ReadonlyMap<string, EdgeRecord | null>;
+  /** Commits on the head that failed a check, as seen now (newer than each edge's valid one). */
+  readonly rejected: readonly RejectedEntry[];
+  /** What the rejection record in the global repository already holds for the head. */
+  readonly recorded: readonly RejectedEntry[];
 };
 
 export type AggregatorAction =
   | { readonly kind: 'wait'; readonly reason: string; readonly untilMs?: number }
   | { readonly kind: 'init' }
-  | { readonly kind: 'merge'; readonly head: GlobalRecord; readonly updates: readonly EdgeRecord[]; readonly missing: readonly string[]; readonly why: 'all-edges' | 'deadline' }
+  | { readonly kind: 'record-rejections'; readonly head: GlobalRecord; readonly entries: readonly RejectedEntry[] }
+  | { readonly kind: 'merge'; readonly head: GlobalRecord; readonly updates: readonly EdgeRecord[]; readonly rejected: readonly RejectedEntry[]; readonly missing: readonly string[]; readonly why: 'all-edges' | 'deadline' }
   | { readonly kind: 'tag'; readonly head: GlobalRecord }
   | { readonly kind: 'done'; readonly head: GlobalRecord };
 
@@ -26,6 +35,10 @@ export function decideAggregator(o: AggregatorObserved, nowMs: number): Aggregat
   if (!plan) return { kind: 'wait', reason: 'no plan yet' };
   if (!head) return { kind: 'init' };
   if (head.round >= plan.plan.rounds) return o.finalTag === head.oid ? { kind: 'done', head } : { kind: 'tag', head };
+  // Refusals are recorded before anything else, so everyone sees them while the round is open.
+  const known = new Set(o.recorded.map((r) => r.commit));
+  const unrecorded = o.rejected.filter((r) => !known.has(r.commit));
+  if (unrecorded.length > 0) return { kind: 'record-rejections', head, entries: unrecorded };
   const updates: EdgeRecord[] = [];
   const missing: string[] = [];
   for (const { name } of plan.plan.edges) {
@@ -33,11 +46,17 @@ export function decideAggregator(o: AggregatorObserved, nowMs: number): Aggregat
     if (candidate && candidate.base === head.oid && candidate.round === head.round + 1) updates.push(candidate);
     else missing.push(name);
   }
-  if (missing.length === 0) return { kind: 'merge', head, updates, missing, why: 'all-edges' };
+  const merge = (why: 'all-edges' | 'deadline'): AggregatorAction => ({ kind: 'merge', head, updates, rejected: o.recorded, missing, why });
+  if (missing.length === 0) return merge('all-edges');
   const deadline = deadlineOf(head, plan);
   if (nowMs >= deadline) {
-    if (updates.length >= plan.plan.minEdges) return { kind: 'merge', head, updates, missing, why: 'deadline' };
-    return { kind: 'wait', reason: `deadline passed with ${updates.length} of the ${plan.plan.minEdges} updates needed; waiting for ${missing.join(', ')}` };
+    if (updates.length >= plan.plan.minEdges) return merge('deadline');
+    return { kind: 'wait', reason: `deadline passed with ${updates.length} of the ${plan.plan.minEdges} valid updates needed; waiting for ${missing.join(', ')}` };
   }
-  return { kind: 'wait', reason: `round ${head.round + 1}: ${updates.length}/${plan.plan.edges.length} updates, waiting for ${missing.join(', ')}`, untilMs: deadline };
+  const refused = missing.filter((edge) => o.recorded.some((r) => r.edge === edge));
+  return {
+    kind: 'wait',
+    reason: `round ${head.round + 1}: ${updates.length}/${plan.plan.edges.length} valid updates, waiting for ${missing.join(', ')}${refused.length ? ` (refused so far: ${refused.join(', ')})` : ''}`,
+    untilMs: deadline,
+  };
 }

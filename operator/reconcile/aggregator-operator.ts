@@ -4,19 +4,22 @@ import type { AppRegistry, StrategyRegistry, Tensors, Update } from '../contract
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { isFedgitError, PlanInvalid } from '../errors.js';
-import { shortId, WEIGHTS_FILE, type MergedEntry } from '../git/names.js';
+import { boundReason, shortId, type MergedEntry, type RejectedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
-  commitGlobalRound, edgeStatementOf, readEdgeHistory, type Signer, readFinalTag, readGlobalHead, readWeights, tagFinal, type RepoLocations,
+  commitGlobalRound, commitRejections, readEdgeHistory, type Signer, readFinalTag, readGlobalHead, readRecordedRejections, readWeights, tagFinal,
+  RECENT_EDGE_COMMITS, type RepoLocations,
 } from '../store/federation.js';
-import type { EdgeRecord } from '../store/records.js';
+import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
 import { updateProblem } from './validate-update.js';
+import { mergeWeights } from './influence.js';
+import { loadUpdate } from '../store/load-update.js';
 import type { Logger } from '../runtime/logging.js';
-import { sign, verificationFailure } from '../trust/sign.js';
-import { parseSafetensors } from '../checkpoint/safetensors.js';
+import { sign } from '../trust/sign.js';
 import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
 import { PlanSource } from '../runtime/plan-source.js';
+import { escapeUntrusted } from '../text/untrusted.js';
 
 export type AggregatorDeps = {
   readonly locate: (edges: readonly string[]) => RepoLocations;
@@ -31,11 +34,16 @@ export type AggregatorDeps = {
   readonly onAction?: (action: AggregatorAction) => void;
 };
 
+/** Checks of an update are a pure function of the plan and the commit's content, so they are kept (bounded). */
+const MAX_REMEMBERED_VERDICTS = 4096;
+
 export class AggregatorOperator {
   private plans: PlanSource | undefined;
   private lastWait = '';
   private readonly missingEdges = new Set<string>();
   private readonly unreadable = new Set<string>();
+  /** `<plan id> <commit>` → why the update is refused, or null when it passed every check. */
+  private readonly verdicts = new Map<string, string | null>();
   private globalRepo: Repository | undefined;
 
   constructor(private readonly deps: AggregatorDeps) {}
@@ -70,67 +78,102 @@ export class AggregatorOperator {
     const plans = await this.planSource();
     await plans.refresh();
     const plan = await plans.current();
-    if (!plan) return { plan: null, head: null, finalTag: null, candidates: new Map() };
+    if (!plan) return { plan: null, head: null, finalTag: null, candidates: new Map(), rejected: [], recorded: [] };
     const global = await this.global();
     await global.refresh();
     const head = await readGlobalHead(global, plan);
     const candidates = new Map<string, EdgeRecord | null>();
-    if (head) {
-      for (const { name } of plan.plan.edges) candidates.set(name, await this.newestOnBase(plan, head.oid, name));
+    const rejected: RejectedEntry[] = [];
+    if (head && head.round < plan.plan.rounds) {
+      for (const { name } of plan.plan.edges) {
+        const seen = await this.updatesOnHead(plan, head, name);
+        candidates.set(name, seen.valid);
+        rejected.push(...seen.rejected);
+      }
     }
-    return { plan, head, finalTag: await readFinalTag(global, plan), candidates };
+    const recorded = head ? await readRecordedRejections(global, plan, head.oid) : [];
+    return { plan, head, finalTag: await readFinalTag(global, plan), candidates, rejected, recorded };
   }
 
-  private async newestOnBase(plan: CommittedPlan, base: string, edge: string): Promise<EdgeRecord | null> {
+  /**
+   * The edge's newest update on the head that passes every check, and the refused ones above it.
+   * A refused update counts as not pushed, so the deadline and minEdges apply to it, and one
+   * pushed on top of an honest update cannot shadow it.
+   */
+  private async updatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string): Promise<{ valid: EdgeRecord | null; rejected: RejectedEntry[] }> {
+    const none = { valid: null, rejected: [] };
     const repo = await this.edgeRepo(plan, edge);
-    if (!repo) return null;
+    if (!repo) return none;
     try {
       await repo.refresh();
     } catch (e) {
       this.deps.log.warn(`cannot read edge ${edge} (${repo.location}): ${(e as Error).message}`);
     }
-    // Only the last few commits can be on the current head; older ones are stale by construction.
-    // A broken edge branch (garbage ref, missing or corrupt objects) counts as "not pushed": one edge
-    // must never stop the federation.
+    let history: EdgeRecord[];
+    // A broken edge branch (garbage ref, missing or corrupt objects) counts as "not pushed":
+    // one edge must never stop the federation.
     try {
-      const history = await readEdgeHistory(repo, plan, 8);
+      history = await readEdgeHistory(repo, plan, RECENT_EDGE_COMMITS);
       this.unreadable.delete(edge);
-      return history.find((r) => r.base === base && r.edge === edge) ?? null;
     } catch (e) {
-      if (!this.unreadable.has(edge)) this.deps.log.warn(`edge ${edge}: its branch cannot be read (${(e as Error).message}); it counts as not pushed`, { edge });
+      if (!this.unreadable.has(edge)) this.deps.log.warn(`edge ${edge}: its branch cannot be read (${escapeUntrusted((e as Error).message)}); it counts as not pushed`, { edge });
       this.unreadable.add(edge);
-      return null;
+      return none;
     }
+    const rejected: RejectedEntry[] = [];
+    for (const record of history.filter((r) => r.base === head.oid && r.edge === edge && r.round === head.round + 1)) {
+      const reason = await this.verdict(plan, repo, record);
+      if (reason === null) return { valid: record, rejected };
+      rejected.push({ edge, commit: record.oid, reason });
+    }
+    return { valid: null, rejected };
+  }
+
+  private async verdict(plan: CommittedPlan, repo: Repository, record: EdgeRecord): Promise<string | null> {
+    const key = `${plan.id} ${record.oid}`;
+    const known = this.verdicts.get(key);
+    if (known !== undefined) return known;
+    const loaded = await loadUpdate(repo, plan, record, this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options));
+    const reason = loaded.ok ? null : boundReason(loaded.reason);
+    if (this.verdicts.size >= MAX_REMEMBERED_VERDICTS) this.verdicts.clear();
+    this.verdicts.set(key, reason);
+    return reason;
   }
 
   async reconcile(): Promise<ReconcileOutcome> {
     const observed = await this.observe();
     const action = decideAggregator(observed, (this.deps.now ?? Date.now)());
-    await this.act(action, observed);
+    const changed = await this.act(action, observed);
     this.deps.onAction?.(action);
+    // After a change, look again at once (a participant is not told of its own pushes to a
+    // server); a wait asks for nothing but a wake-up at the deadline.
+    if (changed) return { lookAgain: true };
     return action.kind === 'wait' && action.untilMs !== undefined ? { wakeAtMs: action.untilMs } : undefined;
   }
 
-  private async act(action: AggregatorAction, observed: AggregatorObserved): Promise<void> {
+  /** Carries out the action; true when git changed (by this write, or by another writer that got there first). */
+  private async act(action: AggregatorAction, observed: AggregatorObserved): Promise<boolean> {
     const plan = observed.plan!;
     const log = this.deps.log;
     switch (action.kind) {
       case 'wait':
         if (action.reason !== this.lastWait) log.info(action.reason);
         this.lastWait = action.reason;
-        return;
+        return false;
       case 'init':
         return this.commitRoundZero(plan);
+      case 'record-rejections':
+        return this.recordRejections(plan, action);
       case 'merge':
         return this.merge(plan, action);
       case 'tag':
         await tagFinal(await this.global(), plan, action.head.oid);
         log.info(`plan ${plan.plan.name} finished: round ${action.head.round} is ${shortId(action.head.oid)}, tagged inference-${plan.plan.name}-${shortId(plan.id)}`, { commit: action.head.oid });
-        return;
+        return true;
       case 'done':
         if (this.lastWait !== 'done') log.info(`plan ${plan.plan.name} is complete`);
         this.lastWait = 'done';
-        return;
+        return false;
       default: {
         const never: never = action;
         throw new Error(`unhandled action ${JSON.stringify(never)}`);
@@ -138,7 +181,7 @@ export class AggregatorOperator {
     }
   }
 
-  private async commitRoundZero(plan: CommittedPlan): Promise<void> {
+  private async commitRoundZero(plan: CommittedPlan): Promise<boolean> {
     const { app, seed, pretrained } = plan.plan;
     const global = await this.global();
     const spec = this.deps.apps.tensorSpec(app.id, app.options);
@@ -160,62 +203,57 @@ export class AggregatorOperator {
       commitGlobalRound(global, { plan, round: 0, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: null, source, metrics: { round: 0, source }, ...this.signer() }),
     );
     if (oid) this.deps.log.info(`round 0 of ${plan.plan.name} committed: ${shortId(oid)} (${source})`, { round: 0, commit: oid });
+    return true;
   }
 
-  private async merge(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'merge' }>): Promise<void> {
+  private async recordRejections(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'record-rejections' }>): Promise<boolean> {
+    const round = action.head.round + 1;
+    const oid = await this.commitOrYield(async () => commitRejections(await this.global(), { plan, base: action.head.oid, round, entries: action.entries }));
+    if (!oid) return true;
+    for (const r of action.entries) {
+      this.deps.log.warn(`round ${round}: refused update ${shortId(r.commit)} from ${r.edge}: ${r.reason}`, { round, edge: r.edge, commit: r.commit });
+    }
+    return true;
+  }
+
+  private async merge(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'merge' }>): Promise<boolean> {
     const { app } = plan.plan;
     const spec = this.deps.apps.tensorSpec(app.id, app.options);
     const strategy = this.deps.strategies.get(plan.plan.strategy);
-    const accepted: Update[] = [];
-    const acceptedRecords: EdgeRecord[] = [];
-    const rejected: Array<{ edge: string; commit: string; reason: string }> = [];
-    for (const record of [...action.updates].sort((a, b) => (a.edge < b.edge ? -1 : 1))) {
-      let problem: string | null;
-      let tensors: Tensors | undefined;
-      try {
-        const repo = await this.edgeRepo(plan, record.edge);
-        if (!repo) throw new Error(`edge repository of ${record.edge} is gone`);
-        const bytes = await repo.readFile(record.oid, WEIGHTS_FILE);
-        problem = signatureProblem(plan, record, bytes);
-        if (!problem) {
-          tensors = parseSafetensors(bytes, `${WEIGHTS_FILE} of ${record.edge}@${shortId(record.oid)}`).tensors;
-          problem = updateProblem(tensors, spec, record.datasetSize);
-        }
-      } catch (e) {
-        problem = isFedgitError(e) ? e.message : `unreadable: ${(e as Error).message}`;
+    const updates: Update[] = [];
+    const records = [...action.updates].sort((a, b) => (a.edge < b.edge ? -1 : 1));
+    for (const record of records) {
+      const repo = await this.edgeRepo(plan, record.edge);
+      const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
+      if (!loaded.ok) {
+        // Checked a moment ago and content-addressed: only its storage can have changed. Refuse it and look again.
+        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
+        return true;
       }
-      if (problem || !tensors) {
-        rejected.push({ edge: record.edge, commit: record.oid, reason: problem ?? 'unreadable' });
-        this.deps.log.warn(`rejected update ${shortId(record.oid)} from ${record.edge}: ${problem}`, { edge: record.edge, commit: record.oid });
-        continue;
-      }
-      accepted.push({ edge: record.edge, datasetSize: record.datasetSize, tensors });
-      acceptedRecords.push(record);
-    }
-    if (accepted.length < plan.plan.minEdges || accepted.length === 0) {
-      this.deps.log.error(`round ${action.head.round + 1}: only ${accepted.length} valid updates, ${plan.plan.minEdges} needed; not merging`);
-      return;
+      updates.push(loaded.update);
     }
     const global = await this.global();
     const previous = await readWeights(global, action.head.oid);
     const started = Date.now();
-    const tensors = strategy.aggregate(accepted, previous);
-    const weights = strategy.weights(accepted);
-    const merged: MergedEntry[] = acceptedRecords.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
+    const weights = mergeWeights(plan.plan, strategy, updates);
+    const tensors = strategy.aggregate(updates, previous, weights);
+    const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const round = action.head.round + 1;
     const metrics = {
       round,
       why: action.why,
       missing: [...action.missing],
-      updates: Object.fromEntries(acceptedRecords.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
+      updates: Object.fromEntries(records.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
+      rejected: action.rejected.map((r) => ({ ...r })),
     };
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected, metrics, ...this.signer() }),
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected: action.rejected, metrics, ...this.signer() }),
     );
     if (oid) {
       const who = merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ');
       this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
     }
+    return true;
   }
 
   private signer(): { sign?: Signer } {
@@ -223,25 +261,20 @@ export class AggregatorOperator {
     return key ? { sign: (statement: string) => sign(statement, key) } : {};
   }
 
-  /** Runs a commit; when another aggregator moved the branch first, logs it and lets the next reconcile re-read. */
+  /**
+   * Runs a commit; when another writer moved the ref first (a real compare-and-swap conflict),
+   * logs it and lets the next reconcile re-read. Any other failure (a server that refuses the
+   * push, an unreachable server) propagates with its own cause.
+   */
   private async commitOrYield(commit: () => Promise<string>): Promise<string | null> {
     try {
       return await commit();
     } catch (e) {
       if (isFedgitError(e, 'REF_CONFLICT')) {
-        this.deps.log.warn(`the global branch moved while merging (another aggregator?); re-reading: ${e.message}`);
+        this.deps.log.warn(`the ref moved while writing (another aggregator?); re-reading: ${e.message}`);
         return null;
       }
       throw e;
     }
   }
-}
-
-/** Why an edge commit's signature is not acceptable under the plan, or null (also null when the plan lists no keys). */
-export function signatureProblem(plan: CommittedPlan, record: EdgeRecord, weights: Uint8Array): string | null {
-  const publicKey = plan.plan.edges.find((e) => e.name === record.edge)?.publicKey;
-  if (!publicKey) return null;
-  if (!record.signature) return 'unsigned, but the plan requires signed updates';
-  const failure = verificationFailure(edgeStatementOf(record, weights), record.signature, publicKey);
-  return failure ? `signature: ${failure}` : null;
 }

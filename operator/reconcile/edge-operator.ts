@@ -9,8 +9,15 @@ import type { RepositoryOpener } from '../store/open-repository.js';
 import { isFedgitError, NotFound } from '../errors.js';
 import { shortId } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
-import { commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readWeights, type RepoLocations } from '../store/federation.js';
-import type { GlobalRecord } from '../store/records.js';
+import {
+  commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readRecordedRejections, readWeights, RECENT_EDGE_COMMITS, type RepoLocations,
+} from '../store/federation.js';
+import type { EdgeRecord, GlobalRecord } from '../store/records.js';
+import { PushJournal } from '../store/push-journal.js';
+import { signatureProblem } from '../store/load-update.js';
+import { maxCheckpointBytes } from './validate-update.js';
+import { WEIGHTS_FILE } from '../git/names.js';
+import path from 'node:path';
 import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
 import { updateProblem } from './validate-update.js';
 import type { Logger } from '../runtime/logging.js';
@@ -31,6 +38,8 @@ export type EdgeDeps = {
   readonly log: Logger;
   /** The edge's private signing key, when it has one. */
   readonly key?: KeyObject;
+  /** This participant's own folder (never in git): its push journal lives there. */
+  readonly stateDir?: string;
   /** Asks for another reconcile (training finished or failed). */
   readonly trigger: () => void;
   /** Called when this edge cannot work as configured (its own config is wrong): the process should stop. */
@@ -49,8 +58,13 @@ export class EdgeOperator {
   private app: { planId: string; app: EdgeApp } | null = null;
   private failure: { base: string; count: number; retryAtMs: number } | null = null;
   private lastWait = '';
+  private readonly journal: PushJournal;
+  /** Commits on this edge's branch already judged: pushed by this edge, or not. */
+  private readonly ownership = new Map<string, boolean>();
 
-  constructor(private readonly deps: EdgeDeps) {}
+  constructor(private readonly deps: EdgeDeps) {
+    this.journal = new PushJournal(deps.stateDir ? path.join(deps.stateDir, 'pushed-updates.log') : undefined);
+  }
 
   /** Opens the plan, global and own repositories; fails with NotFound naming the missing one. */
   async open(): Promise<EdgeRepos> {
@@ -77,17 +91,55 @@ export class EdgeOperator {
     await plans.refresh();
     const plan = await plans.current();
     const training = this.training ? { planId: this.training.planId, base: this.training.base } : null;
-    if (!plan) return { edge: this.deps.edge, plan, globalHead: null, finalTag: null, own: [], training };
+    if (!plan) return { edge: this.deps.edge, plan, globalHead: null, finalTag: null, own: [], refused: [], training };
     await global.refresh();
     await own.refresh();
+    const globalHead = await readGlobalHead(global, plan);
+    const refused = globalHead ? (await readRecordedRejections(global, plan, globalHead.oid)).filter((r) => r.edge === this.deps.edge) : [];
     return {
       edge: this.deps.edge,
       plan,
-      globalHead: await readGlobalHead(global, plan),
+      globalHead,
       finalTag: await readFinalTag(global, plan),
-      own: await readEdgeHistory(own, plan, 8),
+      own: await this.provablyOwn(plan, own, await readEdgeHistory(own, plan, RECENT_EDGE_COMMITS)),
+      refused,
       training,
     };
+  }
+
+  /**
+   * The commits this edge can prove it pushed: signed with its key in a signed plan, else listed
+   * in its push journal. A commit someone else placed on its branch (or a participant config
+   * pointing it at another edge's repository) must not make it wait for a merge that never comes.
+   */
+  private async provablyOwn(plan: CommittedPlan, repo: Repository, history: readonly EdgeRecord[]): Promise<EdgeRecord[]> {
+    const own: EdgeRecord[] = [];
+    for (const record of history) {
+      let mine = this.ownership.get(record.oid);
+      if (mine === undefined) {
+        mine = record.edge === this.deps.edge && (await this.pushedByThisEdge(plan, repo, record));
+        this.ownership.set(record.oid, mine);
+        if (!mine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${this.signedPlan(plan) ? 'no valid signature of its key' : 'not in its push journal'}); it is not counted as this edge's update`, { commit: record.oid });
+      }
+      if (mine) own.push(record);
+    }
+    return own;
+  }
+
+  private signedPlan(plan: CommittedPlan): boolean {
+    return plan.plan.edges.some((e) => e.name === this.deps.edge && e.publicKey);
+  }
+
+  private async pushedByThisEdge(plan: CommittedPlan, repo: Repository, record: EdgeRecord): Promise<boolean> {
+    if (!this.signedPlan(plan)) return this.journal.has(plan.id, record.oid);
+    try {
+      const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+      const weights = await repo.readFile(record.oid, WEIGHTS_FILE, { maxBytes: maxCheckpointBytes(spec) });
+      return signatureProblem(plan, record, weights) === null;
+    } catch (e) {
+      if (isFedgitError(e)) return false;
+      throw e;
+    }
   }
 
   async reconcile(): Promise<ReconcileOutcome> {
@@ -114,7 +166,7 @@ export class EdgeOperator {
         this.deps.log.info(`stopping training of round ${this.training?.round}: ${action.reason}`);
         this.training?.controller.abort();
         await this.training?.done;
-        return;
+        return { lookAgain: true };
       case 'done':
         this.note(`plan ${observed.plan!.plan.name} is complete at round ${action.head.round} (${shortId(action.head.oid)})`);
         await this.closeApp();
@@ -203,7 +255,9 @@ export class EdgeOperator {
         plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
         tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
         ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}),
+        beforeRefMoves: (commit) => this.journal.add(plan.id, commit),
       });
+      this.ownership.set(oid, true);
       this.failure = null;
       log.info(`round ${round}: pushed ${shortId(oid)} (${result.datasetSize} samples, ${((Date.now() - started) / 1000).toFixed(1)} s)`, { round, commit: oid, metrics: result.metrics });
     };

@@ -12,6 +12,7 @@ import { FedgitError, RefConflict } from '../errors.js';
 import { readRef, updateRef, listRefs } from '../git/refs.js';
 import { hasObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
+import { escapeUntrusted } from '../text/untrusted.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
 export type RemoteLog = (level: 'info' | 'warn' | 'error' | 'debug', message: string, data?: Record<string, unknown>) => void;
@@ -28,7 +29,17 @@ export class RemoteDenied extends FedgitError {
   }
 }
 
+/** A server refused a push for a reason other than a moved ref (fsck, a hook, a protection rule). */
+export class PushRefused extends FedgitError {
+  constructor(url: string, ref: string, why: string) {
+    super('PUSH_REFUSED', `${url}: the server refused the push of ${ref}: ${why}`, { url, ref });
+  }
+}
+
 const MIRRORED = /^refs\/(heads|tags)\//;
+
+/** What git servers say when the ref moved since we read it: a real compare-and-swap conflict. */
+const MOVED = /non-fast-forward|not-fast-forward|fetch first|stale info|failed to lock|cannot lock ref|already exists/i;
 
 export function safeUrl(url: string): string {
   try {
@@ -63,6 +74,11 @@ export class RemoteLink {
     if (status === 401 || status === 403) return new RemoteDenied(this.displayUrl, `the server refused access (HTTP ${status}); check this participant's user and token`);
     if (status) return new RemoteUnreachable(this.displayUrl, `HTTP ${status}`, { cause: e });
     return new RemoteUnreachable(this.displayUrl, String(err.message ?? e).replaceAll(this.url, this.displayUrl), { cause: e });
+  }
+
+  private refusal(ref: string, expected: string | null, why: string): FedgitError {
+    if (MOVED.test(why)) return new RefConflict(`${ref} on ${this.displayUrl}`, expected, null);
+    return new PushRefused(this.displayUrl, ref, escapeUntrusted(why.replaceAll(this.url, this.displayUrl).replace(/\s+/g, ' ').trim(), 300));
   }
 
   /** The server's branch and tag refs (one small request). */
@@ -109,21 +125,22 @@ export class RemoteLink {
     if (configured !== this.displayUrl) await git.addRemote({ fs, gitdir, remote: 'origin', url: this.displayUrl, force: true });
   }
 
-  /** Pushes `ref` (already moved locally from `expected` to `next`); a rejection is a RefConflict. */
+  /**
+   * Pushes `ref` (already moved locally from `expected` to `next`). Only a ref that moved on the
+   * server is a RefConflict; a refusal for any other reason (fsck, a hook, a rule) is a
+   * PushRefused carrying the server's words, so that it is not mistaken for another writer.
+   */
   async publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
     let result;
     try {
       result = await git.push({ fs, http: this.http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
     } catch (e) {
-      const code = (e as { code?: string }).code;
-      if (code === 'PushRejectedError' || code === 'GitPushError') throw new RefConflict(`${ref} on ${this.displayUrl}`, expected, null);
+      const err = e as { code?: string; message?: string; data?: { reason?: string; prettyDetails?: string } };
+      if (err.code === 'PushRejectedError') throw this.refusal(ref, expected, err.data?.reason ?? err.message ?? 'rejected');
+      if (err.code === 'GitPushError') throw this.refusal(ref, expected, err.data?.prettyDetails ?? err.message ?? 'rejected');
       throw this.explain(e);
     }
-    if (!result.ok || result.refs[ref]?.ok === false) {
-      const why = result.refs[ref]?.error ?? result.error ?? 'rejected';
-      this.log('warn', `push of ${ref} to ${this.displayUrl} rejected: ${why}`);
-      throw new RefConflict(`${ref} on ${this.displayUrl}`, expected, null);
-    }
+    if (!result.ok || result.refs[ref]?.ok === false) throw this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
     this.lastListing = '';
     this.log('debug', `pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
   }

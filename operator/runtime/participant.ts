@@ -35,9 +35,6 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   let loop: ReconcileLoop;
   const onDone = (kind: string) => {
     if (kind === 'done' && options.exitWhenDone) resolveFinished();
-    // After acting (a commit, a merge, a tag, an abort), look again: our own pushes to a server
-    // reach us neither through a webhook nor, for a long poll period, soon enough.
-    if (kind !== 'wait' && kind !== 'done' && kind !== 'keep-training') loop.trigger();
   };
   let operator: AggregatorOperator | EdgeOperator;
   if (config.role === 'aggregator') {
@@ -54,6 +51,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
       dataDir: config.data,
       log,
       ...(key ? { key } : {}),
+      stateDir: config.cache,
       trigger: () => loop.trigger(),
       fatal: (error) => resolveFinished(error),
       onAction: (a) => onDone(a.kind),

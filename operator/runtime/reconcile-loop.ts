@@ -4,16 +4,23 @@
  * A failing reconcile is retried with backoff.
  */
 import type { Logger } from './logging.js';
+import { escapeUntrusted } from '../text/untrusted.js';
 
 const MAX_BACKOFF_MS = 10_000;
 
-export type ReconcileOutcome = { readonly wakeAtMs?: number } | void;
+/**
+ * What a reconcile asks of the loop: `lookAgain` when it changed something (its own push is
+ * not announced to it), `wakeAtMs` for a deadline. A reconcile that changed nothing asks for
+ * nothing: the next look comes from a notification.
+ */
+export type ReconcileOutcome = { readonly lookAgain?: boolean; readonly wakeAtMs?: number } | void;
 
 export class ReconcileLoop {
   private running = false;
   private pending = false;
   private stopped = false;
   private failures = 0;
+  private lastFailure = '';
   private retryAtMs = 0;
   private wakeTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
@@ -35,12 +42,21 @@ export class ReconcileLoop {
       try {
         const outcome = await this.reconcile();
         this.failures = 0;
+        this.lastFailure = '';
         this.retryAtMs = 0;
         if (outcome?.wakeAtMs !== undefined) this.wakeAt(outcome.wakeAtMs);
+        if (outcome?.lookAgain) this.pending = true;
       } catch (e) {
         this.failures++;
         const delay = Math.min(MAX_BACKOFF_MS, 250 * 2 ** Math.min(this.failures, 7));
-        this.log.error(`reconcile failed (attempt ${this.failures}), retrying in ${delay} ms: ${(e as Error).message.split('\n')[0]}`, { code: (e as { code?: string }).code, stack: (e as Error).stack });
+        const message = escapeUntrusted((e as Error).message.split('\n')[0] ?? '', 500);
+        // The same failure again is logged at attempts 1, 2, 4, 8, …: a server down for a day
+        // leaves a few dozen lines, not thousands.
+        const repeated = message === this.lastFailure;
+        if (!repeated || (this.failures & (this.failures - 1)) === 0) {
+          this.log.error(`reconcile failed (attempt ${this.failures}), retrying in ${delay} ms: ${message}`, { code: (e as { code?: string }).code, stack: (e as Error).stack });
+        }
+        this.lastFailure = message;
         this.retryAtMs = Date.now() + delay;
         this.pending = false;
         this.wakeAt(this.retryAtMs);

@@ -6,13 +6,20 @@ import path from 'node:path';
 import type { Metrics, Tensors } from '../contracts.js';
 import { Repository } from '../git/repository.js';
 import {
-  METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, renderMerged, renderMessage,
-  renderMetricSummary, renderRejected, shortId, type MergedEntry,
+  METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderMerged, renderMessage,
+  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type MergedEntry, type RejectedEntry,
 } from '../git/names.js';
 import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
 import type { CommittedPlan, Plan } from '../plan/plan.js';
 import { renderEdgeStatement, renderMergeStatement, sha256Hex, type MergeStatement } from '../trust/statements.js';
+
+/**
+ * How many of an edge's newest commits are read on each look. Only commits based on the current
+ * global head matter; an honest edge pushes one per head, so 8 leaves room for a few bad ones
+ * pushed on top without reading whole histories.
+ */
+export const RECENT_EDGE_COMMITS = 8;
 
 export type RepoLocations = { readonly plan: string; readonly global: string; readonly edges: Readonly<Record<string, string>> };
 
@@ -99,7 +106,7 @@ export type GlobalCommitInput = {
   readonly parent: string | null;
   readonly strategy?: string;
   readonly merged?: readonly MergedEntry[];
-  readonly rejected?: ReadonlyArray<{ edge: string; commit: string; reason: string }>;
+  readonly rejected?: readonly RejectedEntry[];
   readonly source?: string;
   readonly metrics: Metrics;
   readonly sign?: Signer;
@@ -145,6 +152,41 @@ export async function tagFinal(repo: Repository, plan: CommittedPlan, commit: st
 
 export const readFinalTag = (repo: Repository, plan: CommittedPlan) => repo.readRef(inferenceTag(plan.plan.name, plan.id));
 
+// ---- the record of refused updates ----
+
+/** How far back the rejection record is read: only entries for the current head matter. */
+const REJECTION_RECORD_DEPTH = 64;
+
+/** Refused updates recorded for the plan's global commit `base` (the current head), oldest first. */
+export async function readRecordedRejections(repo: Repository, plan: CommittedPlan, base: string): Promise<RejectedEntry[]> {
+  const head = await repo.readRef(rejectionBranch(plan.plan.name, plan.id));
+  if (!head) return [];
+  const chain = await repo.firstParentChain(head, (c) => trailer(c.trailers, TRAILER.base) === base, REJECTION_RECORD_DEPTH);
+  return chain.reverse().flatMap((c) => trailerAll(c.trailers, TRAILER.rejected).map(parseRejected).filter((r): r is RejectedEntry => r !== undefined));
+}
+
+/** Appends refused updates to the record; fails with RefConflict if another writer moved it. */
+export async function commitRejections(repo: Repository, input: { plan: CommittedPlan; base: string; round: number; entries: readonly RejectedEntry[] }): Promise<string> {
+  const { plan, entries } = input;
+  const ref = rejectionBranch(plan.plan.name, plan.id);
+  const parent = await repo.readRef(ref);
+  const trailers: Array<[string, string]> = [
+    [TRAILER.plan, plan.id],
+    [TRAILER.round, String(input.round)],
+    [TRAILER.base, input.base],
+    ...entries.map((r): [string, string] => [TRAILER.rejected, renderRejected(r.edge, r.commit, r.reason)]),
+  ];
+  const who = [...new Set(entries.map((r) => r.edge))].join(', ');
+  const oid = await repo.writeCommit({
+    files: {},
+    parents: parent ? [parent] : [],
+    message: renderMessage(`Round ${input.round} of ${plan.plan.name}: refused ${entries.length} update${entries.length === 1 ? '' : 's'} from ${who}`, trailers),
+    author: author('aggregator'),
+  });
+  await repo.updateRef(ref, oid, parent);
+  return oid;
+}
+
 // ---- edge repositories ----
 
 /** The edge's commits for this plan, newest first. */
@@ -165,6 +207,8 @@ export type EdgeCommitInput = {
   readonly datasetSize: number;
   readonly metrics: { readonly global: Metrics; readonly local: Metrics };
   readonly sign?: Signer;
+  /** Runs once the commit exists and before the branch moves to it (the edge's push journal). */
+  readonly beforeRefMoves?: (commit: string) => Promise<void>;
 };
 
 export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput): Promise<string> {
@@ -195,6 +239,7 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
     message: renderMessage(`${edge}: round ${round} of ${plan.plan.name}, trained from ${shortId(input.base)}`, trailers),
     author: author(edge),
   });
+  await input.beforeRefMoves?.(oid);
   await repo.updateRef(ref, oid, parent);
   return oid;
 }

@@ -28,7 +28,16 @@ export type EdgeRecord = {
   readonly metricsLocal: Record<string, number>;
   readonly signature: string | undefined;
   readonly timeMs: number;
+  /** Why the commit's own trailers make it unacceptable (e.g. a single-valued trailer given twice), or undefined. */
+  readonly problem?: string;
 };
+
+/** Trailers an edge commit must carry at most once: `git log` would show both values, fedgit would read one. */
+const SINGLE_VALUED = [TRAILER.plan, TRAILER.round, TRAILER.architecture, TRAILER.edge, TRAILER.base, TRAILER.datasetSize, TRAILER.metricsGlobal, TRAILER.metricsLocal, TRAILER.signature];
+
+function duplicatedTrailer(trailers: Commit['trailers']): string | undefined {
+  return SINGLE_VALUED.find((key) => trailerAll(trailers, key).length > 1);
+}
 
 function roundOf(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
@@ -66,7 +75,9 @@ export function parseEdgeRecord(c: Commit): EdgeRecord | undefined {
   const base = trailer(c.trailers, TRAILER.base);
   const datasetSize = roundOf(trailer(c.trailers, TRAILER.datasetSize));
   if (!planId || round === undefined || !edge || !base || !/^[0-9a-f]{40}$/.test(base) || datasetSize === undefined) return undefined;
+  const duplicate = duplicatedTrailer(c.trailers);
   return {
+    ...(duplicate ? { problem: `the commit has more than one ${duplicate} trailer` } : {}),
     oid: c.oid,
     edge,
     planId,
