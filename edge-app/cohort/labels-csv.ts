@@ -3,7 +3,7 @@ import { DataInvalid } from '../../operator/errors.js';
 import { REGION_NAMES } from './regions.js';
 
 export type LabelRow = {
-  /** Volume file name, relative to the cohort folder. */
+  /** A NIfTI file (.nii, .nii.gz) or a folder holding one DICOM series, directly in the cohort folder. */
   file: string;
   hemisphere: 'L' | 'R';
   /** 0/1 per region in REGION_NAMES order. */
@@ -36,8 +36,12 @@ export function parseLabelsCsv(text: string, file: string): LabelRow[] {
       throw new DataInvalid(`${file}:${line}: ${message}`, { file, line, field });
     };
     if (cells.length < header.length) fail('row', `${cells.length} cells, the header has ${header.length}`);
-    const volume = cells[column('file')]!;
+    // A trailing slash marks a DICOM series folder; the sample id is the bare name.
+    const volume = cells[column('file')]!.replace(/[/\\]+$/, '');
     if (volume === '') fail('file', 'empty file name');
+    if (/[/\\]/.test(volume) || volume.startsWith('.')) {
+      fail('file', `${JSON.stringify(volume)} must name a NIfTI file or a DICOM series folder directly in the data folder`);
+    }
     const earlier = seen.get(volume);
     if (earlier !== undefined) fail('file', `duplicate row for ${volume} (first on line ${earlier})`);
     seen.set(volume, line);
