@@ -24,6 +24,8 @@ export type Dcm2niixLog = {
   found: number | undefined;
   warnings: string[];
   errors: string[];
+  /** Every line except the per-file details, trimmed: some notices have no "Warning:" prefix. */
+  notices: string[];
   slices: SliceReport[];
 };
 
@@ -32,7 +34,7 @@ const POSITION = new RegExp(String.raw`^\s*patient position \(0020,0032\)\s+(${N
 const ORIENT = new RegExp(String.raw`^\s*orient \(0020,0037\)((?:\s+${NUMBER}){6})\s*$`);
 
 export function parseDcm2niixLog(text: string): Dcm2niixLog {
-  const log: Dcm2niixLog = { version: undefined, found: undefined, warnings: [], errors: [], slices: [] };
+  const log: Dcm2niixLog = { version: undefined, found: undefined, warnings: [], errors: [], notices: [], slices: [] };
   let file: string | undefined;
   let position: [number, number, number] | undefined;
   for (const raw of text.split(/\r?\n/)) {
@@ -42,6 +44,7 @@ export function parseDcm2niixLog(text: string): Dcm2niixLog {
     if (found) log.found = Number(found[1]);
     if (/^\s*Warning:/i.test(line)) log.warnings.push(line.trim());
     if (/^\s*Error:/i.test(line)) log.errors.push(line.trim());
+    if (line.trim() !== '' && !/^\s/.test(line) && !line.startsWith('DICOM file:')) log.notices.push(line.trim());
     const dicomFile = /^DICOM file: (.*)$/.exec(line);
     if (dicomFile) { file = dicomFile[1]; position = undefined; continue; }
     const p = POSITION.exec(line);

@@ -66,7 +66,7 @@ export async function isDicomSeriesFolder(dir: string): Promise<boolean> {
 /** Converts (or finds in the cache) the one series in `folder`. */
 export async function convertDicomSeries(folder: string, options: ConvertDicomOptions): Promise<DicomConversion> {
   const files = await listSeriesFiles(folder);
-  if (files.length === 0) throw new DataInvalid(`${folder}: no DICOM series found (the folder holds no files)`, { file: folder, reason: 'no-series' });
+  if (files.length === 0) throw new DataInvalid(`${folder}: no DICOM series found (no files directly in the folder)`, { file: folder, reason: 'no-series' });
   const key = seriesKey(files, [CACHE_FORMAT, ...DCM2NIIX_ARGS].join(' '));
   const entry = join(options.cacheDir, key);
   const cached = await readCacheEntry(folder, entry);

@@ -22,6 +22,7 @@
  * Besides its warnings we check the slice positions it printed (`-v 1`) ourselves, so a change
  * in its wording or heuristics cannot let a gap through.
  */
+import { basename } from 'node:path';
 import type { Dcm2niixLog, SliceReport } from './dcm2niix-log.js';
 
 export type ConversionOutcome = {
@@ -38,6 +39,10 @@ export type SeriesDecision =
   | { kind: 'accept'; nifti: string; sidecar: string; tiltCorrected: boolean }
   | { kind: 'refuse'; reason: RefusalReason; message: string };
 
+/** dcm2niix's notices of missing images ("Missing images?", "DICOM images may be missing", "Missing DICOMs") and of uneven spacing. */
+const MISSING_NOTICE = /missing images|images may be missing|missing dicoms/i;
+const UNEVEN_NOTICE = /interslice distance varies|slice spacing|spacing varies/i;
+
 /** Gaps within this much of the typical one are even: the positions are printed to 6 digits, and scanners jitter. */
 const SPACING_TOLERANCE = { mm: 0.1, fraction: 0.05 };
 
@@ -46,7 +51,7 @@ export function decideConversion(outcome: ConversionOutcome): SeriesDecision {
   const said = (lines: readonly string[]): string => (lines.length > 0 ? ` (dcm2niix: ${lines.join(' ')})` : '');
   const refuse = (reason: RefusalReason, message: string): SeriesDecision => ({ kind: 'refuse', reason, message });
 
-  if (outcome.exitCode === null) return refuse('conversion-failed', 'dcm2niix did not finish in time');
+  if (outcome.exitCode === null) return refuse('conversion-failed', 'dcm2niix did not finish (timed out, killed, or printed too much)');
   const sidecars = outcome.outputs.filter((n) => n.endsWith('.json')).sort();
   const niftis = outcome.outputs.filter((n) => n.endsWith('.nii')).sort();
   if (sidecars.length === 0 || niftis.length === 0) {
@@ -62,8 +67,9 @@ export function decideConversion(outcome: ConversionOutcome): SeriesDecision {
 
   const stem = sidecars[0]!.replace(/\.json$/, '');
   const base = `${stem}.nii`;
-  const tilt = niftis.find((n) => /^_Tilt_\d+\.nii$/.test(n.slice(stem.length)) && n.startsWith(stem));
-  const equalised = niftis.filter((n) => n.startsWith(stem) && /_Eq_\d+\.nii$/.test(n));
+  const variant = (pattern: RegExp) => (n: string): boolean => n.startsWith(stem) && pattern.test(n.slice(stem.length));
+  const tilt = niftis.find(variant(/^_Tilt_\d+\.nii$/));
+  const equalised = niftis.filter(variant(/_Eq_\d+\.nii$/));
   const unknown = niftis.filter((n) => n !== base && n !== tilt && !equalised.includes(n));
   if (!niftis.includes(base) || unknown.length > 0) {
     return refuse('several-series', `dcm2niix wrote several volumes (${niftis.join(', ')}): a folder must hold exactly one DICOM series`);
@@ -71,9 +77,9 @@ export function decideConversion(outcome: ConversionOutcome): SeriesDecision {
 
   const spacing = sliceSpacingProblem(log.slices);
   if (spacing) return refuse(spacing.reason, spacing.message);
-  const missing = log.warnings.filter((w) => /missing/i.test(w));
+  const missing = log.notices.filter((w) => MISSING_NOTICE.test(w));
   if (missing.length > 0) return refuse('missing-slice', `missing slice(s)${said(missing)}`);
-  const uneven = log.warnings.filter((w) => /interslice distance|slice spacing|spacing varies/i.test(w));
+  const uneven = log.notices.filter((w) => UNEVEN_NOTICE.test(w));
   if (uneven.length > 0 || equalised.length > 0) {
     return refuse('irregular-spacing', `irregular slice spacing${said(uneven.length > 0 ? uneven : [`wrote ${equalised.join(', ')}`])}`);
   }
@@ -88,8 +94,10 @@ export function sliceSpacingProblem(slices: readonly SliceReport[]): { reason: '
   if (slices.length < 3) return undefined;
   const o = slices[0]!.orientation;
   const normal = [o[1]! * o[5]! - o[2]! * o[4]!, o[2]! * o[3]! - o[0]! * o[5]!, o[0]! * o[4]! - o[1]! * o[3]!];
-  const along = slices.map((s) => s.position[0] * normal[0]! + s.position[1] * normal[1]! + s.position[2] * normal[2]!).sort((a, b) => a - b);
-  const gaps = along.slice(1).map((z, n) => z - along[n]!);
+  const along = slices
+    .map((s) => ({ file: s.file, z: s.position[0] * normal[0]! + s.position[1] * normal[1]! + s.position[2] * normal[2]! }))
+    .sort((a, b) => a.z - b.z);
+  const gaps = along.slice(1).map((s, n) => s.z - along[n]!.z);
   const typical = median(gaps);
   const mm = (v: number): string => `${v.toFixed(2)} mm`;
   if (typical < SPACING_TOLERANCE.mm) {
@@ -102,9 +110,10 @@ export function sliceSpacingProblem(slices: readonly SliceReport[]): { reason: '
   if (holes.length === odd.length) {
     const lost = holes.reduce((sum, { g }) => sum + Math.round(g / typical) - 1, 0);
     const first = holes[0]!;
+    const [one, other] = [basename(along[first.n]!.file), basename(along[first.n + 1]!.file)].sort();
     return {
       reason: 'missing-slice',
-      message: `${lost} missing slice(s): a ${mm(first.g)} gap after slice ${first.n + 1} of ${slices.length} where the spacing is ${mm(typical)}`,
+      message: `${lost} missing slice(s): a ${mm(first.g)} gap between ${one} and ${other}${holes.length > 1 ? ` (and ${holes.length - 1} more gap(s))` : ''} where the spacing is ${mm(typical)}`,
     };
   }
   const sorted = [...gaps].sort((a, b) => a - b);
