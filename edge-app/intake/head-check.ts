@@ -26,6 +26,8 @@ export const HEAD_LIMITS = {
   brainHu: [-5, 90] as const,
   /** Adult brain and CSF are 1100–1700 mL; 600 leaves room for a partial or atrophic head. */
   brainMinMl: 600,
+  /** The skull hull of a plane also takes the bone of planes this close (see insideBoneHull). */
+  hullReachMm: 10,
   /** More than any skull holds (synthetic heads reach 2.1 L): the blob is something else, a body or a phantom. */
   brainMaxMl: 3000,
 };
@@ -41,7 +43,8 @@ export function measureHead(volume: Pick<NiftiVolume, 'dims' | 'hu' | 'affine'>)
   for (let n = 0; n < cells; n++) {
     if (hu[n]! >= HEAD_LIMITS.boneMinHu) { bone[n] = 1; boneCells++; }
   }
-  const inside = insideBoneHull(bone, dims, axialAxis(volume.affine));
+  const axis = axialAxis(volume.affine);
+  const inside = insideBoneHull(bone, dims, axis, grid.spacingMm[axis]);
   const [lo, hi] = HEAD_LIMITS.brainHu;
   const candidate = new Uint8Array(cells);
   for (let n = 0; n < cells; n++) {
@@ -73,7 +76,7 @@ export function requireHead(volume: NiftiVolume): HeadMeasure {
   return measure;
 }
 
-type Grid = { dims: [number, number, number]; hu: Float32Array; blockMl: number };
+type Grid = { dims: [number, number, number]; hu: Float32Array; blockMl: number; spacingMm: [number, number, number] };
 
 /** Mean HU over blocks of about blockMm per axis (a trailing partial block is dropped). */
 function blockAverage(volume: Pick<NiftiVolume, 'dims' | 'hu' | 'affine'>): Grid {
@@ -94,7 +97,7 @@ function blockAverage(volume: Pick<NiftiVolume, 'dims' | 'hu' | 'affine'>): Grid
   }
   const perBlock = 1 / (sx * sy * sz);
   for (let n = 0; n < sum.length; n++) sum[n]! *= perBlock;
-  return { dims, hu: sum, blockMl: (Math.abs(determinant3(a)) * sx * sy * sz) / 1000 };
+  return { dims, hu: sum, blockMl: (Math.abs(determinant3(a)) * sx * sy * sz) / 1000, spacingMm: [spacing[0]! * sx, spacing[1]! * sy, spacing[2]! * sz] };
 }
 
 /** The voxel axis closest to world superior–inferior: planes across it are the near-axial ones. */
@@ -104,21 +107,28 @@ function axialAxis(affine: readonly number[]): 0 | 1 | 2 {
 }
 
 /**
- * Cells inside the convex hull of each plane's bone cells. A hull rather than a flood fill from
- * the border: a skull ring with gaps (foramina, orbits, a thin or coarsely sampled skull) would
- * let a fill leak into the whole brain, while the hull of a gappy ring is still the ring. The
- * scalp lies outside it, so scalp and muscle in the brain HU range are not counted.
+ * Cells inside the convex hull of the bone cells of each plane and its neighbours within
+ * hullReachMm. A hull rather than a flood fill from the border: a skull ring with gaps (foramina,
+ * orbits, a thin or coarsely sampled skull) would let a fill leak into the whole brain, while the
+ * hull of a gappy ring is still the ring, and the neighbour planes fill in a plane whose ring is
+ * mostly missing. The scalp lies outside, so scalp and muscle in the brain HU range are not counted.
  */
-function insideBoneHull(bone: Uint8Array, dims: readonly [number, number, number], axis: 0 | 1 | 2): Uint8Array {
+function insideBoneHull(bone: Uint8Array, dims: readonly [number, number, number], axis: 0 | 1 | 2, planeSpacingMm: number): Uint8Array {
   const strides = [1, dims[0], dims[0] * dims[1]];
   const [u, v] = ([0, 1, 2] as const).filter((a) => a !== axis) as [number, number];
   const nu = dims[u]!, nv = dims[v]!, su = strides[u]!, sv = strides[v]!;
   const inside = new Uint8Array(bone.length);
-  for (let w = 0; w < dims[axis]; w++) {
-    const base = w * strides[axis]!;
+  const nw = dims[axis], sw = strides[axis]!;
+  const reach = Math.max(1, Math.round(HEAD_LIMITS.hullReachMm / planeSpacingMm));
+  for (let w = 0; w < nw; w++) {
+    const base = w * sw;
     const points: [number, number][] = [];
     for (let a = 0; a < nu; a++) {
-      for (let b = 0; b < nv; b++) if (bone[base + a * su + b * sv]) points.push([a, b]);
+      for (let b = 0; b < nv; b++) {
+        for (let x = Math.max(0, w - reach); x <= Math.min(nw - 1, w + reach); x++) {
+          if (bone[x * sw + a * su + b * sv]) { points.push([a, b]); break; }
+        }
+      }
     }
     const hull = convexHull(points);
     if (hull.length < 3) continue;
