@@ -3,17 +3,18 @@
  * metre off in z is normal), so before a volume is trained on or evaluated we look for a skull
  * with a brain-sized blob of brain-range tissue inside it, and refuse the volume otherwise.
  *
- * The measure works on a copy block-averaged to about 2 mm (fast at 512² × 36, and the average
- * tames scanner noise). "Inside the skull" is what a flood fill from the image border cannot
- * reach without crossing bone, plane by plane in the voxel planes closest to axial: in 3-D the
- * brain touches the first and last slices, so the fill would leak in through them.
+ * The measure works on a copy block-averaged to about 2 mm (≈ 50 ms at 512² × 36, and the average
+ * tames scanner noise). "Inside the skull" is inside the convex hull of the bone, plane by plane
+ * in the voxel planes closest to axial (see insideBoneHull): not a 3-D fill from the border, since
+ * the brain touches the first and last slices of a scan and a fill would leak in through them.
+ * Whether the head covers the ASPECTS levels is judged after registration, not here.
  */
 import { DataInvalid } from '../../operator/errors.js';
 import { determinant3 } from '../nifti/affine.js';
 import type { NiftiVolume } from '../nifti/volume.js';
 
 export type HeadMeasure = {
-  /** Volume of bone-range blocks (≥ BONE_MIN_HU after averaging), mL. */
+  /** Volume of bone-range blocks (≥ HEAD_LIMITS.boneMinHu after averaging), mL. */
   boneMl: number;
   /** The largest 6-connected blob of brain-range blocks enclosed by bone, mL. */
   brainMl: number;
@@ -21,6 +22,7 @@ export type HeadMeasure = {
 
 export const HEAD_LIMITS = {
   blockMm: 2,
+  /** Skull is 700–1900 HU; 300 keeps 2 mm blocks half in bone. */
   boneMinHu: 300,
   /** CSF 0–15, white 20–30, grey 37–45, fresh blood up to ~90 HU. */
   brainHu: [-5, 90] as const,
