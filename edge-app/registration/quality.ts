@@ -29,7 +29,7 @@ export function parseFinalMetric(log: string): number {
   return values.at(-1) ?? NaN;
 }
 
-/** Left region r (REGION_NAMES index) and its level. */
+/** The ASPECTS level of each label: C…M3 ganglionic, M4…M6 supraganglionic. */
 const LEVEL_OF_LABEL = new Map(ATLAS_LABELS.map((l) => [l.value, REGION_NAMES.indexOf(l.region) < 7 ? 'ganglionic' as const : 'supraganglionic' as const]));
 const LEFT_LABELS = new Set(ATLAS_LABELS.filter((l) => l.side === 'L').map((l) => l.value));
 
