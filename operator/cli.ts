@@ -4,7 +4,7 @@
  * clear line (details go to the log) and picks the exit code.
  */
 import { parseArgs } from 'node:util';
-import { FedgitError } from './errors.js';
+import { EXIT, FedgitError } from './errors.js';
 import { loadRegistries } from './runtime/registries.js';
 import { readParticipantConfig, resolveParticipant, ParticipantSchema } from './config/participant.js';
 import { runParticipantProcess } from './runtime/participant.js';
@@ -181,14 +181,12 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-const EXIT = { usage: 2, invalid: 3, failed: 1 } as const;
-
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (e: unknown) => {
     if (e instanceof FedgitError) {
       console.error(`fedgit: ${e.message}`);
-      process.exit(e.code === 'USAGE' ? EXIT.usage : /INVALID$/.test(e.code) ? EXIT.invalid : EXIT.failed);
+      process.exit(e.code === 'USAGE' ? EXIT.usage : e.exitCode);
     }
     const code = (e as { code?: string }).code;
     if (code?.startsWith('ERR_PARSE_ARGS')) {

@@ -2,9 +2,16 @@
  * Errors users can act on. Each has a stable `code` and structured `data`;
  * the CLI maps them to one clear line and an exit code.
  */
+/** Exit statuses of the CLI (README, "Commands"). */
+export const EXIT = { failed: 1, usage: 2, invalid: 3 } as const;
+
 export class FedgitError extends Error {
   readonly code: string;
   readonly data: Readonly<Record<string, unknown>>;
+  /** The CLI's exit status for this error: bad input a user must fix exits 3, other failures 1. */
+  get exitCode(): number {
+    return EXIT.failed;
+  }
 
   constructor(code: string, message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super(message, options);
@@ -15,12 +22,18 @@ export class FedgitError extends Error {
 }
 
 export class PlanInvalid extends FedgitError {
+  override get exitCode(): number {
+    return EXIT.invalid;
+  }
   constructor(message: string, data: { file: string; line?: number; field?: string }) {
     super('PLAN_INVALID', message, data);
   }
 }
 
 export class ConfigInvalid extends FedgitError {
+  override get exitCode(): number {
+    return EXIT.invalid;
+  }
   constructor(message: string, data: { file: string; line?: number; field?: string }) {
     super('CONFIG_INVALID', message, data);
   }
@@ -51,6 +64,9 @@ export class AppFailed extends FedgitError {
 }
 
 export class DataInvalid extends FedgitError {
+  override get exitCode(): number {
+    return EXIT.invalid;
+  }
   constructor(message: string, data: { file: string } & Record<string, unknown>, options?: { cause?: unknown }) {
     super('DATA_INVALID', message, data, options);
   }

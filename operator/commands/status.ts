@@ -1,7 +1,7 @@
 /** `fedgit status`: where every participant stands in the current plan, from git alone. */
 import { shortId } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
-import { readEdgeHistory, readFinalTag, readGlobalHead } from '../store/federation.js';
+import { readEdgeHistory, readFinalTag, readGlobalHead, readRecordedRejections } from '../store/federation.js';
 import { deadlineOf } from '../reconcile/aggregator-decide.js';
 import { renderTable } from './table.js';
 import { openForReading, type Where } from './locate.js';
@@ -19,6 +19,7 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
     const left = Math.round((deadlineOf(head, plan) - nowMs) / 1000);
     lines.push(`aggregator: global round ${head.round} (${shortId(head.oid)}); round ${head.round + 1} deadline ${left >= 0 ? `in ${left} s` : `passed ${-left} s ago`}`);
   }
+  const refused = head && !tag ? await readRecordedRejections(global, plan, head.oid) : [];
   const rows: string[][] = [];
   for (const edge of edges) {
     const location = locations.edges[edge];
@@ -29,9 +30,14 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
     }
     await repo.refresh().catch(() => undefined);
     const latest = (await readEdgeHistory(repo, plan, 1))[0];
-    const state = !latest ? 'nothing pushed yet' : head && latest.base === head.oid ? `pushed round ${latest.round}, waiting for merge` : tag ? 'done' : `training round ${head ? head.round + 1 : '?'} (or idle)`;
+    const refusal = refused.find((r) => r.edge === edge && r.commit === latest?.oid);
+    const state = !latest ? 'nothing pushed yet'
+      : refusal ? `its round ${latest.round} update was refused: ${refusal.reason}`
+      : head && latest.base === head.oid ? `pushed round ${latest.round}, waiting for merge`
+      : tag ? 'done' : `training round ${head ? head.round + 1 : '?'} (or idle)`;
     rows.push([edge, latest ? String(latest.round) : '', latest ? shortId(latest.oid) : '', state]);
   }
   lines.push(renderTable(['edge', 'last round', 'commit', 'state'], rows));
+  if (refused.length) lines.push(`refused in round ${head!.round + 1} so far (the aggregator's record): ${refused.map((r) => `${r.edge}@${shortId(r.commit)}`).join(', ')}`);
   return lines.join('\n');
 }

@@ -1,6 +1,6 @@
 /** A participant's own config (never committed): who it is, where the repositories and its data are, how it runs the model. */
 import path from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigInvalid } from '../errors.js';
 import { readYamlFile, validate } from './yaml-file.js';
@@ -85,6 +85,12 @@ export function resolveParticipant(parsed: Parsed, file: string): ParticipantCon
   if (!repos.root && !(repos.plan && repos.global)) {
     throw new ConfigInvalid(`${file}: repos: give 'root' (the folder holding plan.git, global.git and edge-<name>.git) or both 'plan' and 'global'`, { file, field: 'repos' });
   }
+  const located: Array<[string, string | undefined]> = [['repos.root', repos.root], ['repos.plan', repos.plan], ['repos.global', repos.global], ...Object.entries(repos.edges ?? {}).map(([k, v]): [string, string] => [`repos.edges.${k}`, v])];
+  for (const [field, location] of located) {
+    if (location && hasCredentials(location)) {
+      throw new ConfigInvalid(`${file}: ${field}: the URL carries a user name or token; a token never goes in this file (use auth.tokenEnv or auth.tokenFile)`, { file, field });
+    }
+  }
   const locate = (edges: readonly string[]): RepoLocations => {
     const root = abs(repos.root) ?? dir;
     const conventional = isRemoteLocation(root) ? reposAtUrl(root, edges) : reposUnder(root, edges);
@@ -97,6 +103,16 @@ export function resolveParticipant(parsed: Parsed, file: string): ParticipantCon
   };
   const paths = { logs: abs(rest.logs), key: abs(rest.key), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : {}) };
   return { ...rest, ...paths, file, pollIntervalMs: pollInterval, locate } as ParticipantConfig;
+}
+
+function hasCredentials(location: string): boolean {
+  if (!isRemoteLocation(location)) return false;
+  try {
+    const url = new URL(location);
+    return url.username !== '' || url.password !== '';
+  } catch {
+    return /\/\/[^/]*@/.test(location);
+  }
 }
 
 export async function readParticipantConfig(file: string): Promise<ParticipantConfig> {
@@ -118,8 +134,14 @@ export async function readToken(config: ParticipantConfig): Promise<{ username: 
   const file = path.resolve(path.dirname(config.file), auth.tokenFile!);
   let token: string;
   try {
+    // A token file others can read is a leaked token: refused, as private key files are.
+    const mode = (await stat(file)).mode & 0o777;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      throw new ConfigInvalid(`${config.file}: auth.tokenFile: ${file} has mode 0${mode.toString(8).padStart(3, '0')}: a token must not be accessible to group or others; run \`chmod 600 ${file}\``, { file: config.file, field: 'auth.tokenFile' });
+    }
     token = (await readFile(file, 'utf8')).trim();
   } catch (e) {
+    if (e instanceof ConfigInvalid) throw e;
     throw new ConfigInvalid(`${config.file}: auth.tokenFile: cannot read ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'})`, { file: config.file, field: 'auth.tokenFile' });
   }
   if (!token) throw new ConfigInvalid(`${config.file}: auth.tokenFile: ${file} is empty`, { file: config.file, field: 'auth.tokenFile' });

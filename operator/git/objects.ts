@@ -13,7 +13,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -146,6 +146,32 @@ async function readPackedObject(gitdir: string, oid: string, limits: ReadLimits 
     throw new CheckpointCorrupt(`object ${oid} in ${gitdir} has ${content.length} bytes, more than the ${limits.maxBytes} allowed here`, { oid, gitdir });
   }
   return { type: result.type as ObjectType, content };
+}
+
+/** A temporary object file older than this was left by a killed writer (a write takes seconds at most). */
+const STALE_TEMP_MS = 10 * 60_000;
+
+/**
+ * Removes `tmp_obj_*` files that killed writers left in `objects/??/` (an object is written
+ * to a temporary file and renamed into place, so a kill can leave an empty or partial one).
+ * Only old ones: a young one may belong to a writer at work in another process.
+ */
+export async function sweepStaleTempObjects(gitdir: string, nowMs = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  const objects = path.join(gitdir, 'objects');
+  const fanout = await readdir(objects).catch(() => [] as string[]);
+  for (const dir of fanout.filter((d) => /^[0-9a-f]{2}$/.test(d))) {
+    for (const name of await readdir(path.join(objects, dir)).catch(() => [] as string[])) {
+      if (!name.startsWith('tmp_obj_')) continue;
+      const file = path.join(objects, dir, name);
+      const age = await stat(file).then((st) => nowMs - st.mtimeMs, () => 0);
+      if (age > STALE_TEMP_MS) {
+        await rm(file, { force: true });
+        removed.push(file);
+      }
+    }
+  }
+  return removed;
 }
 
 export async function hasObject(gitdir: string, oid: string): Promise<boolean> {

@@ -6,6 +6,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import winston from 'winston';
+import { escapeUntrusted } from '../text/untrusted.js';
 
 export type Logger = winston.Logger;
 
@@ -26,7 +27,8 @@ const redactFormat = winston.format((info) => {
 const consoleLine = winston.format.printf((info) => {
   const time = new Date(String(info.timestamp)).toISOString().slice(11, 19);
   const level = info.level === 'info' ? '' : ` ${info.level.toUpperCase()}`;
-  return `${time} ${String(info.participant).padEnd(12)}${level} ${String(info.message)}`;
+  // Messages quote what edges wrote (commit reasons, tensor names): no control character reaches the terminal.
+  return `${time} ${String(info.participant).padEnd(12)}${level} ${escapeUntrusted(String(info.message), 4000)}`;
 });
 
 export type LoggerOptions = { participant: string; logDir?: string; console?: boolean; level?: string };

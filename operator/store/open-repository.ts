@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { HttpClient } from 'isomorphic-git';
 import { NotFound } from '../errors.js';
 import { Repository } from '../git/repository.js';
+import { sweepStaleTempObjects } from '../git/objects.js';
 import { createHttpClient } from '../remote/http-client.js';
 import { RemoteLink, safeUrl, type RemoteAuth, type RemoteLog } from '../remote/remote-link.js';
 
@@ -47,6 +48,8 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
       if (!(await Repository.isRepository(location))) return null;
       repo = new Repository(location);
     }
+    // Once per process and repository: what killed writers left behind (tmp_obj_* files).
+    await sweepStaleTempObjects(repo.gitdir);
     cache.set(location, repo);
     return repo;
   };
