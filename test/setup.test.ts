@@ -32,5 +32,8 @@ test('applying to Gitea makes the documented API calls in order and never sends 
   assert.ok(calls.some((c) => c.method === 'PUT' && c.url.endsWith('/repos/fed/global/collaborators/aggregator') && (c.body as { permission: string }).permission === 'write'));
   const hooks = calls.filter((c) => c.url.endsWith('/hooks'));
   assert.equal(hooks.length, 3);
+  const protections = calls.filter((c) => c.url.endsWith('/branch_protections'));
+  assert.deepEqual(protections.map((c) => c.url.split('/repos/fed/')[1]), ['global/branch_protections', 'edge-hospital-a/branch_protections', 'edge-hospital-b/branch_protections']);
+  assert.ok(protections.every((c) => (c.body as { rule_name: string; enable_force_push: boolean }).rule_name === '*' && (c.body as { enable_force_push: boolean }).enable_force_push === false));
   assert.ok(!lines.join('\n').includes('s3cret') && !lines.join('\n').includes('adm1n'));
 });

@@ -61,7 +61,10 @@ export function renderSetup(s: SetupPlan, baseUrl: string): string {
   }
   lines.push('', 'Webhooks (push events, signed with each participant\'s webhook secret):');
   for (const h of s.hooks) lines.push(`  ${h.repo} → ${h.participant}'s endpoint (participant config webhook.listen/path)`);
-  lines.push('', 'Servers must refuse non-fast-forward pushes (git config receive.denyNonFastForwards true): fedgit relies on it as compare-and-swap.');
+  lines.push('', 'Servers must refuse non-fast-forward pushes and branch deletions in the global and edge repositories');
+  lines.push('(git config receive.denyNonFastForwards true and receive.denyDeletes true; on Gitea a protected-branch rule \'*\' that');
+  lines.push('allows push but not force push, which also forbids deleting): fedgit relies on the first as compare-and-swap, and');
+  lines.push('`fedgit audit` on the second, since it finds every merged update in the edge that pushed it.');
   return lines.join('\n');
 }
 
@@ -101,6 +104,11 @@ export async function applyToGitea(s: SetupPlan, o: GiteaOptions): Promise<{ pas
   for (const g of s.grants) {
     await api('PUT', `/repos/${s.owner}/${g.repo}/collaborators/${g.user}`, { permission: g.permission });
     o.say(`${g.user} may ${g.permission} ${g.repo}`);
+  }
+  // History that audit reads must not be rewritten or deleted: protect every branch of the global and edge repositories.
+  for (const repo of s.repos.filter((r) => r.name !== 'plan')) {
+    await api('POST', `/repos/${s.owner}/${repo.name}/branch_protections`, { rule_name: '*', enable_push: true, enable_force_push: false }, true);
+    o.say(`repository ${s.owner}/${repo.name}: branches protected (no force push, no deletion)`);
   }
   for (const h of s.hooks) {
     const target = o.webhookUrls[h.participant];

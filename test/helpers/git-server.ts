@@ -7,8 +7,9 @@
  * nginx authenticates (basic auth against its own htpasswd → 401); a small
  * generated CGI wrapper authorises (push only for the repository's writers →
  * 403) and then execs `git http-backend`. Repositories are bare, with
- * `http.receivepack true` and `receive.denyNonFastForwards true`, so a push is
- * a compare-and-swap even with force.
+ * `http.receivepack true`, `receive.denyNonFastForwards true` (a push is a
+ * compare-and-swap even with force) and `receive.denyDeletes true` (history
+ * that audit reads cannot be deleted), as `fedgit setup` asks of a server.
  *
  * Optional push webhooks, as Gitea sends them: a repository with `hooks`
  * gets a server-side `post-receive` hook that, for every updated ref, POSTs a
@@ -74,6 +75,11 @@ export type GitServer = {
   deliveries(): WebhookDelivery[];
   /** Stops nginx and fcgiwrap; connections are refused until `restart`. */
   stopTemporarily(): Promise<void>;
+  /**
+   * A crash: every git process the server runs is killed mid-request (SIGKILL to fcgiwrap's
+   * process group) and nginx drops its connections at once. `restart` brings it back.
+   */
+  crash(): Promise<void>;
   /** Starts again on the same port, serving the same repositories. */
   restart(): Promise<void>;
   /** Stops everything and removes the prefix. */
@@ -414,6 +420,8 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     execFileSync('git', ['init', '--quiet', '--bare', '--initial-branch=main', dir]);
     execFileSync('git', ['--git-dir', dir, 'config', 'http.receivepack', 'true']);
     execFileSync('git', ['--git-dir', dir, 'config', 'receive.denyNonFastForwards', 'true']);
+    // What `fedgit setup` asks of a server: branches cannot be deleted, so merged edge commits stay auditable.
+    execFileSync('git', ['--git-dir', dir, 'config', 'receive.denyDeletes', 'true']);
   }
 
   let port = 0;
@@ -530,6 +538,10 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
         });
     },
     async stopTemporarily() {
+      await stopProcesses();
+    },
+    async crash() {
+      if (fcgiwrap) signalGroup(fcgiwrap, 'SIGKILL');
       await stopProcesses();
     },
     async restart() {
