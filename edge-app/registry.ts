@@ -10,6 +10,8 @@ import { FedgitError } from '../operator/errors.js';
 import { LinearToyOptions, LINEAR_TOY_ARCHITECTURE, linearToySpec, linearToyInitialWeights, createLinearToyApp } from './toy/linear-toy.js';
 import { NoopOptions, NOOP_ARCHITECTURE, noopSpec, noopInitialWeights, createNoopApp } from './toy/noop.js';
 import { AspectsOptions } from './aspects/options.js';
+import { RegionOptions } from './aspects/region-options.js';
+import { REGION_ARCHITECTURE, initialRegionWeights, regionTensorSpec } from './aspects/region-spec.js';
 import { ASPECTS_ARCHITECTURE, aspectsTensorSpec, initialAspectsWeights } from './aspects/spec.js';
 
 type AppDefinition<O> = {
@@ -18,6 +20,8 @@ type AppDefinition<O> = {
   readonly spec: (options: O) => readonly TensorSpec[];
   readonly initialWeights: (options: O, seed: number) => Tensors | Promise<Tensors>;
   readonly builtin: (options: O, local: LocalAppConfig) => Promise<EdgeApp>;
+  /** Inputs an external command needs besides the weights (CommandAppOptions.prepareInputs). */
+  readonly commandInputs?: (options: O, local: LocalAppConfig) => (workDir: string, signal: AbortSignal) => Promise<Readonly<Record<string, string>>>;
 };
 
 const define = <O>(d: AppDefinition<O>): AppDefinition<unknown> => d as AppDefinition<unknown>;
@@ -33,18 +37,21 @@ const APPS: ReadonlyMap<string, AppDefinition<unknown>> = new Map([
       builtin: async (o, local) => createLinearToyApp(o, local.edge),
     }),
   ],
+  // aspects-region/v3 (edge-app/aspects/MODEL.md); `aspects-cnn` is the id plans and the default job use.
+  ['aspects-cnn', regionApp()],
+  ['aspects-region', regionApp()],
+  // The v2 grid CNN, for plans that pin it explicitly.
   [
-    'aspects-cnn',
+    'aspects-cnn-v2',
     define<AspectsOptions>({
       schema: AspectsOptions,
       architecture: () => ASPECTS_ARCHITECTURE,
       spec: (o) => aspectsTensorSpec(o.grid),
       initialWeights: (o, seed) => initialAspectsWeights(seed, o.grid),
       async builtin(o, local) {
-        if (!local.dataDir) throw new FedgitError('CONFIG_INVALID', `edge ${local.edge}: app aspects-cnn needs a data folder (participant config 'data', or --data)`, { edge: local.edge });
         const { createAspectsApp } = await import('./aspects/app.js');
         return createAspectsApp({
-          dataDir: local.dataDir,
+          dataDir: needData(local, 'aspects-cnn-v2'),
           grid: o.grid,
           batchSize: o.batchSize,
           learningRate: o.learningRate,
@@ -65,6 +72,54 @@ const APPS: ReadonlyMap<string, AppDefinition<unknown>> = new Map([
     }),
   ],
 ]);
+
+function needData(local: LocalAppConfig, id: string): string {
+  if (!local.dataDir) throw new FedgitError('CONFIG_INVALID', `edge ${local.edge}: app ${id} needs a data folder (participant config 'data', or --data)`, { edge: local.edge });
+  return local.dataDir;
+}
+
+function regionApp(): AppDefinition<unknown> {
+  return define<RegionOptions>({
+    schema: RegionOptions,
+    architecture: () => REGION_ARCHITECTURE,
+    spec: (o) => regionTensorSpec(o.hidden),
+    initialWeights: (o, seed) => initialRegionWeights(seed, o.hidden),
+    async builtin(o, local) {
+      const { createRegionApp } = await import('./aspects/region-app.js');
+      return createRegionApp({
+        dataDir: needData(local, 'aspects-cnn'),
+        hidden: o.hidden,
+        batchSize: o.batchSize,
+        learningRate: o.learningRate,
+        validationFraction: o.validationFraction,
+        registration: o.registration,
+        templateFile: o.templateFile,
+        atlasFile: o.atlasFile,
+        logger: { info: (message: string) => local.log('info', message) },
+      });
+    },
+    // The external engine gets the features fedgit computed (registration needs elastix and the atlas).
+    commandInputs(o, local) {
+      let rendered: Promise<Buffer> | undefined;
+      return async (workDir) => {
+        const dataDir = needData(local, 'aspects-cnn');
+        rendered ??= (async () => {
+          const [{ loadRegionCohort }, { renderFeaturesFile }, { atlasSource }] = await Promise.all([
+            import('./preprocess/region-cohort.js'), import('./aspects/region-features-file.js'), import('./aspects/region-app.js'),
+          ]);
+          const cohort = await loadRegionCohort(dataDir, { atlas: atlasSource(dataDir, o), mode: o.registration });
+          local.log('info', `ASPECTS features of ${cohort.count} volumes ready for the external command`);
+          return renderFeaturesFile(cohort.samples);
+        })();
+        rendered.catch(() => (rendered = undefined));
+        const { writeFile } = await import('node:fs/promises');
+        const file = `${workDir}/features.safetensors`;
+        await writeFile(file, await rendered);
+        return { FEDGIT_FEATURES: file };
+      };
+    },
+  });
+}
 
 function app(id: string): AppDefinition<unknown> {
   const definition = APPS.get(id);
@@ -96,6 +151,7 @@ export const apps: AppRegistry = {
           env: { FEDGIT_APP_OPTIONS: JSON.stringify(options), ...local.engine.env },
           spec,
           log: local.log,
+          ...(definition.commandInputs ? { prepareInputs: definition.commandInputs(options, local) } : {}),
         });
       }
       default: {

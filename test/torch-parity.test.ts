@@ -1,9 +1,9 @@
 /**
  * PyTorch reference (edge-app/python/aspects_torch.py) against the
- * TensorFlow.js model (edge-app/aspects/): same safetensors in, same numbers
- * out. Needs python3 with torch, numpy and nibabel (Debian: python3-torch
- * python3-nibabel); $FEDGIT_PYTHON picks the interpreter. Without them these
- * tests fail with a message saying so: parity is part of the contract.
+ * TensorFlow.js model (edge-app/aspects/region-model.ts), aspects-region/v3:
+ * same safetensors in, same numbers out. Needs python3 with torch and numpy
+ * (Debian: python3-torch); $FEDGIT_PYTHON picks the interpreter. Without them
+ * these tests fail with a message saying so: parity is part of the contract.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -12,10 +12,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
-import { adamStep, forward } from '../edge-app/aspects/model.js';
-import { DEFAULT_ASPECTS_GRID, initialAspectsWeights, mulberry32, type Grid } from '../edge-app/aspects/spec.js';
-import { readNifti, writeNifti } from '../edge-app/nifti/index.js';
-import { preprocess } from '../edge-app/preprocess/index.js';
+import { forwardRegions, regionAdamStep } from '../edge-app/aspects/region-model.js';
+import { FEATURE_COUNT, REGION_COUNT, initialRegionWeights } from '../edge-app/aspects/region-spec.js';
+import { mulberry32 } from '../edge-app/random.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import type { Tensor, Tensors } from '../operator/contracts.js';
@@ -33,8 +32,6 @@ before(async () => {
 after(() => {
   if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
 });
-
-const gridText = (g: Grid) => `${g.depth}x${g.height}x${g.width}`;
 
 async function torch(action: string, env: Record<string, string>): Promise<void> {
   try {
@@ -59,19 +56,17 @@ function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
 }
 
-/** He-init weights with small non-zero biases, so the biases are exercised too. */
-function testWeights(seed: number, grid: Grid): Tensors {
+/** He-init kernels with small non-zero biases and embeddings, so every tensor is exercised. */
+function testWeights(seed: number): Tensors {
   const out = new Map<string, Tensor>();
   let s = seed * 100;
-  for (const [name, t] of initialAspectsWeights(seed, grid)) {
-    out.set(name, name.endsWith('.bias') ? { shape: t.shape, data: randomArray(t.data.length, ++s, -0.05, 0.05) } : t);
+  for (const [name, t] of initialRegionWeights(seed)) {
+    out.set(name, name === 'fc1.weight' || name === 'fc2.weight' ? t : { shape: t.shape, data: randomArray(t.data.length, ++s, -0.2, 0.2) });
   }
   return out;
 }
 
-function inputCount(grid: Grid, batch: number): number {
-  return batch * grid.depth * grid.height * (grid.width / 2) * 2;
-}
+const inputCount = (batch: number): number => batch * REGION_COUNT * FEATURE_COUNT;
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);
@@ -81,12 +76,11 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 describe('PyTorch reference vs TensorFlow.js', () => {
-  it('init: the same bytes as initialAspectsWeights', async () => {
-    const grid: Grid = { depth: 16, height: 48, width: 48 };
+  it('init: the same bytes as initialRegionWeights', async () => {
     const out = path.join(dir, 'init.safetensors');
-    await torch('init', { FEDGIT_SEED: '20240601', FEDGIT_GRID: gridText(grid), FEDGIT_OUTPUT_WEIGHTS: out });
+    await torch('init', { FEDGIT_SEED: '20240601', FEDGIT_OUTPUT_WEIGHTS: out });
     const py = readTensors(out);
-    const ts = initialAspectsWeights(20240601, grid);
+    const ts = initialRegionWeights(20240601);
     assert.deepEqual([...py.keys()].sort(), [...ts.keys()].sort());
     for (const [name, t] of ts) {
       assert.deepEqual(py.get(name)!.shape, t.shape, name);
@@ -94,25 +88,24 @@ describe('PyTorch reference vs TensorFlow.js', () => {
     }
   });
 
-  it('forward: the same 10 probabilities per volume (|Δ| ≤ 1e-4), default grid, batch 3', async (t) => {
-    const grid = DEFAULT_ASPECTS_GRID;
-    const batch = 3;
-    const weights = testWeights(3, grid);
-    const inputs = randomArray(inputCount(grid, batch), 99);
+  it('forward: the same 10 probabilities per volume (|Δ| ≤ 1e-6), batch 5', async (t) => {
+    const batch = 5;
+    const weights = testWeights(3);
+    const inputs = randomArray(inputCount(batch), 99, -3, 3);
     const wFile = writeTensors(path.join(dir, 'fw-weights.safetensors'), weights);
     const iFile = writeTensors(path.join(dir, 'fw-input.safetensors'), {
-      input: { shape: [batch, grid.depth, grid.height, grid.width / 2, 2], data: inputs },
+      input: { shape: [batch, REGION_COUNT, FEATURE_COUNT], data: inputs },
     });
     const oFile = path.join(dir, 'fw-out.safetensors');
     await torch('forward', { FEDGIT_INPUT_WEIGHTS: wFile, FEDGIT_INPUT: iFile, FEDGIT_OUTPUT: oFile });
     const py = readTensors(oFile).get('probs')!;
     assert.deepEqual(py.shape, [batch, 10]);
-    const tf = forward(weights, inputs, batch, grid);
+    const tf = forwardRegions(weights, inputs, batch);
     const diff = maxAbsDiff(py.data, tf);
     // Outputs must not be saturated, or the comparison says little.
     assert.ok([...tf].some((p) => p > 0.05 && p < 0.95), `probabilities ${[...tf].map((p) => p.toFixed(3)).join(' ')}`);
     t.diagnostic(`max |p_torch − p_tfjs| = ${diff.toExponential(2)}`);
-    assert.ok(diff <= 1e-4, `max |p_torch − p_tfjs| = ${diff}`);
+    assert.ok(diff <= 1e-6, `max |p_torch − p_tfjs| = ${diff}`);
   });
 
   it('one Adam step from fresh state moves every weight the same way (|Δw_torch − Δw_tfjs| ≤ 2e-4·lr where |g| ≥ 1e-5, ≤ 1e-3·lr everywhere)', async (t) => {
@@ -120,15 +113,14 @@ describe('PyTorch reference vs TensorFlow.js', () => {
     // where |g| is near ε float32 rounding in g moves Δw by lr·δg/(|g|+ε). So: strict where
     // |g| ≥ 1e-5 (torch's gradient), looser elsewhere. Measured: worst 3e-5·lr and 7e-5·lr
     // (float32 rounding of w itself is ~4e-6·lr at |w| ≈ 0.05).
-    const grid = DEFAULT_ASPECTS_GRID;
-    const batch = 2;
+    const batch = 4;
     const lr = 1e-3;
-    const weights = testWeights(5, grid);
-    const inputs = randomArray(inputCount(grid, batch), 7);
+    const weights = testWeights(5);
+    const inputs = randomArray(inputCount(batch), 7, -3, 3);
     const labels = Float32Array.from(randomArray(batch * 10, 8, 0, 1), (u) => (u < 0.4 ? 1 : 0));
     const wFile = writeTensors(path.join(dir, 'st-weights.safetensors'), weights);
     const iFile = writeTensors(path.join(dir, 'st-input.safetensors'), {
-      input: { shape: [batch, grid.depth, grid.height, grid.width / 2, 2], data: inputs },
+      input: { shape: [batch, REGION_COUNT, FEATURE_COUNT], data: inputs },
       labels: { shape: [batch, 10], data: labels },
     });
     const owFile = path.join(dir, 'st-out-weights.safetensors');
@@ -136,7 +128,7 @@ describe('PyTorch reference vs TensorFlow.js', () => {
     await torch('step', { FEDGIT_INPUT_WEIGHTS: wFile, FEDGIT_INPUT: iFile, FEDGIT_OUTPUT_WEIGHTS: owFile, FEDGIT_OUTPUT: oFile, FEDGIT_LR: String(lr) });
     const py = readTensors(owFile);
     const extra = readTensors(oFile);
-    const tf = adamStep(weights, inputs, labels, lr, grid);
+    const tf = regionAdamStep(weights, inputs, labels, lr);
 
     let strict = 0, worstStrict = 0, sumDiff = 0, count = 0, moved = 0;
     const report: string[] = [];
@@ -166,29 +158,4 @@ describe('PyTorch reference vs TensorFlow.js', () => {
     assert.ok(sumDiff / count <= 1e-4 * lr, `mean |Δw_torch − Δw_tfjs| = ${sumDiff / count} (worst/lr per tensor: ${report.join(', ')})`);
   });
 
-  it('preprocessing: the same model input from one NIfTI volume (int16 with scl_inter; axis-aligned and oblique sform)', async (t) => {
-    const grid = DEFAULT_ASPECTS_GRID;
-    const dims: [number, number, number] = [150, 190, 26];
-    const hu = new Float32Array(dims[0] * dims[1] * dims[2]);
-    const r = mulberry32(17);
-    for (let i = 0; i < hu.length; i++) hu[i] = Math.round(-200 + 300 * r());
-    const cases: Array<{ name: string; affine: number[]; hemisphere: 'L' | 'R' }> = [
-      // 1 mm in-plane, 4 mm slices, integer origin: many voxel centres fall exactly on cell boundaries.
-      { name: 'axis', affine: [1, 0, 0, -75, 0, 1, 0, -105, 0, 0, 4, -24, 0, 0, 0, 1], hemisphere: 'R' },
-      { name: 'oblique', affine: [0.97, -0.1, 0.05, -70, 0.12, 0.99, -0.3, -100, -0.02, 0.08, 3.9, -22, 0, 0, 0, 1], hemisphere: 'L' },
-    ];
-    for (const c of cases) {
-      const file = path.join(dir, `${c.name}.nii`);
-      await writeNifti(file, { dims, hu, affine: c.affine, description: c.name }, { datatype: 'int16', sclSlope: 1, sclInter: -1024 });
-      const tsInput = preprocess(await readNifti(file), c.hemisphere, grid);
-      const out = path.join(dir, `${c.name}.safetensors`);
-      await torch('preprocess', { FEDGIT_INPUT: file, FEDGIT_HEMISPHERE: c.hemisphere, FEDGIT_GRID: gridText(grid), FEDGIT_OUTPUT: out });
-      const py = readTensors(out).get('input')!;
-      assert.deepEqual(py.shape, [grid.depth, grid.height, grid.width / 2, 2]);
-      const diff = maxAbsDiff(py.data, tsInput);
-      t.diagnostic(`${c.name}: max |Δ| = ${diff}`);
-      assert.ok(diff <= 1e-6, `${c.name}: max |Δ| = ${diff}`);
-      assert.ok(new Set(tsInput).size > 100, `${c.name}: the volume must cover the grid`);
-    }
-  });
 });

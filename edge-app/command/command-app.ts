@@ -51,6 +51,13 @@ export type CommandAppOptions = {
   readonly initialWeights?: (seed: number) => Tensors | Promise<Tensors>;
   /** Parent of the per-call work dirs; default os.tmpdir(). */
   readonly tmpDir?: string;
+  /**
+   * Writes inputs the program needs besides the weights (for aspects-region/v3:
+   * the features fedgit computed, FEDGIT_FEATURES) into the work dir before a
+   * train or evaluate call; returns the variables that name them. A failure is
+   * AppFailed without a retry (it is not the program's fault).
+   */
+  readonly prepareInputs?: (workDir: string, signal: AbortSignal) => Promise<Readonly<Record<string, string>>>;
 };
 
 export type CommandAction = 'train' | 'evaluate' | 'init';
@@ -68,6 +75,7 @@ export const ENV = {
   seed: 'FEDGIT_SEED',
   dataDir: 'FEDGIT_DATA_DIR',
   workDir: 'FEDGIT_WORK_DIR',
+  features: 'FEDGIT_FEATURES',
 } as const;
 
 /** A stdout line `fedgit-progress <fraction> <message>` is reported as training progress. */
@@ -126,7 +134,10 @@ export function createCommandApp(options: CommandAppOptions): EdgeApp {
         vars[ENV.inputWeights] = paths.inputWeights;
       }
       if (inv.action === 'train' || inv.action === 'init') vars[ENV.outputWeights] = paths.outputWeights;
-      if (inv.action === 'train' || inv.action === 'evaluate') vars[ENV.metrics] = paths.metrics;
+      if (inv.action === 'train' || inv.action === 'evaluate') {
+        vars[ENV.metrics] = paths.metrics;
+        if (options.prepareInputs !== undefined) Object.assign(vars, await options.prepareInputs(workDir, signal));
+      }
 
       const outcome = await runCommand({
         program,

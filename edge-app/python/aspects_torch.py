@@ -1,32 +1,34 @@
 #!/usr/bin/env python3
-"""aspects-cnn/v2 in PyTorch: a reference external command for fedgit.
+"""aspects-region/v3 in PyTorch: a reference external command for fedgit.
 
 Follows edge-app/command/CONTRACT.md (run as `aspects_torch.py <action>`, paths
-and values in FEDGIT_* environment variables) and implements exactly the model,
-preprocessing and wire layout of edge-app/aspects/MODEL.md, so an edge running
-it can federate with edges running the TensorFlow.js app.
+and values in FEDGIT_* environment variables) and implements exactly the
+network, training loop and wire layout of edge-app/aspects/MODEL.md, so an edge
+running it can federate with edges running the TensorFlow.js app.
 
-Needs only torch, numpy, nibabel and the standard library.
+It does not register scans: fedgit's command engine computes the per-region
+features (registration into MNI with elastix, atlas, mirror comparison; MODEL.md
+"Preprocessing" and "Features") and hands them over in $FEDGIT_FEATURES, a
+safetensors file with `features` [N, 10, F], `labels` [N, 10] and the sample ids
+in its metadata. Needs only torch, numpy and the standard library.
 
 Actions (the last command-line argument, else $FEDGIT_ACTION):
-  init        FEDGIT_SEED, FEDGIT_GRID                     -> FEDGIT_OUTPUT_WEIGHTS
-  train       FEDGIT_INPUT_WEIGHTS, FEDGIT_DATA_DIR, FEDGIT_EPOCHS, FEDGIT_SEED, FEDGIT_ROUND
-                                                           -> FEDGIT_OUTPUT_WEIGHTS, FEDGIT_METRICS
-  evaluate    FEDGIT_INPUT_WEIGHTS, FEDGIT_DATA_DIR        -> FEDGIT_METRICS
+  init        FEDGIT_SEED                                   -> FEDGIT_OUTPUT_WEIGHTS
+  train       FEDGIT_INPUT_WEIGHTS, FEDGIT_FEATURES, FEDGIT_EPOCHS, FEDGIT_SEED, FEDGIT_ROUND
+                                                            -> FEDGIT_OUTPUT_WEIGHTS, FEDGIT_METRICS
+  evaluate    FEDGIT_INPUT_WEIGHTS, FEDGIT_FEATURES         -> FEDGIT_METRICS
 Helpers for parity tests and benchmarks (not part of the operator contract):
-  forward     FEDGIT_INPUT_WEIGHTS, FEDGIT_INPUT (`input` [B,D,H,W/2,2]) -> FEDGIT_OUTPUT (`probs` [B,10])
+  forward     FEDGIT_INPUT_WEIGHTS, FEDGIT_INPUT (`input` [B,10,F]) -> FEDGIT_OUTPUT (`probs` [B,10])
   step        FEDGIT_INPUT_WEIGHTS, FEDGIT_INPUT (`input`, `labels` [B,10]), FEDGIT_LR
               -> FEDGIT_OUTPUT_WEIGHTS (after one Adam step from fresh state),
                  FEDGIT_OUTPUT (`loss` [1] and `grad.<name>` per tensor)
-  preprocess  FEDGIT_INPUT (a .nii/.nii.gz), FEDGIT_HEMISPHERE (L|R), FEDGIT_GRID
-              -> FEDGIT_OUTPUT (`input` [D,H,W/2,2])
-  bench       FEDGIT_GRID, FEDGIT_BATCH_SIZE, FEDGIT_REPS -> prints one JSON line {"msPerStep": ...}
+  bench       FEDGIT_BATCH_SIZE, FEDGIT_REPS -> prints one JSON line {"msPerStep": ...}
 
-Other settings: FEDGIT_THREADS (default 2), FEDGIT_LR (1e-3), FEDGIT_BATCH_SIZE (4),
-FEDGIT_VALIDATION_FRACTION (0.2), FEDGIT_LABELS (labels.csv in the data dir).
+Other settings: FEDGIT_THREADS (default 2), FEDGIT_LR (3e-3), FEDGIT_BATCH_SIZE (8),
+FEDGIT_VALIDATION_FRACTION (0.2), FEDGIT_HIDDEN (32); each defaults to the plan's
+app.options ($FEDGIT_APP_OPTIONS) when that has it.
 """
 
-import csv
 import json
 import math
 import os
@@ -40,20 +42,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ARCHITECTURE = "aspects-cnn/v2"
+ARCHITECTURE = "aspects-region/v3"
 REGIONS = ["C", "L", "IC", "I", "M1", "M2", "M3", "M4", "M5", "M6"]
 # Tensor names in canonical order (MODEL.md): initialisation draws in this order.
-NAMES = [
-    "conv1.weight", "conv1.bias", "conv2.weight", "conv2.bias", "conv3.weight", "conv3.bias",
-    "fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias",
-]
-# World box of the model grid, RAS+ mm, half-open.
-BOX_X = (-72.0, 72.0)
-BOX_Y = (-104.0, 88.0)
-BOX_Z = (-20.0, 76.0)
-HU_MIN, HU_MAX = 0.0, 80.0
-# Gain of the left/right difference channel (MODEL.md step 6).
-DIFFERENCE_GAIN = 4.0
+NAMES = ["fc1.weight", "fc1.bias", "region.embedding", "fc2.weight", "fc2.bias", "region.bias"]
+DENSE_KERNELS = ("fc1.weight", "fc2.weight")
+DEFAULT_HIDDEN = 32
 
 
 class UsageError(Exception):
@@ -79,6 +73,7 @@ PLAN_DEFAULTS = {
     "FEDGIT_LR": "learningRate",
     "FEDGIT_BATCH_SIZE": "batchSize",
     "FEDGIT_VALIDATION_FRACTION": "validationFraction",
+    "FEDGIT_HIDDEN": "hidden",
 }
 
 
@@ -86,9 +81,6 @@ def env(name, default=None):
     value = os.environ.get(name)
     if (value is None or value == "") and name in PLAN_DEFAULTS and PLAN_DEFAULTS[name] in app_options():
         value = str(app_options()[PLAN_DEFAULTS[name]])
-    if (value is None or value == "") and name == "FEDGIT_GRID" and isinstance(app_options().get("grid"), dict):
-        g = app_options()["grid"]
-        value = f"{g.get('depth')}x{g.get('height')}x{g.get('width')}"
     if value is None or value == "":
         if default is None:
             raise UsageError(f"${name} is not set")
@@ -110,21 +102,6 @@ def env_float(name, default):
         return float(raw)
     except ValueError:
         raise UsageError(f"${name} must be a number, got {raw!r}") from None
-
-
-def parse_grid(text):
-    """'DxHxW' -> (D, H, W); D and H multiples of 8, W a multiple of 16."""
-    try:
-        d, h, w = (int(p) for p in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"grid must look like 16x48x48 (DxHxW), got {text!r}") from None
-    if d <= 0 or h <= 0 or w <= 0 or d % 8 or h % 8 or w % 16:
-        raise UsageError(f"grid {text}: D and H must be multiples of 8 and W a multiple of 16")
-    return d, h, w
-
-
-def env_grid():
-    return parse_grid(env("FEDGIT_GRID", "16x48x48"))
 
 
 # ---------------------------------------------------------------- safetensors
@@ -191,60 +168,59 @@ def write_json(path, value):
 
 # ---------------------------------------------------------------- model
 
-def tensor_shapes(grid):
-    d, h, w = grid
-    flat = (d // 8) * (h // 8) * (w // 16) * 32
+def tensor_shapes(hidden, features):
     return {
-        "conv1.weight": [8, 2, 3, 3, 3], "conv1.bias": [8],
-        "conv2.weight": [16, 8, 3, 3, 3], "conv2.bias": [16],
-        "conv3.weight": [32, 16, 3, 3, 3], "conv3.bias": [32],
-        "fc1.weight": [64, flat], "fc1.bias": [64],
-        "fc2.weight": [10, 64], "fc2.bias": [10],
+        "fc1.weight": [hidden, features], "fc1.bias": [hidden],
+        "region.embedding": [len(REGIONS), hidden],
+        "fc2.weight": [1, hidden], "fc2.bias": [1],
+        "region.bias": [len(REGIONS)],
     }
 
 
-class AspectsNet(nn.Module):
-    """MODEL.md network. Inputs are channels-last [B, D, H, W/2, 2]; NCDHW inside."""
+class RegionParameters(nn.Module):
+    """The per-region embedding (added to the hidden layer) and output bias."""
 
-    def __init__(self, grid):
+    def __init__(self, hidden):
         super().__init__()
-        d, h, w = grid
-        self.grid = grid
-        self.conv1 = nn.Conv3d(2, 8, 3, padding=1)
-        self.conv2 = nn.Conv3d(8, 16, 3, padding=1)
-        self.conv3 = nn.Conv3d(16, 32, 3, padding=1)
-        self.fc1 = nn.Linear((d // 8) * (h // 8) * (w // 16) * 32, 64)
-        self.fc2 = nn.Linear(64, 10)
+        self.embedding = nn.Parameter(torch.zeros(len(REGIONS), hidden))
+        self.bias = nn.Parameter(torch.zeros(len(REGIONS)))
+
+
+class RegionNet(nn.Module):
+    """MODEL.md network: inputs [B, 10, F] -> logits [B, 10].
+    h = relu((x W1^T + b1) + E);  logit = (h w2^T + b2) + c, in this order of additions."""
+
+    def __init__(self, hidden, features):
+        super().__init__()
+        self.fc1 = nn.Linear(features, hidden)
+        self.region = RegionParameters(hidden)
+        self.fc2 = nn.Linear(hidden, 1)
 
     def forward(self, x):
-        """-> logits [B, 10]."""
-        x = x.permute(0, 4, 1, 2, 3)  # NDHWC -> NCDHW
-        x = F.max_pool3d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool3d(F.relu(self.conv2(x)), 2)
-        x = F.max_pool3d(F.relu(self.conv3(x)), 2)
-        x = x.permute(0, 2, 3, 4, 1).reshape(x.shape[0], -1)  # channels-last flatten, as on the wire
-        x = F.relu(self.fc1(x))
-        return self.fc2(x)
+        h = F.relu(self.fc1(x) + self.region.embedding)
+        return self.fc2(h).squeeze(-1) + self.region.bias
 
 
-def check_weights(weights, grid):
-    """Names and shapes as MODEL.md for this grid (fc1's width depends on it)."""
-    expected = tensor_shapes(grid)
+def shape_of(weights):
+    """(hidden, features) from fc1.weight; every tensor checked against MODEL.md."""
+    if "fc1.weight" not in weights or weights["fc1.weight"].ndim != 2:
+        raise UsageError("input weights have no 2-D tensor fc1.weight")
+    hidden, features = (int(d) for d in weights["fc1.weight"].shape)
+    expected = tensor_shapes(hidden, features)
     for name in NAMES:
         if name not in weights:
             raise UsageError(f"input weights have no tensor {name}")
         if list(weights[name].shape) != expected[name]:
-            raise UsageError(
-                f"tensor {name} has shape {list(weights[name].shape)}, expected {expected[name]} for grid "
-                f"{'x'.join(map(str, grid))} (set FEDGIT_GRID)")
+            raise UsageError(f"tensor {name} has shape {list(weights[name].shape)}, expected {expected[name]}")
     extra = sorted(set(weights) - set(NAMES))
     if extra:
         raise UsageError(f"input weights have unexpected tensors: {', '.join(extra)}")
-    return grid
+    return hidden, features
 
 
-def model_from_weights(weights, grid):
-    model = AspectsNet(grid)
+def model_from_weights(weights):
+    hidden, features = shape_of(weights)
+    model = RegionNet(hidden, features)
     model.load_state_dict({k: torch.from_numpy(np.array(v, dtype=np.float32)) for k, v in weights.items()})
     return model
 
@@ -271,17 +247,17 @@ def mulberry32(seed):
     return next_float
 
 
-def initial_weights(seed, grid):
-    """MODEL.md initialisation: He-uniform kernels from one mulberry32 stream in tensor order; biases 0."""
+def initial_weights(seed, hidden, features):
+    """MODEL.md initialisation: He-uniform dense kernels from one mulberry32 stream in tensor order;
+    biases and the region embedding 0 (no draws)."""
     rand = mulberry32(seed)
     out = {}
-    for name, shape in tensor_shapes(grid).items():
+    for name, shape in tensor_shapes(hidden, features).items():
         count = int(np.prod(shape))
-        if name.endswith(".bias"):
+        if name not in DENSE_KERNELS:
             out[name] = np.zeros(shape, dtype=np.float32)
             continue
-        fan_in = shape[1] * 27 if name.startswith("conv") else shape[1]
-        limit = math.sqrt(6.0 / fan_in)
+        limit = math.sqrt(6.0 / shape[1])
         values = np.fromiter(((2.0 * rand() - 1.0) * limit for _ in range(count)), dtype=np.float64, count=count)
         out[name] = values.astype(np.float32).reshape(shape)
     return out
@@ -303,130 +279,6 @@ def make_optimizer(model, lr):
 def bce(logits, labels):
     """Mean binary cross-entropy over outputs and batch (computed from logits for stability)."""
     return F.binary_cross_entropy_with_logits(logits, labels, reduction="mean")
-
-
-# ---------------------------------------------------------------- preprocessing
-
-def voxel_to_world(header, shape):
-    """MODEL.md rule: sform if sform_code > 0, else qform if qform_code > 0, else diag(pixdim)."""
-    if int(header["sform_code"]) > 0:
-        return np.array(header.get_sform(), dtype=np.float64)
-    if int(header["qform_code"]) > 0:
-        return np.array(header.get_qform(), dtype=np.float64)
-    pixdim = header["pixdim"]
-    return np.diag([float(pixdim[1]), float(pixdim[2]), float(pixdim[3]), 1.0])
-
-
-def read_nifti_bytes(path, limit=-1):
-    """The file's (first `limit`) bytes, decompressed if gzipped."""
-    import gzip
-
-    with open(path, "rb") as f:
-        gzipped = f.read(2) == b"\x1f\x8b"
-    with (gzip.open if gzipped else open)(path, "rb") as f:
-        return f.read(limit)
-
-
-def scaling_fields(path):
-    """(scl_slope, scl_inter) as stored in the file. nibabel moves them into the array proxy and
-    NaNs them in `img.header`, so read the 348-byte header directly."""
-    header = read_nifti_bytes(path, 348)
-    if len(header) < 348:
-        raise UsageError(f"{path}: too short for a NIfTI-1 header")
-    endian = "<" if struct.unpack("<i", header[:4])[0] == 348 else ">"
-    return struct.unpack(endian + "ff", header[112:120])
-
-
-def load_nifti(path):
-    """nib.load, except that a non-finite scl_inter with a valid slope means intercept 0 (MODEL.md),
-    where nibabel refuses the file."""
-    import nibabel as nib
-    from nibabel.spatialimages import HeaderDataError
-
-    try:
-        return nib.load(path)
-    except HeaderDataError:
-        data = bytearray(read_nifti_bytes(path))
-        endian = "<" if struct.unpack("<i", bytes(data[:4]))[0] == 348 else ">"
-        (inter,) = struct.unpack(endian + "f", bytes(data[116:120]))
-        if math.isfinite(inter):
-            raise
-        data[116:120] = struct.pack(endian + "f", 0.0)
-        return nib.Nifti1Image.from_bytes(bytes(data))
-
-
-def hounsfield(img, path):
-    """raw × scl_slope + scl_inter rounded to float32; slope 0 or not finite means no scaling (MODEL.md step 1)."""
-    raw = np.asanyarray(img.dataobj.get_unscaled()).astype(np.float64)
-    slope, inter = scaling_fields(path)
-    if slope == 0 or not math.isfinite(slope):
-        slope, inter = 1.0, 0.0
-    if not math.isfinite(inter):
-        inter = 0.0
-    return (raw * slope + inter).astype(np.float32)
-
-
-def resample_to_grid(hu, affine, grid):
-    """MODEL.md steps 3-4: clip to the brain window and area-average voxel centres into the grid's cells.
-
-    Same arithmetic as edge-app/preprocess/resample.ts (voxel -> continuous cell coordinate
-    `u = (m03 - x0)·s + m01·s·j + m02·s·k + m00·s·i` with s = W / box width, cell = floor(u)),
-    so a voxel centre on a cell boundary lands in the same cell in both engines. -> [D, H, W] HU.
-    """
-    d, h, w = grid
-    nx, ny, nz = hu.shape[:3]
-    m = affine
-
-    def to_cell(row, size, box):
-        scale = size / (box[1] - box[0])
-        return m[row, 0] * scale, m[row, 1] * scale, m[row, 2] * scale, (m[row, 3] - box[0]) * scale
-
-    ux, uy, uz, u0 = to_cell(0, w, BOX_X)
-    vx, vy, vz, v0 = to_cell(1, h, BOX_Y)
-    tx, ty, tz, t0 = to_cell(2, d, BOX_Z)
-    sums = np.zeros(d * h * w, dtype=np.float64)
-    counts = np.zeros(d * h * w, dtype=np.int64)
-    # (j, i) with i fastest, the order of the TypeScript loops.
-    jj, ii = np.meshgrid(np.arange(ny, dtype=np.float64), np.arange(nx, dtype=np.float64), indexing="ij")
-    for k in range(nz):
-        u = (u0 + uy * jj + uz * k) + ux * ii
-        v = (v0 + vy * jj + vz * k) + vx * ii
-        t = (t0 + ty * jj + tz * k) + tx * ii
-        values = hu[:, :, k].T  # [j][i]
-        keep = (u >= 0) & (u < w) & (v >= 0) & (v < h) & (t >= 0) & (t < d) & ~np.isnan(values)
-        if not keep.any():
-            continue
-        flat = (t[keep].astype(np.int64) * h + v[keep].astype(np.int64)) * w + u[keep].astype(np.int64)
-        clipped = np.clip(values[keep].astype(np.float64), HU_MIN, HU_MAX)
-        sums += np.bincount(flat, weights=clipped, minlength=d * h * w)
-        counts += np.bincount(flat, minlength=d * h * w)
-    mean = np.divide(sums, counts, out=np.zeros_like(sums), where=counts > 0)
-    return mean.reshape(d, h, w)
-
-
-def pair_hemispheres(normalised, hemisphere):
-    """[D, H, W] -> [D, H, W/2, 2], midline last: channel 0 DIFFERENCE_GAIN * (symptomatic - contralateral),
-    channel 1 the symptomatic half. float32 as the TypeScript engine: values rounded first, then
-    subtracted in float32, then scaled (exact: the gain is a power of two)."""
-    values = np.asarray(normalised).astype(np.float32)
-    w = values.shape[2]
-    left = values[:, :, : w // 2]
-    right = values[:, :, ::-1][:, :, : w // 2]  # index W-1-i
-    symptomatic, contralateral = (left, right) if hemisphere == "L" else (right, left)
-    difference = (symptomatic - contralateral) * np.float32(DIFFERENCE_GAIN)
-    return np.stack((difference, symptomatic), axis=-1).astype(np.float32)
-
-
-def preprocess_file(path, hemisphere, grid):
-    img = load_nifti(path)
-    hu = hounsfield(img, path)
-    if hu.ndim > 3:
-        hu = hu.reshape(hu.shape[:3] + (-1,))[..., 0]
-    if hu.ndim != 3:
-        raise UsageError(f"{path}: expected a 3-D volume, got shape {hu.shape}")
-    affine = voxel_to_world(img.header, hu.shape)
-    grid_hu = resample_to_grid(hu, affine, grid)
-    return pair_hemispheres((grid_hu - 40.0) / 40.0, hemisphere)
 
 
 # ---------------------------------------------------------------- data
@@ -456,44 +308,32 @@ def validation_ids(ids, fraction):
     return set(keyed[:n_validation])
 
 
-def read_labels(data_dir):
-    path = os.path.join(data_dir, env("FEDGIT_LABELS", "labels.csv"))
-    if not os.path.exists(path):
-        raise UsageError(f"labels file {path} not found")
-    rows = []
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        columns = ["file", "hemisphere"] + REGIONS
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise UsageError(f"{path}: missing column(s) {', '.join(missing)}; expected {','.join(columns)}")
-        for line, row in enumerate(reader, start=2):
-            hemisphere = row["hemisphere"].strip().upper()
-            if hemisphere not in ("L", "R"):
-                raise UsageError(f"{path}:{line}: hemisphere must be L or R, got {row['hemisphere']!r}")
-            try:
-                labels = [float(int(row[r].strip())) for r in REGIONS]
-            except ValueError:
-                raise UsageError(f"{path}:{line}: region labels must be 0 or 1") from None
-            if any(v not in (0.0, 1.0) for v in labels):
-                raise UsageError(f"{path}:{line}: region labels must be 0 or 1")
-            rows.append({"id": row["file"].strip(), "file": os.path.join(data_dir, row["file"].strip()),
-                         "hemisphere": hemisphere, "labels": labels})
-    if not rows:
-        raise UsageError(f"{path}: no samples")
-    return rows
+FEATURE_COUNT = 12
 
 
-def load_dataset(data_dir, grid):
-    rows = read_labels(data_dir)
+def load_dataset():
+    """The features fedgit computed ($FEDGIT_FEATURES), split as the TypeScript app splits them."""
+    path = env("FEDGIT_FEATURES", "")
+    if not path:
+        raise UsageError("$FEDGIT_FEATURES is not set: run this script through fedgit's command engine, "
+                         "which registers the scans and computes the per-region features (CONTRACT.md)")
+    tensors, metadata = read_safetensors(path)
+    features, labels = tensors.get("features"), tensors.get("labels")
+    if features is None or labels is None or features.ndim != 3 or features.shape[1] != len(REGIONS) \
+            or labels.shape != (features.shape[0], len(REGIONS)):
+        raise UsageError(f"{path}: expected tensors features [N, 10, F] and labels [N, 10]")
+    try:
+        ids = json.loads(metadata.get("fedgit.ids", ""))
+    except ValueError:
+        raise UsageError(f"{path}: metadata fedgit.ids is not a JSON array") from None
+    if not isinstance(ids, list) or len(ids) != features.shape[0]:
+        raise UsageError(f"{path}: fedgit.ids must list one id per sample")
     fraction = env_float("FEDGIT_VALIDATION_FRACTION", 0.2)
-    held_out = validation_ids([row["id"] for row in rows], fraction)
+    held_out = validation_ids(ids, fraction)
     train, validation = [], []
-    for i, row in enumerate(rows):
-        x = preprocess_file(row["file"], row["hemisphere"], grid)
-        sample = (x, np.array(row["labels"], dtype=np.float32))
-        (validation if row["id"] in held_out else train).append(sample)
-        progress(0.1 * (i + 1) / len(rows), f"preprocessed {i + 1}/{len(rows)}")
+    for i, sample_id in enumerate(ids):
+        sample = (features[i].astype(np.float32), labels[i].astype(np.float32))
+        (validation if sample_id in held_out else train).append(sample)
     return train, validation
 
 
@@ -569,22 +409,20 @@ def setup_torch():
 
 
 def action_init():
-    grid = env_grid()
-    weights = initial_weights(env_int("FEDGIT_SEED"), grid)
+    hidden = env_int("FEDGIT_HIDDEN", DEFAULT_HIDDEN)
+    weights = initial_weights(env_int("FEDGIT_SEED"), hidden, FEATURE_COUNT)
     write_safetensors(env("FEDGIT_OUTPUT_WEIGHTS"), weights, {"fedgit.architecture": ARCHITECTURE})
 
 
-def load_input_model(grid=None):
-    """Input weights as a model; the grid is $FEDGIT_GRID unless given (forward/step take it from the input)."""
+def load_input_model():
     weights, _ = read_safetensors(env("FEDGIT_INPUT_WEIGHTS"))
-    grid = check_weights(weights, grid or env_grid())
-    return model_from_weights(weights, grid), grid
+    return model_from_weights(weights)
 
 
-def grid_of_input(x):
-    if x.ndim != 5 or x.shape[4] != 2:
-        raise UsageError(f"input must be [B, D, H, W/2, 2], got {list(x.shape)}")
-    return parse_grid(f"{x.shape[1]}x{x.shape[2]}x{x.shape[3] * 2}")
+def check_features(model, samples):
+    if samples and samples[0][0].shape[1] != model.fc1.in_features:
+        raise UsageError(f"$FEDGIT_FEATURES has {samples[0][0].shape[1]} features per region, "
+                         f"the weights expect {model.fc1.in_features}")
 
 
 def validation_or_all(train, validation):
@@ -592,18 +430,19 @@ def validation_or_all(train, validation):
 
 
 def action_train():
-    model, grid = load_input_model()
+    model = load_input_model()
     epochs = env_int("FEDGIT_EPOCHS", 1)
-    batch_size = env_int("FEDGIT_BATCH_SIZE", 4)
-    lr = env_float("FEDGIT_LR", 1e-3)
+    batch_size = env_int("FEDGIT_BATCH_SIZE", 8)
+    lr = env_float("FEDGIT_LR", 3e-3)
     seed, round_ = env_int("FEDGIT_SEED", 0), env_int("FEDGIT_ROUND", 0)
-    train, validation = load_dataset(env("FEDGIT_DATA_DIR"), grid)
+    train, validation = load_dataset()
     if not train:
         raise UsageError("no training samples after the validation split")
+    check_features(model, train)
     held_out = validation_or_all(train, validation)
-    global_metrics = evaluate_model(model, held_out, batch_size)
+    global_metrics = evaluate_model(model, held_out, 64)
     optimizer = make_optimizer(model, lr)
-    random = mulberry32(seed)  # one stream for the whole fit, as AspectsTrainer.fit
+    random = mulberry32(seed)  # one stream for the whole fit, as RegionTrainer.fit
     steps_per_epoch = math.ceil(len(train) / batch_size)
     for epoch in range(epochs):
         model.train()
@@ -617,10 +456,10 @@ def action_train():
             loss.backward()
             optimizer.step()
             total += float(loss) * len(batch)
-            done = (epoch * steps_per_epoch + step + 1) / (epochs * steps_per_epoch)
-            progress(0.1 + 0.85 * done, f"epoch {epoch + 1}/{epochs} step {step + 1}/{steps_per_epoch}")
+        done = (epoch + 1) / max(1, epochs)
+        progress(0.1 + 0.85 * done, f"epoch {epoch + 1}/{epochs}")
         print(f"epoch {epoch + 1}/{epochs} train loss {total / len(train):.5f}", flush=True)
-    local_metrics = evaluate_model(model, held_out, batch_size)
+    local_metrics = evaluate_model(model, held_out, 64)
     split = "validation" if validation else "train (no validation samples)"
     global_metrics["split"] = split
     local_metrics["split"] = split
@@ -634,29 +473,36 @@ def action_train():
 
 
 def action_evaluate():
-    model, grid = load_input_model()
-    train, validation = load_dataset(env("FEDGIT_DATA_DIR"), grid)
-    metrics = evaluate_model(model, validation_or_all(train, validation), env_int("FEDGIT_BATCH_SIZE", 4))
+    model = load_input_model()
+    train, validation = load_dataset()
+    check_features(model, train or validation)
+    metrics = evaluate_model(model, validation_or_all(train, validation), 64)
     metrics["split"] = "validation" if validation else "train (no validation samples)"
     write_json(env("FEDGIT_METRICS"), metrics)
 
 
+def check_input(x):
+    if x.ndim != 3 or x.shape[1] != len(REGIONS):
+        raise UsageError(f"input must be [B, 10, F], got {list(x.shape)}")
+    return x
+
+
 def action_forward():
     inputs, _ = read_safetensors(env("FEDGIT_INPUT"))
-    model, _ = load_input_model(grid_of_input(inputs["input"]))
+    model = load_input_model()
     model.eval()
     with torch.no_grad():
-        probs = torch.sigmoid(model(torch.from_numpy(inputs["input"])))
+        probs = torch.sigmoid(model(torch.from_numpy(check_input(inputs["input"]))))
     write_safetensors(env("FEDGIT_OUTPUT"), {"probs": probs.numpy()})
 
 
 def action_step():
     inputs, _ = read_safetensors(env("FEDGIT_INPUT"))
-    model, _ = load_input_model(grid_of_input(inputs["input"]))
-    optimizer = make_optimizer(model, env_float("FEDGIT_LR", 1e-3))
+    model = load_input_model()
+    optimizer = make_optimizer(model, env_float("FEDGIT_LR", 3e-3))
     model.train()
     optimizer.zero_grad(set_to_none=True)
-    loss = bce(model(torch.from_numpy(inputs["input"])), torch.from_numpy(inputs["labels"]))
+    loss = bce(model(torch.from_numpy(check_input(inputs["input"]))), torch.from_numpy(inputs["labels"]))
     loss.backward()
     grads = {f"grad.{name}": p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
     optimizer.step()
@@ -664,24 +510,15 @@ def action_step():
     write_safetensors(env("FEDGIT_OUTPUT"), {"loss": np.array([float(loss)], dtype=np.float32), **grads})
 
 
-def action_preprocess():
-    hemisphere = env("FEDGIT_HEMISPHERE", "L").upper()
-    if hemisphere not in ("L", "R"):
-        raise UsageError("$FEDGIT_HEMISPHERE must be L or R")
-    x = preprocess_file(env("FEDGIT_INPUT"), hemisphere, env_grid())
-    write_safetensors(env("FEDGIT_OUTPUT"), {"input": x})
-
-
 def action_bench():
-    grid = env_grid()
-    batch = env_int("FEDGIT_BATCH_SIZE", 4)
-    reps = env_int("FEDGIT_REPS", 3)
-    model = model_from_weights(initial_weights(env_int("FEDGIT_SEED", 1), grid), grid)
-    optimizer = make_optimizer(model, 1e-3)
-    d, h, w = grid
+    batch = env_int("FEDGIT_BATCH_SIZE", 8)
+    reps = env_int("FEDGIT_REPS", 100)
+    hidden = env_int("FEDGIT_HIDDEN", DEFAULT_HIDDEN)
+    model = model_from_weights(initial_weights(env_int("FEDGIT_SEED", 1), hidden, FEATURE_COUNT))
+    optimizer = make_optimizer(model, 3e-3)
     gen = torch.Generator().manual_seed(1)
-    xs = torch.rand((batch, d, h, w // 2, 2), generator=gen) * 2 - 1
-    ys = (torch.rand((batch, 10), generator=gen) < 0.3).float()
+    xs = torch.rand((batch, len(REGIONS), FEATURE_COUNT), generator=gen) * 2 - 1
+    ys = (torch.rand((batch, len(REGIONS)), generator=gen) < 0.3).float()
 
     def one_step():
         optimizer.zero_grad(set_to_none=True)
@@ -694,13 +531,12 @@ def action_bench():
     for _ in range(reps):
         one_step()
     ms = (time.perf_counter() - started) * 1000.0 / reps
-    print(json.dumps({"msPerStep": ms, "threads": torch.get_num_threads(), "grid": list(grid), "batch": batch, "reps": reps}),
-          flush=True)
+    print(json.dumps({"msPerStep": ms, "threads": torch.get_num_threads(), "batch": batch, "reps": reps}), flush=True)
 
 
 ACTIONS = {
     "init": action_init, "train": action_train, "evaluate": action_evaluate,
-    "forward": action_forward, "step": action_step, "preprocess": action_preprocess, "bench": action_bench,
+    "forward": action_forward, "step": action_step, "bench": action_bench,
 }
 
 

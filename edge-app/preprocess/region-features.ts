@@ -1,0 +1,255 @@
+/**
+ * Per-region evidence of aspects-region/v3 (MODEL.md "Features"): each ASPECTS
+ * region of the symptomatic hemisphere compared with its mirror image, voxel by
+ * voxel, on the registered 2 mm volume. Every scaling is a fixed constant, so
+ * every hospital computes the same features from the same scan. Pure.
+ */
+import { FEATURE_GRID, gridIndex, mirrorIndex } from './feature-grid.js';
+
+export type Hemisphere = 'L' | 'R';
+
+export const REGION_COUNT = 10;
+/** Features per region, in FEATURE_NAMES order. */
+export const FEATURE_NAMES = [
+  'meanDiff', // mean of the detrended difference d′ = s − c − trend, all tissue voxels, / 4 HU
+  'medianDiff', // lower median of d′, / 4 HU
+  'greyMeanDiff', // mean of d′ over the grey-matter voxels (all tissue voxels if fewer than 8), / 4 HU
+  'lowSmoothDiff', // 10 % quantile of the smoothed d′ (5×5×5 voxels within the region), / 4 HU
+  'highSmoothDiff', // 90 % quantile of the smoothed d′, / 4 HU
+  'darkerFraction', // share of voxels whose smoothed d′ < −2 HU
+  'brighterFraction', // share of voxels whose smoothed d′ > +2 HU
+  'rawMeanDiff', // mean of s − c without detrending, / 4 HU
+  'tDiff', // mean d′ / (sd(d′) / √(n / 8)), / 4
+  'contrastRatio', // 2 · ln(sd(s) / sd(c)): loss of grey/white contrast is < 0
+  'level', // (mean c − 30 HU) / 10 HU
+  'coverage', // share of the region's voxels that are tissue on both sides
+] as const;
+export const FEATURE_COUNT = FEATURE_NAMES.length;
+/** Every feature is clipped to ±FEATURE_CLIP. */
+export const FEATURE_CLIP = 5;
+
+/** A voxel pair counts as tissue when c ∈ [15, 60] HU and s ∈ [5, 60] HU (s may be a lesion). */
+export const TISSUE_HU = Object.freeze({ contralateral: [15, 60] as const, symptomatic: [5, 60] as const });
+/** Reference voxels of the trend: unlabelled tissue within this many voxels of a region, |x| ≥ 6 mm, |d| ≤ 15 HU. */
+const REFERENCE_REACH = 3;
+const REFERENCE_MIN_ABS_X_MM = 6;
+const REFERENCE_MAX_ABS_DIFF = 15;
+/** Second pass of the trend: drop reference voxels whose residual exceeds this. */
+const TREND_RESIDUAL_HU = 8;
+const SMOOTH_RADIUS = 2;
+const DARK_HU = 2;
+const DIFF_SCALE = 4;
+const MIN_GREY_VOXELS = 8;
+
+type AtlasIndex = {
+  /** [side 0 = L, 1 = R][region] → feature-grid indices, ascending. */
+  regions: Int32Array[][];
+  /** [side] → indices of reference voxels on that side, ascending. */
+  reference: Int32Array[];
+  /** every labelled index (both sides), ascending */
+  labelled: Int32Array;
+};
+
+const indexCache = new WeakMap<Uint8Array, AtlasIndex>();
+
+/** Region voxel lists and trend reference voxels of an atlas on FEATURE_GRID (computed once per label array). */
+export function indexAtlas(labels: Uint8Array): AtlasIndex {
+  const cached = indexCache.get(labels);
+  if (cached) return cached;
+  const [nx, ny, nz] = FEATURE_GRID.dims;
+  if (labels.length !== nx * ny * nz) throw new RangeError(`labels have ${labels.length} voxels, the feature grid ${nx * ny * nz}`);
+  const lists: number[][][] = [0, 1].map(() => Array.from({ length: REGION_COUNT }, () => []));
+  const labelled: number[] = [];
+  for (let n = 0; n < labels.length; n++) {
+    const v = labels[n]!;
+    if (v === 0) continue;
+    if (v > 2 * REGION_COUNT) throw new RangeError(`label ${v} at voxel ${n}: an ASPECTS atlas holds 0…20`);
+    labelled.push(n);
+    lists[v <= REGION_COUNT ? 0 : 1]![(v - 1) % REGION_COUNT]!.push(n);
+  }
+  // Unlabelled voxels near any region (or its mirror), on one side.
+  const near = new Uint8Array(labels.length);
+  for (const n of labelled) {
+    for (const m of [n, mirrorIndex(n)]) {
+      const i = m % nx, j = Math.floor(m / nx) % ny, k = Math.floor(m / (nx * ny));
+      for (let dk = -REFERENCE_REACH; dk <= REFERENCE_REACH; dk++) for (let dj = -REFERENCE_REACH; dj <= REFERENCE_REACH; dj++) for (let di = -REFERENCE_REACH; di <= REFERENCE_REACH; di++) {
+        const a = i + di, b = j + dj, c = k + dk;
+        if (a >= 0 && b >= 0 && c >= 0 && a < nx && b < ny && c < nz) near[gridIndex(a, b, c)] = 1;
+      }
+    }
+  }
+  const reference: number[][] = [[], []];
+  const x0 = FEATURE_GRID.affine[3]!, dx = FEATURE_GRID.affine[0]!;
+  for (let n = 0; n < labels.length; n++) {
+    if (!near[n] || labels[n] !== 0 || labels[mirrorIndex(n)] !== 0) continue;
+    const x = x0 + dx * (n % nx);
+    if (Math.abs(x) < REFERENCE_MIN_ABS_X_MM) continue;
+    reference[x < 0 ? 0 : 1]!.push(n);
+  }
+  const out: AtlasIndex = {
+    regions: lists.map((side) => side.map((l) => Int32Array.from(l))),
+    reference: reference.map((l) => Int32Array.from(l)),
+    labelled: Int32Array.from(labelled),
+  };
+  indexCache.set(labels, out);
+  return out;
+}
+
+const isTissue = (s: number, c: number): boolean =>
+  c >= TISSUE_HU.contralateral[0] && c <= TISSUE_HU.contralateral[1] && s >= TISSUE_HU.symptomatic[0] && s <= TISSUE_HU.symptomatic[1];
+
+/** World (x, y, z) mm of a feature-grid index. */
+function world(n: number): [number, number, number] {
+  const [nx, ny] = FEATURE_GRID.dims;
+  const a = FEATURE_GRID.affine;
+  return [a[3]! + a[0]! * (n % nx), a[7]! + a[5]! * (Math.floor(n / nx) % ny), a[11]! + a[10]! * Math.floor(n / (nx * ny))];
+}
+
+/**
+ * Least-squares trend d ≈ β0 + β1·x + β2·y + β3·z (mm / 100) of the
+ * symptomatic-minus-mirror difference over the reference voxels, fitted twice
+ * (the second time without residuals over 8 HU). Cancels a smooth bias field
+ * (which makes s − c grow with |x|) and any global offset. Sums in float64,
+ * voxels in ascending index order. Returns β, or zeros with < 50 voxels.
+ */
+export function fitTrend(hu: Float32Array, reference: Int32Array): [number, number, number, number] {
+  let beta: [number, number, number, number] = [0, 0, 0, 0];
+  for (let pass = 0; pass < 2; pass++) {
+    const ata = new Float64Array(16), atb = new Float64Array(4);
+    let count = 0;
+    for (const n of reference) {
+      const s = hu[n]!, c = hu[mirrorIndex(n)]!;
+      if (!(s === s && c === c) || !isTissue(s, c)) continue;
+      const d = s - c;
+      if (Math.abs(d) > REFERENCE_MAX_ABS_DIFF) continue;
+      const [x, y, z] = world(n);
+      const row = [1, x / 100, y / 100, z / 100];
+      if (pass === 1 && Math.abs(d - dot(beta, row)) > TREND_RESIDUAL_HU) continue;
+      count++;
+      for (let a = 0; a < 4; a++) {
+        atb[a]! += row[a]! * d;
+        for (let b = 0; b < 4; b++) ata[a * 4 + b]! += row[a]! * row[b]!;
+      }
+    }
+    if (count < 50) return [0, 0, 0, 0];
+    const solved = solve4(ata, atb);
+    if (!solved) return [0, 0, 0, 0];
+    beta = solved;
+  }
+  return beta;
+}
+
+const dot = (a: readonly number[], b: readonly number[]): number => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]! + a[3]! * b[3]!;
+
+/** Gaussian elimination with partial pivoting (first largest pivot wins); undefined if singular. */
+function solve4(ata: Float64Array, atb: Float64Array): [number, number, number, number] | undefined {
+  const m = Array.from({ length: 4 }, (_, r) => [...ata.slice(r * 4, r * 4 + 4), atb[r]!]);
+  for (let col = 0; col < 4; col++) {
+    let pivot = col;
+    for (let r = col + 1; r < 4; r++) if (Math.abs(m[r]![col]!) > Math.abs(m[pivot]![col]!)) pivot = r;
+    if (Math.abs(m[pivot]![col]!) < 1e-9) return undefined;
+    [m[col], m[pivot]] = [m[pivot]!, m[col]!];
+    for (let r = 0; r < 4; r++) {
+      if (r === col) continue;
+      const f = m[r]![col]! / m[col]![col]!;
+      for (let c = col; c < 5; c++) m[r]![c]! -= f * m[col]![c]!;
+    }
+  }
+  return [0, 1, 2, 3].map((r) => m[r]![4]! / m[r]![r]!) as [number, number, number, number];
+}
+
+/** The q-quantile of ascending `sorted`: element floor(q·(n − 1)) (no interpolation). */
+export function lowerQuantile(sorted: Float64Array, q: number): number {
+  return sorted.length === 0 ? NaN : sorted[Math.floor(q * (sorted.length - 1))]!;
+}
+
+/** Grey/white split of this scan: midpoint of the 25 % and 75 % quantiles of every labelled tissue voxel's HU (15…60). */
+export function greyThreshold(hu: Float32Array, labelled: Int32Array): number {
+  const values: number[] = [];
+  for (const n of labelled) {
+    const v = hu[n]!;
+    if (v >= TISSUE_HU.contralateral[0] && v <= TISSUE_HU.contralateral[1]) values.push(v);
+  }
+  const sorted = Float64Array.from(values).sort();
+  return values.length === 0 ? 32.5 : (lowerQuantile(sorted, 0.25) + lowerQuantile(sorted, 0.75)) / 2;
+}
+
+/**
+ * FEATURE_COUNT features for each of the 10 regions of `side` (the
+ * symptomatic hemisphere), [region][feature] row-major, float32. `hu` is the
+ * scan on FEATURE_GRID (NaN where the scan has no data), `labels` the atlas
+ * on FEATURE_GRID.
+ */
+export function regionFeatures(hu: Float32Array, labels: Uint8Array, side: Hemisphere): Float32Array {
+  const index = indexAtlas(labels);
+  if (hu.length !== labels.length) throw new RangeError(`volume has ${hu.length} voxels, the feature grid ${labels.length}`);
+  const s0 = side === 'L' ? 0 : 1;
+  const beta = fitTrend(hu, index.reference[s0]!);
+  const threshold = greyThreshold(hu, index.labelled);
+  const out = new Float32Array(REGION_COUNT * FEATURE_COUNT);
+  for (let r = 0; r < REGION_COUNT; r++) {
+    const f = featuresOfRegion(hu, index.regions[s0]![r]!, beta, threshold);
+    for (let k = 0; k < FEATURE_COUNT; k++) out[r * FEATURE_COUNT + k] = Math.max(-FEATURE_CLIP, Math.min(FEATURE_CLIP, f[k]!));
+  }
+  return out;
+}
+
+function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly number[], threshold: number): number[] {
+  const [nx, ny] = FEATURE_GRID.dims;
+  const tissue: number[] = [];
+  const diff = new Map<number, number>(); // index → d′
+  let sumD = 0, sumRaw = 0, sumDD = 0, sumS = 0, sumSS = 0, sumC = 0, sumCC = 0, greyN = 0, greySum = 0;
+  for (const n of voxels) {
+    const s = hu[n]!, c = hu[mirrorIndex(n)]!;
+    if (!(s === s && c === c) || !isTissue(s, c)) continue;
+    const [x, y, z] = world(n);
+    const raw = s - c;
+    const d = raw - dot(beta, [1, x / 100, y / 100, z / 100]);
+    tissue.push(n);
+    diff.set(n, d);
+    sumD += d; sumDD += d * d; sumRaw += raw;
+    sumS += s; sumSS += s * s; sumC += c; sumCC += c * c;
+    if (c >= threshold) { greyN++; greySum += d; }
+  }
+  const n = tissue.length;
+  if (n === 0) return new Array<number>(FEATURE_COUNT).fill(0);
+  const mean = sumD / n;
+  const sd = Math.sqrt(Math.max(0, sumDD / n - mean * mean));
+  const sdS = Math.sqrt(Math.max(0, sumSS / n - (sumS / n) ** 2)), sdC = Math.sqrt(Math.max(0, sumCC / n - (sumC / n) ** 2));
+  const sorted = Float64Array.from(tissue.map((t) => diff.get(t)!)).sort();
+  // Smoothed d′: mean over the region's tissue voxels within ±2 voxels on every axis.
+  const smooth = new Float64Array(n);
+  let dark = 0, bright = 0;
+  tissue.forEach((t, idx) => {
+    const i = t % nx, j = Math.floor(t / nx) % ny, k = Math.floor(t / (nx * ny));
+    let sum = 0, count = 0;
+    for (let dk = -SMOOTH_RADIUS; dk <= SMOOTH_RADIUS; dk++) for (let dj = -SMOOTH_RADIUS; dj <= SMOOTH_RADIUS; dj++) for (let di = -SMOOTH_RADIUS; di <= SMOOTH_RADIUS; di++) {
+      const a = i + di, b = j + dj, c = k + dk;
+      if (a < 0 || b < 0 || a >= nx || b >= ny || c < 0 || c >= FEATURE_GRID.dims[2]) continue;
+      const v = diff.get(gridIndex(a, b, c));
+      if (v !== undefined) { sum += v; count++; }
+    }
+    const m = sum / count;
+    smooth[idx] = m;
+    if (m < -DARK_HU) dark++;
+    if (m > DARK_HU) bright++;
+  });
+  smooth.sort();
+  const greyMean = greyN >= MIN_GREY_VOXELS ? greySum / greyN : mean;
+  const t = sd > 0 ? mean / (sd / Math.sqrt(n / 8)) : 0;
+  const contrast = sdS > 0 && sdC > 0 ? 2 * Math.log(sdS / sdC) : 0;
+  return [
+    mean / DIFF_SCALE,
+    lowerQuantile(sorted, 0.5) / DIFF_SCALE,
+    greyMean / DIFF_SCALE,
+    lowerQuantile(smooth, 0.1) / DIFF_SCALE,
+    lowerQuantile(smooth, 0.9) / DIFF_SCALE,
+    dark / n,
+    bright / n,
+    sumRaw / n / DIFF_SCALE,
+    t / DIFF_SCALE,
+    contrast,
+    (sumC / n - 30) / 10,
+    n / voxels.length,
+  ];
+}
