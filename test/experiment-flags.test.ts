@@ -18,6 +18,12 @@ const cases: Array<{ args: string[]; message: RegExp }> = [
   { args: ['synth', '--count', '3'], message: /synth: where\? give --out DIR/ },
   { args: ['synth', '--out', 'x', '--count', '0'], message: /--count takes an integer from 1 to 100000, got '0'/ },
   { args: ['synth', '--out', 'x', '--count', '2', '--matrix', 'big'], message: /--matrix takes an integer/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--profile', 'nope'], message: /synth: unknown profile 'nope' \(known: hospital-a, hospital-b, mixed, independent, aligned\)/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--noise', '6:3'], message: /--noise takes a range LO:HI \(LO ≤ HI\) or one number, got '6:3'/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--orientation', 'RAX'], message: /synth: orientation 'RAX' must be 3 letters/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--orientation', 'RLS'], message: /synth: orientation 'RLS' names the same axis twice/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--storage', 'int8'], message: /synth: storage must be among int16, uint16, float32/ },
+  { args: ['synth', '--out', 'x', '--count', '2', '--lesion-rate', '1.5'], message: /synth: lesion rate must be 0–1, got 1\.5/ },
 ];
 
 test('fedgit experiment / synth refuse bad flags with a clear message', async (t) => {
@@ -42,4 +48,7 @@ test('fedgit experiment --help and fedgit synth --help print their usage', async
   const s = await runCli(['synth', '--help'], { cwd: dir, timeoutMs: 30_000 });
   assert.equal(s.code, 0);
   assert.match(s.stdout, /usage: fedgit synth --out DIR --count N/);
+  assert.match(s.stdout, /--profile NAME/);
+  assert.match(s.stdout, /fedgit synth --profile independent --seed 777 --count 90 --out data\/independent/);
+  for (const flag of ['--slice-mm', '--noise', '--bias', '--tilt', '--storage', '--orientation', '--lesion-rate', '--region-rate', '--lesion-hu', '--shift', '--rotation', '--table-z']) assert.ok(s.stdout.includes(flag), flag);
 });

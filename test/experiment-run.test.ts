@@ -10,7 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { runCli, tempDir } from './helpers/temp.js';
-import { readLabelsCsv } from '../edge-app/cohort/index.js';
+import { SYNTH_PROFILES, readLabelsCsv } from '../edge-app/cohort/index.js';
 import { ensureCohort, experimentCohortParts, inspectCohortFolder } from '../edge-app/experiment/cohort.js';
 import type { ExperimentReport } from '../edge-app/experiment/report.js';
 
@@ -24,8 +24,11 @@ test('fedgit synth writes volumes and labels.csv', async (t) => {
   assert.match(r.stdout, /\[synth\] cohort: 3\/3 volumes/);
   const rows = await readLabelsCsv(path.join(dir, 'cohort', 'labels.csv'));
   assert.deepEqual(rows.map((row) => row.file), ['synth-0000.nii.gz', 'synth-0001.nii.gz', 'synth-0002.nii.gz']);
-  const state = await inspectCohortFolder(path.join(dir, 'cohort'), { count: 3, seed: 5, matrix: 64 });
+  const state = await inspectCohortFolder(path.join(dir, 'cohort'), { count: 3, seed: 5, matrix: 64, profile: SYNTH_PROFILES.mixed! });
   assert.equal(state.kind, 'complete');
+  // the same folder asked for with another profile is ours but stale
+  const other = await inspectCohortFolder(path.join(dir, 'cohort'), { count: 3, seed: 5, matrix: 64, profile: SYNTH_PROFILES.independent! });
+  assert.equal(other.kind, 'stale');
 });
 
 test('the experiment cohort is generated once, reused, and never written over foreign data', async (t) => {

@@ -11,7 +11,31 @@ export type HeadParams = {
   hemisphere: 'L' | 'R';
   /** Per region (REGION_NAMES order): HU drop of its affected tissue, 0 = not affected. */
   dropHu: readonly number[];
+  /**
+   * Per region: where in it the lesion lies (left-side MNI mm), its semi-axes and the width of its
+   * blurred border. A lesion may cover only part of its region; it never reaches past the region.
+   * Missing (or undefined for a region): the whole region drops by dropHu.
+   */
+  lesions?: readonly (LesionBlob | undefined)[];
 };
+
+export type LesionBlob = { readonly cx: number; readonly cy: number; readonly cz: number; readonly ax: number; readonly ay: number; readonly az: number; readonly borderMm: number };
+
+/**
+ * How much of the lesion's HU drop a point gets: 1 inside, falling smoothly to 0 across a border
+ * `borderMm` wide centred on the ellipsoid's surface.
+ */
+export function lesionWeight(b: LesionBlob, xLeft: number, y: number, z: number): number {
+  const dx = (xLeft - b.cx) / b.ax, dy = (y - b.cy) / b.ay, dz = (z - b.cz) / b.az;
+  const q = Math.sqrt(dx * dx + dy * dy + dz * dz);
+  if (b.borderMm <= 0) return q < 1 ? 1 : 0;
+  // distance to the surface in mm, approximately (radius along this direction × (1 − q))
+  const radius = Math.sqrt((dx * b.ax) ** 2 + (dy * b.ay) ** 2 + (dz * b.az) ** 2) / Math.max(q, 1e-9);
+  const t = 0.5 + ((1 - q) * radius) / b.borderMm;
+  if (t <= 0) return 0;
+  if (t >= 1) return 1;
+  return t * t * (3 - 2 * t);
+}
 
 type Ellipsoid = { cx: number; cy: number; cz: number; ax: number; ay: number; az: number };
 
@@ -76,7 +100,8 @@ export function headHu(p: HeadParams, x: number, y: number, z: number): number {
   const { tissue } = REGION_ANATOMY[region]!;
   const grey = tissue === 'grey' && (region < 4 || inRibbon);
   const side = x < 0 ? 'L' : 'R';
-  const drop = side === p.hemisphere ? p.dropHu[region]! : 0;
+  const blob = p.lesions?.[region];
+  const drop = side !== p.hemisphere || p.dropHu[region] === 0 ? 0 : p.dropHu[region]! * (blob ? lesionWeight(blob, xLeft, y, z) : 1);
   // Ischaemic tissue of the region (grey, or the white internal capsule) loses 2–6 HU, and with it
   // much of the grey/white contrast; the white matter under an affected cortex swells less.
   if (grey) return p.greyHu - drop;

@@ -4,7 +4,8 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
-import { synthFolder } from './cohort.js';
+import { DEFAULT_SYNTH_PROFILE, SYNTH_PROFILES, describeProfile, profileProblem, withOverrides, type Range, type SynthOverrides, type SynthStorage } from '../cohort/index.js';
+import { EDGE_PROFILES, TEST_PROFILE, synthFolder } from './cohort.js';
 import { ExperimentUsage } from './errors.js';
 import { PACKAGE_ROOT, type EngineChoice } from './federated.js';
 import { runExperiment } from './experiment.js';
@@ -45,11 +46,45 @@ edge), and compares both final models on the test set.
   --timeout SECONDS        give up on the federation after this long (${EXPERIMENT_DEFAULTS.timeoutSeconds})
 `;
 
-const SYNTH_USAGE = `usage: fedgit synth --out DIR --count N [--seed S] [--matrix 512]
+const SYNTH_USAGE = `usage: fedgit synth --out DIR --count N [--seed S] [--matrix 256] [--profile NAME] [settings]
 
-Writes N synthetic non-contrast head CTs (NIfTI-1, .nii.gz, int16) and
-DIR/labels.csv (file, hemisphere, one 0/1 column per ASPECTS region).
-The same seed gives the same bytes.
+Writes N synthetic non-contrast head CTs (NIfTI-1, .nii.gz) as scanners store
+them, DIR/labels.csv (file, hemisphere, one 0/1 column per ASPECTS region),
+DIR/.fedgit-synth.json (generator version, seed, the whole profile) and
+DIR/.fedgit-synth-truth.json (per volume: scanner, pose, MNI → world matrix,
+lesions). The same seed and settings give the same bytes.
+
+Each volume: the head shifted and rotated in scanner space, at a table offset
+in z; axial slices with the site's thickness and gantry tilt (a sheared
+affine, as stored without tilt correction); stored in an axis order such as
+RAS, LPS or LAS and as int16 HU, uint16 with scl_inter −1024, or float32 HU;
+lesions 2–8 HU with blurred borders, often covering part of a region; scanner
+noise and a weak smooth bias field.
+
+  --profile NAME     ${Object.keys(SYNTH_PROFILES).join(' | ')}          (${DEFAULT_SYNTH_PROFILE})
+                     the default job uses ${EDGE_PROFILES.join(' and ')} for its edges, ${TEST_PROFILE} for test/
+  --matrix M         in-plane matrix; the field of view stays 230–270 mm (256)
+
+Settings (each overrides the profile, for every scanner in it; ranges LO:HI,
+write a negative one as --table-z=-1300:-1100):
+  --slice-mm LIST    slice thickness choices, mm, e.g. 1,2.5,5
+  --noise LO:HI      noise σ, HU
+  --bias LO:HI       bias-field amplitude, HU
+  --tilt LO:HI       gantry tilt, degrees
+  --storage LIST     among int16, uint16, float32
+  --orientation LIST axis orders, e.g. RAS,LPS,LAS (two of R/L A/P in-plane, then S or I)
+  --lesion-rate P    probability that a volume shows ischaemic change
+  --region-rate P    probability of each region in a lesioned hemisphere
+  --lesion-hu LO:HI  HU drop of ischaemic tissue
+  --shift MM         head shift in x and y up to ± MM
+  --rotation DEG     head rotation about each axis up to ± DEG
+  --table-z LO:HI    world z of the head centre (table offset), mm
+
+Profiles:
+${Object.values(SYNTH_PROFILES).map((p) => `  ${describeProfile(p)}`).join('\n')}
+
+An independent cohort, with settings the default job does not use:
+  fedgit synth --profile independent --seed 777 --count 90 --out data/independent
 `;
 
 function integer(flag: string, value: string | undefined, o: { min: number; max?: number }): number | undefined {
@@ -80,8 +115,65 @@ const SYNTH_OPTIONS = {
   count: { type: 'string' },
   seed: { type: 'string' },
   matrix: { type: 'string' },
+  profile: { type: 'string' },
+  'slice-mm': { type: 'string' },
+  noise: { type: 'string' },
+  bias: { type: 'string' },
+  tilt: { type: 'string' },
+  storage: { type: 'string' },
+  orientation: { type: 'string' },
+  'lesion-rate': { type: 'string' },
+  'region-rate': { type: 'string' },
+  'lesion-hu': { type: 'string' },
+  shift: { type: 'string' },
+  rotation: { type: 'string' },
+  'table-z': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
+
+function decimal(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n)) throw new ExperimentUsage(`--${flag} takes a number, got '${value}'`);
+  return n;
+}
+
+function range(flag: string, value: string | undefined): Range | undefined {
+  if (value === undefined) return undefined;
+  const m = /^\s*(-?[\d.]+)\s*(?::\s*(-?[\d.]+)\s*)?$/.exec(value);
+  const lo = Number(m?.[1]), hi = Number(m?.[2] ?? m?.[1]);
+  if (!m || !Number.isFinite(lo) || !Number.isFinite(hi) || lo > hi) throw new ExperimentUsage(`--${flag} takes a range LO:HI (LO ≤ HI) or one number, got '${value}'`);
+  return [lo, hi];
+}
+
+const list = (value: string | undefined): string[] | undefined => (value === undefined ? undefined : value.split(',').map((v) => v.trim()).filter(Boolean));
+
+/** The profile named by --profile with the settings flags applied, checked. */
+function synthProfileOf(v: Record<string, string | boolean | undefined>) {
+  const name = (v.profile as string | undefined) ?? DEFAULT_SYNTH_PROFILE;
+  const profile = SYNTH_PROFILES[name];
+  if (!profile) throw new ExperimentUsage(`synth: unknown profile '${name}' (known: ${Object.keys(SYNTH_PROFILES).join(', ')})`);
+  const s = (k: string) => v[k] as string | undefined;
+  const sliceMm = list(s('slice-mm'))?.map((x) => decimal('slice-mm', x)!);
+  const overrides: SynthOverrides = {
+    ...(sliceMm ? { sliceMm } : {}),
+    ...(s('noise') !== undefined ? { noiseHu: range('noise', s('noise'))! } : {}),
+    ...(s('bias') !== undefined ? { biasHu: range('bias', s('bias'))! } : {}),
+    ...(s('tilt') !== undefined ? { tiltDeg: range('tilt', s('tilt'))! } : {}),
+    ...(s('storage') !== undefined ? { storage: list(s('storage')) as SynthStorage[] } : {}),
+    ...(s('orientation') !== undefined ? { orientation: list(s('orientation'))!.map((o) => o.toUpperCase()) } : {}),
+    ...(s('lesion-rate') !== undefined ? { lesionRate: decimal('lesion-rate', s('lesion-rate'))! } : {}),
+    ...(s('region-rate') !== undefined ? { regionRate: decimal('region-rate', s('region-rate'))! } : {}),
+    ...(s('lesion-hu') !== undefined ? { dropHu: range('lesion-hu', s('lesion-hu'))! } : {}),
+    ...(s('shift') !== undefined ? { shiftMm: decimal('shift', s('shift'))! } : {}),
+    ...(s('rotation') !== undefined ? { rotationDeg: decimal('rotation', s('rotation'))! } : {}),
+    ...(s('table-z') !== undefined ? { tableZMm: range('table-z', s('table-z'))! } : {}),
+  };
+  const result = withOverrides(profile, overrides);
+  const problem = profileProblem(result);
+  if (problem) throw new ExperimentUsage(`synth: ${problem}`);
+  return result;
+}
 
 const EXPERIMENT_OPTIONS = {
   data: { type: 'string' },
@@ -112,11 +204,14 @@ async function synthCommand(args: string[]): Promise<number> {
   if (values.count === undefined) throw new ExperimentUsage('synth: how many? give --count N (see fedgit synth --help)');
   const count = integer('count', values.count, { min: 1, max: 100_000 })!;
   const seed = integer('seed', values.seed, { min: 0, max: 2 ** 32 - 1 }) ?? 0;
-  const matrix = integer('matrix', values.matrix, { min: 32, max: 1024 }) ?? 512;
+  const matrix = integer('matrix', values.matrix, { min: 32, max: 1024 }) ?? 256;
+  const profile = synthProfileOf(values);
   const dir = path.resolve(values.out);
   const started = Date.now();
-  await synthFolder({ name: path.basename(dir), dir, count, seed, matrix }, (line) => console.log(line));
-  console.log(`[synth] wrote ${count} volumes and ${path.join(dir, 'labels.csv')} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  console.log(`[synth] profile ${describeProfile(profile)}`);
+  await synthFolder({ name: path.basename(dir), dir, count, seed, matrix, profile }, (line) => console.log(line));
+  const seconds = (Date.now() - started) / 1000;
+  console.log(`[synth] wrote ${count} volumes and ${path.join(dir, 'labels.csv')} in ${seconds.toFixed(1)} s (${((1000 * seconds) / count).toFixed(0)} ms per volume)`);
   return 0;
 }
 

@@ -9,7 +9,7 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { isNiftiFile, readLabelsCsv, synthCohort } from '../cohort/index.js';
+import { SYNTH_PROFILES, SYNTH_TRUTH_FILE, isNiftiFile, readLabelsCsv, synthCohort, type SynthProfile } from '../cohort/index.js';
 import { fnv1a32 } from '../random.js';
 import { ExperimentUsage } from './errors.js';
 import type { SynthJob, SynthMessage } from './synth-worker.js';
@@ -17,17 +17,27 @@ import type { SynthJob, SynthMessage } from './synth-worker.js';
 export const SYNTH_MANIFEST = '.fedgit-synth.json';
 const SYNTH_FILE = /^synth-\d{4,}\.nii\.gz$/;
 
-export type SynthSettings = { readonly count: number; readonly seed: number; readonly matrix: number };
+/** What a folder is generated from; the profile is stored whole, so a changed profile regenerates. */
+export type SynthSettings = { readonly count: number; readonly seed: number; readonly matrix: number; readonly profile: SynthProfile };
 export type CohortPart = SynthSettings & { readonly name: string; readonly dir: string };
 
-type Manifest = SynthSettings & { readonly generator: 'fedgit synth'; readonly version?: number };
+type Manifest = Omit<SynthSettings, 'profile'> & { readonly generator: 'fedgit synth'; readonly version?: number; readonly profile?: SynthProfile };
 
 /** The seed of one folder: different per folder, fixed by the data seed. */
 export const partSeed = (dataSeed: number, name: string): number => fnv1a32(`${dataSeed >>> 0}/${name}`);
 
+/**
+ * The sites of the default job: the plan's edges take hospital A's and B's scanners in turn (first
+ * edge A, second B, third A …), so the edges differ in scanner settings and case mix (non-IID);
+ * the test set mixes both scanners.
+ */
+export const EDGE_PROFILES = ['hospital-a', 'hospital-b'] as const;
+export const TEST_PROFILE = 'mixed';
+
 export function experimentCohortParts(dataRoot: string, o: { edges: readonly string[]; perEdge: number; test: number; dataSeed: number; matrix: number }): CohortPart[] {
-  const part = (name: string, count: number): CohortPart => ({ name, dir: path.join(dataRoot, name), count, seed: partSeed(o.dataSeed, name), matrix: o.matrix });
-  return [...o.edges.map((e) => part(e, o.perEdge)), part('test', o.test)];
+  const part = (name: string, count: number, profile: string): CohortPart =>
+    ({ name, dir: path.join(dataRoot, name), count, seed: partSeed(o.dataSeed, name), matrix: o.matrix, profile: SYNTH_PROFILES[profile]! });
+  return [...o.edges.map((e, n) => part(e, o.perEdge, EDGE_PROFILES[n % EDGE_PROFILES.length]!)), part('test', o.test, TEST_PROFILE)];
 }
 
 export type FolderState =
@@ -37,8 +47,12 @@ export type FolderState =
   | { readonly kind: 'stale'; readonly reason: string }
   | { readonly kind: 'foreign'; readonly reason: string };
 
-/** Bump when synthCohort's output for a given seed changes (2: the head's midline is at world x = 0). */
-const GENERATOR_VERSION = 2;
+/**
+ * Bump when synthCohort's output for given settings changes (2: the head's midline is at world
+ * x = 0; 3: scanner space — pose, table offset, tilt, orientation, slice thickness, storage type,
+ * partial lesions, bias — from a profile stored in the manifest).
+ */
+export const GENERATOR_VERSION = 3;
 
 async function readManifest(dir: string): Promise<Manifest | undefined> {
   try {
@@ -86,12 +100,15 @@ export async function inspectCohortFolder(dir: string, wanted?: SynthSettings): 
   if (!manifest) {
     return problem ? { kind: 'foreign', reason: problem } : { kind: 'complete', count, ours: false };
   }
-  const settings: SynthSettings = { count: manifest.count, seed: manifest.seed, matrix: manifest.matrix };
   if (problem) return { kind: 'stale', reason: `unfinished (${problem})` };
-  if (manifest.version !== GENERATOR_VERSION) return { kind: 'stale', reason: `written by generator version ${manifest.version ?? 1}, this is version ${GENERATOR_VERSION}` };
+  if (manifest.version !== GENERATOR_VERSION || manifest.profile === undefined) return { kind: 'stale', reason: `written by generator version ${manifest.version ?? 1}, this is version ${GENERATOR_VERSION}` };
+  const settings: SynthSettings = { count: manifest.count, seed: manifest.seed, matrix: manifest.matrix, profile: manifest.profile };
   if (count !== manifest.count) return { kind: 'stale', reason: `labels.csv has ${count} rows, manifest says ${manifest.count}` };
   if (wanted && (wanted.count !== settings.count || wanted.seed !== settings.seed || wanted.matrix !== settings.matrix)) {
     return { kind: 'stale', reason: `written with count ${settings.count}, seed ${settings.seed}, matrix ${settings.matrix}; wanted count ${wanted.count}, seed ${wanted.seed}, matrix ${wanted.matrix}` };
+  }
+  if (wanted && JSON.stringify(wanted.profile) !== JSON.stringify(settings.profile)) {
+    return { kind: 'stale', reason: `written with profile ${settings.profile.name}${wanted.profile.name === settings.profile.name ? ' as it was then' : ''}; wanted ${wanted.profile.name}` };
   }
   return { kind: 'complete', count, ours: true, settings };
 }
@@ -99,13 +116,13 @@ export async function inspectCohortFolder(dir: string, wanted?: SynthSettings): 
 /** Removes what an earlier synthesis wrote (its volumes, labels.csv, manifest), nothing else. */
 async function clearOurs(dir: string): Promise<void> {
   for (const name of (await entries(dir)) ?? []) {
-    if (SYNTH_FILE.test(name) || name === 'labels.csv' || name === SYNTH_MANIFEST) await rm(path.join(dir, name), { force: true });
+    if (SYNTH_FILE.test(name) || name === 'labels.csv' || name === SYNTH_MANIFEST || name === SYNTH_TRUTH_FILE) await rm(path.join(dir, name), { force: true });
   }
 }
 
 async function writeManifest(dir: string, s: SynthSettings): Promise<void> {
   await mkdir(dir, { recursive: true });
-  const manifest: Manifest = { generator: 'fedgit synth', version: GENERATOR_VERSION, count: s.count, seed: s.seed, matrix: s.matrix };
+  const manifest: Manifest = { generator: 'fedgit synth', version: GENERATOR_VERSION, count: s.count, seed: s.seed, matrix: s.matrix, profile: s.profile };
   await writeFile(path.join(dir, SYNTH_MANIFEST), JSON.stringify(manifest, null, 2) + '\n');
 }
 
@@ -123,7 +140,7 @@ export function progressEvery(total: number, print: (done: number) => void): (do
 export async function synthFolder(part: CohortPart, say: Say): Promise<void> {
   await prepareFolder(part, { overwrite: true });
   const report = progressEvery(part.count, (done) => say(`[synth] ${part.name}: ${done}/${part.count} volumes`));
-  await synthCohort({ outDir: part.dir, count: part.count, seed: part.seed, matrix: part.matrix, onProgress: (done) => report(done) });
+  await synthCohort({ outDir: part.dir, count: part.count, seed: part.seed, matrix: part.matrix, profile: part.profile, onProgress: (done) => report(done) });
 }
 
 async function prepareFolder(part: CohortPart, o: { overwrite: boolean }): Promise<void> {
@@ -139,7 +156,7 @@ async function prepareFolder(part: CohortPart, o: { overwrite: boolean }): Promi
 
 function synthInWorker(part: CohortPart, onProgress: (m: SynthMessage) => void): Promise<void> {
   return new Promise((resolve, reject) => {
-    const job: SynthJob = { outDir: part.dir, count: part.count, seed: part.seed, matrix: part.matrix };
+    const job: SynthJob = { outDir: part.dir, count: part.count, seed: part.seed, matrix: part.matrix, profile: part.profile };
     const worker = new Worker(new URL('./synth-worker.js', import.meta.url), { workerData: job });
     worker.on('message', (m: SynthMessage) => onProgress(m));
     worker.once('error', reject);
@@ -182,7 +199,7 @@ export async function ensureCohort(parts: readonly CohortPart[], o: { say: Say; 
   }
   if (todo.length > 0) {
     const total = todo.reduce((a, p) => a + p.count, 0);
-    o.say(`[synth] generating ${total} volumes (matrix ${todo[0]!.matrix}) in ${todo.map((p) => `${p.name} (${p.count})`).join(', ')}`);
+    o.say(`[synth] generating ${total} volumes (matrix ${todo[0]!.matrix}) in ${todo.map((p) => `${p.name} (${p.count}, profile ${p.profile.name})`).join(', ')}`);
     for (const part of todo) await prepareFolder(part, { overwrite: false });
     const concurrency = Math.max(1, Math.min(o.concurrency ?? Math.min(3, availableParallelism()), todo.length));
     let next = 0;
@@ -198,6 +215,8 @@ export async function ensureCohort(parts: readonly CohortPart[], o: { say: Say; 
       }
     };
     await Promise.all(Array.from({ length: concurrency }, worker));
+    const seconds = (Date.now() - started) / 1000;
+    o.say(`[synth] ${total} volumes in ${seconds.toFixed(1)} s: ${((1000 * seconds * concurrency) / total).toFixed(0)} ms per volume per worker (${concurrency} workers)`);
   }
   return { generated: todo.map((p) => p.name), reused, seconds: (Date.now() - started) / 1000 };
 }

@@ -1,8 +1,8 @@
 /** Worker thread: writes one synthetic cohort folder and reports progress to its parent. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { synthCohort } from '../cohort/index.js';
+import { synthCohort, type SynthProfile } from '../cohort/index.js';
 
-export type SynthJob = { readonly outDir: string; readonly count: number; readonly seed: number; readonly matrix: number };
+export type SynthJob = { readonly outDir: string; readonly count: number; readonly seed: number; readonly matrix: number; readonly profile: SynthProfile };
 export type SynthMessage = { readonly done: number; readonly total: number; readonly file: string };
 
 const job = workerData as SynthJob;
@@ -11,5 +11,6 @@ await synthCohort({
   count: job.count,
   seed: job.seed,
   matrix: job.matrix,
+  profile: job.profile,
   onProgress: (done, total, file) => parentPort?.postMessage({ done, total, file } satisfies SynthMessage),
 });
