@@ -107,7 +107,9 @@ function regionApp(): AppDefinition<unknown> {
           const [{ loadRegionCohort }, { renderFeaturesFile }, { atlasSource }] = await Promise.all([
             import('./preprocess/region-cohort.js'), import('./aspects/region-features-file.js'), import('./aspects/region-app.js'),
           ]);
-          const cohort = await loadRegionCohort(dataDir, { atlas: atlasSource(dataDir, o), mode: o.registration });
+          const cohort = await loadRegionCohort(dataDir, {
+            atlas: atlasSource(dataDir, o), mode: o.registration, onRefused: (_id, message) => local.log('warn', `left out: ${message}`),
+          });
           local.log('info', `ASPECTS features of ${cohort.count} volumes ready for the external command`);
           return renderFeaturesFile(cohort.samples);
         })();

@@ -74,6 +74,7 @@ export function createRegionApp(options: RegionAppOptions): EdgeApp {
         if (!cached) computed++;
         if (done === total || done % 10 === 0) logger?.info(`ASPECTS features ${done}/${total} (${computed} registered now, the rest from the cache)`);
       },
+      onRefused: (_id, message) => logger?.info(`left out: ${message}`),
     });
     logger?.info(`ASPECTS features of ${cohort.count} volumes ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return cohort.samples;

@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DataInvalid } from '../../operator/errors.js';
 import { builtinAtlas, loadAtlas, type Atlas, type AtlasSource } from '../atlas/load-atlas.js';
 import { readLabelsCsv } from '../cohort/labels-csv.js';
 import { CACHE_FOLDER, readScan, resolveVolume } from '../intake/resolve-volume.js';
@@ -53,9 +54,25 @@ export type LoadRegionCohortOptions = RegionPreprocessing & {
   readonly concurrency?: number;
   /** Called after each volume, with whether it came from the feature cache. */
   readonly onProgress?: (done: number, total: number, id: string, cached: boolean) => void;
+  /**
+   * A volume the intake or the registration refuses (DataInvalid: no head, no
+   * orientation, failed registration, ASPECTS levels not covered) is left out
+   * and reported here with its one-line reason, unless `refuse` is 'fail'.
+   */
+  readonly onRefused?: (id: string, message: string) => void;
+  /** 'skip' (default): leave refused volumes out; 'fail': throw the first refusal. */
+  readonly refuse?: 'skip' | 'fail';
 };
 
-export type RegionCohort = { readonly folder: string; readonly csv: string; readonly count: number; readonly samples: RegionSample[] };
+export type RegionCohort = {
+  readonly folder: string;
+  readonly csv: string;
+  /** Volumes in `samples` (refused ones excluded). */
+  readonly count: number;
+  readonly samples: RegionSample[];
+  /** Volumes left out, with the reason, in CSV order. */
+  readonly refused: { readonly id: string; readonly message: string }[];
+};
 
 type Context = { atlas: Atlas; labels: Uint8Array; atlasKey: string };
 const contexts = new Map<string, Promise<Context>>();
@@ -115,20 +132,33 @@ export async function loadRegionCohort(folder: string, options: LoadRegionCohort
   const csv = options.csv ?? join(folder, 'labels.csv');
   const rows = await readLabelsCsv(csv);
   await context(options.atlas); // build the atlas once before the workers start
-  const samples = new Array<RegionSample>(rows.length);
+  const samples = new Array<RegionSample | { id: string; message: string }>(rows.length);
   let next = 0, done = 0;
   const worker = async (): Promise<void> => {
     while (next < rows.length) {
       const n = next++;
       const row = rows[n]!;
-      const f = await volumeFeatures(folder, row.file, options);
-      samples[n] = { id: row.file, input: f[row.hemisphere], labels: row.labels, hemisphere: row.hemisphere };
-      options.onProgress?.(++done, rows.length, row.file, f.cached);
+      let cached = false;
+      try {
+        const f = await volumeFeatures(folder, row.file, options);
+        cached = f.cached;
+        samples[n] = { id: row.file, input: f[row.hemisphere], labels: row.labels, hemisphere: row.hemisphere };
+      } catch (e) {
+        if (!(e instanceof DataInvalid) || options.refuse === 'fail') throw e;
+        samples[n] = { id: row.file, message: e.message };
+        options.onRefused?.(row.file, e.message);
+      }
+      options.onProgress?.(++done, rows.length, row.file, cached);
     }
   };
   const concurrency = Math.max(1, options.concurrency ?? Math.min(4, availableParallelism()));
   await Promise.all(Array.from({ length: Math.min(concurrency, rows.length) }, worker));
-  return { folder, csv, count: samples.length, samples };
+  const kept = samples.filter((s): s is RegionSample => 'input' in s);
+  const refused = samples.filter((s): s is { id: string; message: string } => 'message' in s);
+  if (kept.length === 0 && rows.length > 0) {
+    throw new DataInvalid(`${folder}: every volume was refused (${refused[0]!.message}${refused.length > 1 ? ` and ${refused.length - 1} more` : ''})`, { file: folder, reason: 'all-refused' });
+  }
+  return { folder, csv, count: kept.length, samples: kept, refused };
 }
 
 // ---------------------------------------------------------------- cache
