@@ -31,6 +31,7 @@ const USAGE = `usage: fedgit <command> [options]
   keygen --out FILE [--name NAME]   write an Ed25519 signing key (mode 0600); prints the public key for the plan
   experiment              the default job: synthetic cohort, central vs federated ASPECTS training
   synth                   write a synthetic NCCT cohort (see fedgit synth --help)
+  evaluate --weights W --data DIR   the experiment's report for any weights on a labelled folder (see fedgit evaluate --help)
 `;
 
 const OPTIONS = {
@@ -80,7 +81,7 @@ export async function main(argv: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
   }
-  if (command === 'experiment' || command === 'synth') {
+  if (command === 'experiment' || command === 'synth' || command === 'evaluate') {
     const { runExperimentCommand } = await import('../edge-app/experiment/cli.js' as string).catch(() => {
       throw new UsageError(`${command} is not available in this build`);
     });

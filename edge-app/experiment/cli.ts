@@ -1,5 +1,5 @@
 /**
- * `fedgit experiment` and `fedgit synth`, dispatched here by operator/cli.ts.
+ * `fedgit experiment`, `fedgit synth` and `fedgit evaluate`, dispatched here by operator/cli.ts.
  * Returns the exit code; user errors are thrown as FedgitError (code USAGE → exit 2).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
@@ -86,6 +86,51 @@ ${Object.values(SYNTH_PROFILES).map((p) => `  ${describeProfile(p)}`).join('\n')
 An independent cohort, with settings the default job does not use:
   fedgit synth --profile independent --seed 777 --count 90 --out data/independent
 `;
+
+const EVALUATE_USAGE = `usage: fedgit evaluate --weights <file|commit|tag> --data DIR [--repos DIR | --config FILE] [--plan FILE] [--out DIR]
+
+Evaluates weights on a labelled folder (NIfTI files or DICOM series folders
+and labels.csv) and prints the experiment's report: per class precision,
+recall and F1; per region sensitivity, specificity and AUC; ASPECTS agreement
+(mean difference, % within ±1, ASPECTS ≥ 6 vs < 6).
+
+  --weights W    a safetensors file, or a commit, tag or branch of the global
+                 repository (e.g. inference-aspects-1a2b3c4d); repeatable, one column each
+  --data DIR     the labelled folder
+  --repos DIR    where the repositories are (repos)
+  --config FILE  a participant config saying where they are (a git server)
+  --plan FILE    the plan whose app options the weights were trained with; default: the
+                 plan the weights name, else the app defaults for their architecture
+  --out DIR      also write DIR/evaluation.md and DIR/evaluation.json
+`;
+
+const EVALUATE_OPTIONS = {
+  weights: { type: 'string', multiple: true },
+  data: { type: 'string' },
+  repos: { type: 'string' },
+  config: { type: 'string' },
+  plan: { type: 'string' },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+async function evaluateCommand(args: string[]): Promise<number> {
+  const { values: v, positionals } = parse('evaluate', args, EVALUATE_OPTIONS);
+  if (v.help) {
+    process.stdout.write(EVALUATE_USAGE);
+    return 0;
+  }
+  noPositionals('evaluate', positionals);
+  if (!v.weights?.length) throw new ExperimentUsage('evaluate: which weights? give --weights FILE|COMMIT|TAG (see fedgit evaluate --help)');
+  if (!v.data) throw new ExperimentUsage('evaluate: on what? give --data DIR, a folder with labels.csv (see fedgit evaluate --help)');
+  if (v.repos && v.config) throw new ExperimentUsage('evaluate: give --repos or --config, not both');
+  const [{ runEvaluate }, { loadRegistries }] = await Promise.all([import('./evaluate.js'), import('../../operator/runtime/registries.js')]);
+  await runEvaluate({
+    weights: v.weights, data: v.data,
+    ...(v.repos ? { repos: v.repos } : {}), ...(v.config ? { config: v.config } : {}), ...(v.plan ? { plan: v.plan } : {}), ...(v.out ? { out: v.out } : {}),
+  }, await loadRegistries());
+  return 0;
+}
 
 function integer(flag: string, value: string | undefined, o: { min: number; max?: number }): number | undefined {
   if (value === undefined) return undefined;
@@ -257,8 +302,10 @@ async function experimentCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-export async function runExperimentCommand(command: 'experiment' | 'synth', args: string[]): Promise<number> {
+export async function runExperimentCommand(command: 'experiment' | 'synth' | 'evaluate', args: string[]): Promise<number> {
   switch (command) {
+    case 'evaluate':
+      return evaluateCommand(args);
     case 'synth':
       return synthCommand(args);
     case 'experiment':

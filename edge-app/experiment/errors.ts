@@ -12,3 +12,10 @@ export class ExperimentFailed extends FedgitError {
     super('EXPERIMENT_FAILED', message, data, options);
   }
 }
+
+/** Weights that the app cannot use: another architecture, or tensors of other names or shapes. */
+export class WeightsMismatch extends FedgitError {
+  constructor(message: string, data: Record<string, unknown> = {}) {
+    super('WEIGHTS_MISMATCH', message, data);
+  }
+}

@@ -42,7 +42,7 @@ const pct = (v: number | null): string => (v === null ? '—' : `${(v * 100).toF
 const secs = (s: number): string => (s >= 90 ? `${Math.floor(s / 60)} min ${Math.round(s % 60)} s` : `${s.toFixed(1)} s`);
 
 /** The per-class table of a classification report (class 0 and 1 pooled over regions). */
-function classTable(sets: ReadonlyArray<readonly [string, Metrics]>): string {
+export function classTable(sets: ReadonlyArray<readonly [string, Metrics]>): string {
   const lines = ['| model | class | precision | recall | F1 | support |', '|---|---|---:|---:|---:|---:|'];
   for (const [name, m] of sets) {
     for (const c of ['0', '1']) {
@@ -52,14 +52,14 @@ function classTable(sets: ReadonlyArray<readonly [string, Metrics]>): string {
   return lines.join('\n');
 }
 
-function regionTable(sets: ReadonlyArray<readonly [string, Metrics]>): string {
+export function regionTable(sets: ReadonlyArray<readonly [string, Metrics]>): string {
   const head = `| region | ${sets.map(([n]) => `${n} sens | ${n} spec | ${n} AUC`).join(' | ')} | positives |`;
   const rule = `|---|${sets.map(() => '---:|---:|---:').join('|')}|---:|`;
   const body = METRIC_REGIONS.map((r) => `| ${r} | ${sets.map(([, m]) => [f(num(m, 'regions', r, 'sensitivity')), f(num(m, 'regions', r, 'specificity')), f(num(m, 'regions', r, 'auc'))].join(' | ')).join(' | ')} | ${num(sets[0]![1], 'regions', r, 'positives') ?? '—'} |`);
   return [head, rule, ...body].join('\n');
 }
 
-function headline(sets: ReadonlyArray<readonly [string, Metrics]>): string {
+export function headline(sets: ReadonlyArray<readonly [string, Metrics]>): string {
   const lines = ['| | test loss | macro AUC | F1 class 1 | F1 class 0 | ASPECTS mean diff | ASPECTS within ±1 | ASPECTS ≥ 6 accuracy |', '|---|---:|---:|---:|---:|---:|---:|---:|'];
   for (const [name, m] of sets) {
     lines.push(`| ${name} | ${f(num(m, 'loss'), 4)} | ${f(num(m, 'macroAuc'))} | ${f(num(m, 'classes', '1', 'f1'))} | ${f(num(m, 'classes', '0', 'f1'))} | ${f(num(m, 'aspects', 'meanDifference'), 2)} | ${num(m, 'aspects', 'withinOnePercent') === null ? '—' : `${num(m, 'aspects', 'withinOnePercent')!.toFixed(1)} %`} | ${pct(num(m, 'aspects', 'dichotomyAccuracy'))} |`);
