@@ -20,7 +20,12 @@ import { auditCommit } from '../operator/commands/audit.js';
 import { loadRegistries } from '../operator/runtime/registries.js';
 
 const EDGES = ['hospital-a', 'hospital-b', 'hospital-c'];
-const ROUNDS = 8;
+/**
+ * Enough rounds that the plan cannot finish before MAX_KILLS kills on any machine: every round
+ * takes at least EPOCH_DELAY_MS of wall-clock training, whatever the CPU, while a kill comes at
+ * most every ~0.5 s. (With 8 rounds a loaded machine once finished after 18 kills.)
+ */
+const ROUNDS = 24;
 const EPOCH_DELAY_MS = 400;
 const SEED = Number(process.env.FEDGIT_CHAOS_SEED ?? 20240611);
 const MAX_KILLS = 36;
