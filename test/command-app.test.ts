@@ -250,3 +250,55 @@ describe('command app: abort', () => {
     await assert.rejects(running, Aborted);
   });
 });
+
+describe('command app: inputs prepared by fedgit (FEDGIT_FEATURES)', () => {
+  // Reports what it was given: the features file's path relative to its work dir and its content.
+  const SCRIPT = [
+    'import json, os, sys',
+    'p = os.environ.get("FEDGIT_FEATURES")',
+    'out = {"features": None if p is None else os.path.relpath(p, os.environ["FEDGIT_WORK_DIR"]),',
+    '       "content": None if p is None else open(p).read()}',
+    'json.dump(out, open(os.environ["FEDGIT_METRICS"], "w"))',
+  ].join('\n');
+
+  it('evaluate gets the file prepareInputs wrote into its work dir; without prepareInputs an inherited FEDGIT_FEATURES is not passed on', async () => {
+    let calls = 0;
+    const prepared = app('ok', {
+      command: [PYTHON, '-c', SCRIPT],
+      prepareInputs: async (workDir) => {
+        calls++;
+        fs.writeFileSync(path.join(workDir, 'features.safetensors'), `call ${calls}`);
+        return { FEDGIT_FEATURES: path.join(workDir, 'features.safetensors') };
+      },
+    });
+    const metrics = await prepared.evaluate(weights, new AbortController().signal);
+    assert.deepEqual(metrics, { features: 'features.safetensors', content: 'call 1' });
+    assert.equal(calls, 1);
+
+    process.env.FEDGIT_FEATURES = '/somewhere/else.safetensors';
+    try {
+      const plain = app('ok', { command: [PYTHON, '-c', SCRIPT] });
+      assert.deepEqual(await plain.evaluate(weights, new AbortController().signal), { features: null, content: null });
+    } finally {
+      delete process.env.FEDGIT_FEATURES;
+    }
+  });
+
+  it('a failing prepareInputs is AppFailed naming the cause, without starting the program or retrying', async () => {
+    let calls = 0;
+    const failing = app('ok', {
+      command: [PYTHON, '-c', 'raise SystemExit(7)'],
+      retries: 2,
+      prepareInputs: async () => {
+        calls++;
+        throw new Error('volume x.nii.gz: no head found');
+      },
+    });
+    await assert.rejects(failing.evaluate(weights, new AbortController().signal), (e: unknown) => {
+      assert.ok(e instanceof AppFailed);
+      assert.match(e.message, /could not run: volume x\.nii\.gz: no head found/);
+      return true;
+    });
+    assert.equal(calls, 1);
+  });
+});
