@@ -187,17 +187,18 @@ export function regionFeatures(hu: Float32Array, labels: Uint8Array, side: Hemis
   const beta = fitTrend(hu, index.reference[s0]!);
   const threshold = greyThreshold(hu, index.labelled);
   const out = new Float32Array(REGION_COUNT * FEATURE_COUNT);
+  const scratch = new Float64Array(hu.length).fill(NaN);
   for (let r = 0; r < REGION_COUNT; r++) {
-    const f = featuresOfRegion(hu, index.regions[s0]![r]!, beta, threshold);
+    const f = featuresOfRegion(hu, index.regions[s0]![r]!, beta, threshold, scratch);
     for (let k = 0; k < FEATURE_COUNT; k++) out[r * FEATURE_COUNT + k] = Math.max(-FEATURE_CLIP, Math.min(FEATURE_CLIP, f[k]!));
   }
   return out;
 }
 
-function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly number[], threshold: number): number[] {
+/** `diff` is scratch space of the grid's size, all NaN on entry and on return (index → d′ of this region's tissue voxels). */
+function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly number[], threshold: number, diff: Float64Array): number[] {
   const [nx, ny] = FEATURE_GRID.dims;
   const tissue: number[] = [];
-  const diff = new Map<number, number>(); // index → d′
   let sumD = 0, sumRaw = 0, sumDD = 0, sumS = 0, sumSS = 0, sumC = 0, sumCC = 0, greyN = 0, greySum = 0;
   for (const n of voxels) {
     const s = hu[n]!, c = hu[mirrorIndex(n)]!;
@@ -206,17 +207,29 @@ function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly n
     const raw = s - c;
     const d = raw - dot(beta, [1, x / 100, y / 100, z / 100]);
     tissue.push(n);
-    diff.set(n, d);
+    diff[n] = d;
     sumD += d; sumDD += d * d; sumRaw += raw;
     sumS += s; sumSS += s * s; sumC += c; sumCC += c * c;
     if (c >= threshold) { greyN++; greySum += d; }
   }
   const n = tissue.length;
   if (n === 0) return new Array<number>(FEATURE_COUNT).fill(0);
+  try {
+    return summarise(tissue, diff, { sumD, sumDD, sumRaw, sumS, sumSS, sumC, sumCC, greyN, greySum }, voxels.length, nx, ny);
+  } finally {
+    for (const t of tissue) diff[t] = NaN;
+  }
+}
+
+type Sums = { sumD: number; sumDD: number; sumRaw: number; sumS: number; sumSS: number; sumC: number; sumCC: number; greyN: number; greySum: number };
+
+function summarise(tissue: readonly number[], diff: Float64Array, sums: Sums, regionVoxels: number, nx: number, ny: number): number[] {
+  const { sumD, sumDD, sumRaw, sumS, sumSS, sumC, sumCC, greyN, greySum } = sums;
+  const n = tissue.length;
   const mean = sumD / n;
   const sd = Math.sqrt(Math.max(0, sumDD / n - mean * mean));
   const sdS = Math.sqrt(Math.max(0, sumSS / n - (sumS / n) ** 2)), sdC = Math.sqrt(Math.max(0, sumCC / n - (sumC / n) ** 2));
-  const sorted = Float64Array.from(tissue.map((t) => diff.get(t)!)).sort();
+  const sorted = Float64Array.from(tissue, (t) => diff[t]!).sort();
   // Smoothed d′: mean over the region's tissue voxels within ±2 voxels on every axis.
   const smooth = new Float64Array(n);
   let dark = 0, bright = 0;
@@ -226,8 +239,8 @@ function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly n
     for (let dk = -SMOOTH_RADIUS; dk <= SMOOTH_RADIUS; dk++) for (let dj = -SMOOTH_RADIUS; dj <= SMOOTH_RADIUS; dj++) for (let di = -SMOOTH_RADIUS; di <= SMOOTH_RADIUS; di++) {
       const a = i + di, b = j + dj, c = k + dk;
       if (a < 0 || b < 0 || a >= nx || b >= ny || c < 0 || c >= FEATURE_GRID.dims[2]) continue;
-      const v = diff.get(gridIndex(a, b, c));
-      if (v !== undefined) { sum += v; count++; }
+      const v = diff[gridIndex(a, b, c)]!;
+      if (v === v) { sum += v; count++; }
     }
     const m = sum / count;
     smooth[idx] = m;
@@ -250,6 +263,6 @@ function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly n
     t / DIFF_SCALE,
     contrast,
     (sumC / n - 30) / 10,
-    n / voxels.length,
+    n / regionVoxels,
   ];
 }
