@@ -6,53 +6,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { mkdir, writeFile, readFile } from 'node:fs/promises';
+import { writeFile, readFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { tempDir, startCli, exited, runCli, toyPlan, waitFor, sleep } from './helpers/temp.js';
-import { startGitServer, type GitServer } from './helpers/git-server.js';
-
-const PASSWORDS = { admin: 'admin-pw', aggregator: 'agg-pw', 'hospital-a': 'a-pw', 'hospital-b': 'b-pw' } as const;
-
-async function serverFor(t: { after: (fn: () => Promise<void>) => void }): Promise<GitServer> {
-  const server = await startGitServer({
-    users: { ...PASSWORDS },
-    repos: { plan: { writers: ['admin'] }, global: { writers: ['aggregator'] }, 'edge-hospital-a': { writers: ['hospital-a'] }, 'edge-hospital-b': { writers: ['hospital-b'] } },
-  });
-  t.after(() => server.stop());
-  return server;
-}
-
-/** The consortium commits the plan with plain git, as any GitOps change. */
-async function publishPlan(server: GitServer, dir: string, yaml: string): Promise<void> {
-  const work = path.join(dir, 'plan-work');
-  const gitc = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=admin', '-c', 'user.email=admin@example.org', ...args], { stdio: 'pipe' });
-  execFileSync('git', ['clone', '-q', server.url('plan', 'admin'), work], { stdio: 'pipe' });
-  await writeFile(path.join(work, 'plan.yaml'), yaml);
-  gitc('add', 'plan.yaml');
-  gitc('commit', '-q', '-m', 'Plan toy');
-  gitc('push', '-q', 'origin', 'HEAD:refs/heads/main');
-}
-
-async function participantDir(dir: string, name: string, role: 'aggregator' | 'edge', base: string, extra = ''): Promise<string> {
-  const home = path.join(dir, name);
-  await mkdir(home, { recursive: true });
-  await writeFile(path.join(home, 'participant.yaml'), `role: ${role}\nname: ${name}\nrepos: { root: '${base}' }\nauth: { tokenEnv: FEDGIT_TOKEN }\nlogs: logs\npollInterval: 250ms\n${extra}`);
-  return home;
-}
+import { PASSWORDS, participantDir, publishPlan, serverFor, startFederation } from './helpers/remote-federation.js';
 
 const start = (home: string, role: string, token: string) =>
   startCli([role, '--config', 'participant.yaml', '--exit-when-done'], { cwd: home, env: { FEDGIT_TOKEN: token } });
-
-/** The aggregator and two edges, each a process in its own folder with its own credentials. */
-async function startFederation(dir: string, base: string) {
-  const homes = {
-    aggregator: await participantDir(dir, 'aggregator', 'aggregator', base),
-    'hospital-a': await participantDir(dir, 'hospital-a', 'edge', base),
-    'hospital-b': await participantDir(dir, 'hospital-b', 'edge', base),
-  };
-  const procs = Object.entries(homes).map(([name, home]) => start(home, name === 'aggregator' ? 'aggregator' : 'edge', PASSWORDS[name as keyof typeof PASSWORDS]));
-  return { homes, procs };
-}
 
 test('a 2-edge run over HTTP with only the server in common finishes and audits, through a server restart mid-round', async (t) => {
   const dir = await tempDir(t);
