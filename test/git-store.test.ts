@@ -7,6 +7,9 @@ import { execFileSync } from 'node:child_process';
 import { tempDir, git } from './helpers/temp.js';
 import { Repository } from '../operator/git/repository.js';
 import { renderMessage, parseTrailers } from '../operator/git/names.js';
+import { readObject } from '../operator/git/objects.js';
+import { packedObjectSize } from '../operator/git/pack-entry-size.js';
+import { readdir, writeFile } from 'node:fs/promises';
 
 test('commits written by fedgit are valid for native git, and fedgit reads them back after git gc packs them', async (t) => {
   const repo = await Repository.ensureBare(path.join(await tempDir(t), 'r.git'));
@@ -44,4 +47,29 @@ test('a damaged loose object is reported as corrupt, never returned', async (t) 
   inflated[inflated.length - 1] = inflated[inflated.length - 1]! ^ 0xff;
   await writeFile(file, zlib.deflateSync(inflated));
   await assert.rejects(repo.readFile(oid, 'weights.safetensors'), /does not hash to its name/);
+});
+
+test('packed objects: their size is read from the pack index and entry header, deltas included, and a limit refuses them before inflating', async (t) => {
+  const dir = await tempDir(t);
+  const work = path.join(dir, 'w');
+  execFileSync('git', ['init', '-q', work]);
+  const big = Buffer.alloc(300_000, 'fedgit weights ');
+  for (const [i, content] of [big, Buffer.concat([big, Buffer.from('a small change')]), Buffer.from('tiny\n')].entries()) {
+    await writeFile(path.join(work, `f${i}`), content);
+    execFileSync('git', ['-C', work, 'add', '.']);
+    execFileSync('git', ['-C', work, '-c', 'user.name=x', '-c', 'user.email=x@y', 'commit', '-q', '-m', `c${i}`]);
+  }
+  execFileSync('git', ['-C', work, 'repack', '-adf', '-q']);
+  const gitdir = path.join(work, '.git');
+  const listing = execFileSync('git', ['-C', work, 'cat-file', '--batch-all-objects', '--batch-check=%(objectname) %(objectsize)'], { encoding: 'utf8' }).trim().split('\n');
+  const deltas = execFileSync('git', ['-C', work, 'verify-pack', '-v', ...(await readdir(path.join(gitdir, 'objects', 'pack'))).filter((n) => n.endsWith('.idx')).map((n) => path.join(gitdir, 'objects', 'pack', n))], { encoding: 'utf8' });
+  assert.match(deltas, /chain length = 1/, 'the pack holds at least one delta');
+  for (const line of listing) {
+    const [oid, size] = line.split(' ');
+    assert.equal(await packedObjectSize(gitdir, oid!), Number(size), `size of ${oid}`);
+  }
+  const largest = listing.map((l) => l.split(' ')).sort((a, b) => Number(b[1]) - Number(a[1]))[0]!;
+  await assert.rejects(readObject(gitdir, largest[0]!, { maxBytes: 1000 }), /announces \d+ bytes, more than the 1000 allowed/);
+  assert.equal((await readObject(gitdir, largest[0]!, { maxBytes: Number(largest[1]) })).content.length, Number(largest[1]));
+  assert.equal(await packedObjectSize(gitdir, '0'.repeat(40)), undefined);
 });

@@ -9,7 +9,8 @@
  * streams and renamed into place (atomic: a reader never sees half an object).
  * Reading streams the loose file through node's zlib into one buffer of the
  * announced size (peak memory ≈ 1× the object) and falls back to
- * isomorphic-git for packed objects.
+ * isomorphic-git for packed objects, after reading their size from the pack
+ * index when a limit applies.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -20,6 +21,7 @@ import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
+import { packedObjectSize } from './pack-entry-size.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 export type GitObject = { readonly type: ObjectType; readonly content: Buffer };
@@ -133,6 +135,12 @@ async function readLooseObject(file: string, oid: string, limits: ReadLimits): P
 }
 
 async function readPackedObject(gitdir: string, oid: string, limits: ReadLimits = {}): Promise<GitObject> {
+  if (limits.maxBytes !== undefined) {
+    const size = await packedObjectSize(gitdir, oid).catch(() => undefined);
+    if (size !== undefined && size > limits.maxBytes) {
+      throw new CheckpointCorrupt(`object ${oid} in ${gitdir} announces ${size} bytes, more than the ${limits.maxBytes} allowed here`, { oid, gitdir });
+    }
+  }
   let result;
   try {
     result = await git.readObject({ fs, gitdir, oid, format: 'content' });
@@ -140,8 +148,7 @@ async function readPackedObject(gitdir: string, oid: string, limits: ReadLimits 
     throw new NotFound(`object ${oid} not found in ${gitdir}`, { oid, gitdir });
   }
   const content = Buffer.from(result.object as Uint8Array);
-  // isomorphic-git inflates a packed object whole; the pack came through a fetch whose size the
-  // server bounds. The limit still holds for what fedgit hands on.
+  // A pack without a v2 index entry for it could not be checked above: the limit still holds for what fedgit hands on.
   if (limits.maxBytes !== undefined && content.length > limits.maxBytes) {
     throw new CheckpointCorrupt(`object ${oid} in ${gitdir} has ${content.length} bytes, more than the ${limits.maxBytes} allowed here`, { oid, gitdir });
   }
