@@ -116,7 +116,7 @@ function parseEntry(name: string, entry: unknown, source: string, dataLength: nu
   const fail = (why: string) => new CheckpointCorrupt(`${source}: tensor ${escapeUntrusted(name, 80)}: ${why}`, { source, tensor: escapeUntrusted(name, 80) });
   if (typeof entry !== 'object' || entry === null) throw fail('entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (dtype !== 'F32') throw fail(`dtype ${JSON.stringify(dtype)} is not F32`);
+  if (dtype !== 'F32') throw fail(`dtype ${escapeUntrusted(String(JSON.stringify(dtype)), 40)} is not F32`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw fail('shape is not a list of non-negative integers');
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
     throw fail('data_offsets is not two non-negative integers');

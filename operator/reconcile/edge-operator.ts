@@ -3,11 +3,12 @@
  * model advances and pushes its local model. Training runs in the background
  * so that every reconcile can see the global head move and stop it.
  */
+import path from 'node:path';
 import type { AppRegistry, EdgeApp, Engine } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { isFedgitError, NotFound } from '../errors.js';
-import { shortId } from '../git/names.js';
+import { shortId, WEIGHTS_FILE } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
   commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readRecordedRejections, readWeights, RECENT_EDGE_COMMITS, type RepoLocations,
@@ -15,11 +16,8 @@ import {
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { PushJournal } from '../store/push-journal.js';
 import { signatureProblem } from '../store/load-update.js';
-import { maxCheckpointBytes } from './validate-update.js';
-import { WEIGHTS_FILE } from '../git/names.js';
-import path from 'node:path';
 import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
-import { updateProblem } from './validate-update.js';
+import { maxCheckpointBytes, updateProblem } from './validate-update.js';
 import type { Logger } from '../runtime/logging.js';
 import type { KeyObject } from 'node:crypto';
 import { sign } from '../trust/sign.js';
