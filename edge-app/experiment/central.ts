@@ -6,17 +6,19 @@
  * federated see the same training volumes. One Adam state for the whole run
  * (a centralised trainer has no rounds); shuffling from the plan seed.
  */
-import { loadCohort } from '../cohort/index.js';
 import { computeAspectsMetrics } from '../metrics/index.js';
 import { selectBackend } from '../tf-backend.js';
-import { AspectsTrainer, shuffledIndices } from '../aspects/model.js';
-import { roundSeed, splitSamples, type AspectsSample } from '../aspects/app.js';
-import { REGION_COUNT, mulberry32, type Grid } from '../aspects/spec.js';
+import { shuffledIndices } from '../aspects/model.js';
+import { RegionTrainer } from '../aspects/region-model.js';
+import { concatLabels } from '../aspects/region-app.js';
+import { roundSeed, splitSamples } from '../aspects/app.js';
+import { REGION_COUNT, mulberry32 } from '../aspects/spec.js';
+import { loadRegionCohort, type RegionSample } from '../preprocess/region-cohort.js';
 import type { Tensors } from '../../operator/contracts.js';
 import type { Say } from './cohort.js';
 
 export type TrainingSettings = {
-  readonly grid: Grid;
+  readonly hidden: number;
   readonly batchSize: number;
   readonly learningRate: number;
   readonly validationFraction: number;
@@ -38,12 +40,12 @@ export type CentralResult = {
   readonly cpuSeconds: number;
 };
 
-/** Loads each folder and splits it as its edge app would; returns the unions. */
-export async function loadCentralData(folders: readonly string[], grid: Grid, validationFraction: number, say: Say): Promise<{ train: AspectsSample[]; validation: AspectsSample[] }> {
-  const train: AspectsSample[] = [];
-  const validation: AspectsSample[] = [];
+/** Loads each folder's features (cached by the preprocessing step) and splits it as its edge app would; returns the unions. */
+export async function loadCentralData(folders: readonly string[], validationFraction: number, say: Say): Promise<{ train: RegionSample[]; validation: RegionSample[] }> {
+  const train: RegionSample[] = [];
+  const validation: RegionSample[] = [];
   for (const folder of folders) {
-    const { samples } = await loadCohort(folder, { grid });
+    const { samples } = await loadRegionCohort(folder);
     // Split per folder, as each edge does: ids are file names, unique only within a folder.
     const parts = splitSamples(samples, validationFraction);
     train.push(...parts.train);
@@ -53,7 +55,7 @@ export async function loadCentralData(folders: readonly string[], grid: Grid, va
   return { train, validation };
 }
 
-function batchOf(samples: readonly AspectsSample[], indices: readonly number[]): { inputs: Float32Array; labels: Float32Array } {
+function batchOf(samples: readonly RegionSample[], indices: readonly number[]): { inputs: Float32Array; labels: Float32Array } {
   const size = samples[indices[0]!]!.input.length;
   const inputs = new Float32Array(size * indices.length);
   const labels = new Float32Array(REGION_COUNT * indices.length);
@@ -65,23 +67,17 @@ function batchOf(samples: readonly AspectsSample[], indices: readonly number[]):
   return { inputs, labels };
 }
 
-function concatLabels(samples: readonly AspectsSample[]): Uint8Array {
-  const out = new Uint8Array(samples.length * REGION_COUNT);
-  samples.forEach((s, i) => out.set(s.labels, i * REGION_COUNT));
-  return out;
-}
-
 /**
  * Trains from `initial` for `settings.epochs` epochs over `train`, printing
  * one line per epoch (mean training loss, validation loss and macro AUC).
  */
-export async function trainCentral(initial: Tensors, data: { train: readonly AspectsSample[]; validation: readonly AspectsSample[] }, settings: TrainingSettings, say: Say, signal?: AbortSignal): Promise<Omit<CentralResult, 'loadSeconds'>> {
+export async function trainCentral(initial: Tensors, data: { train: readonly RegionSample[]; validation: readonly RegionSample[] }, settings: TrainingSettings, say: Say, signal?: AbortSignal): Promise<Omit<CentralResult, 'loadSeconds'>> {
   await selectBackend();
   const { train, validation } = data;
   if (train.length === 0) throw new RangeError('central training: no training volumes');
   const cpuStart = process.cpuUsage();
   const started = Date.now();
-  const trainer = new AspectsTrainer(initial, { grid: settings.grid, learningRate: settings.learningRate });
+  const trainer = new RegionTrainer(initial, { hidden: settings.hidden, learningRate: settings.learningRate });
   try {
     const random = mulberry32(roundSeed(settings.seed, 1));
     const epochs: EpochRecord[] = [];

@@ -4,9 +4,10 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { loadCohort, readLabelsCsv } from '../cohort/index.js';
-import { evaluateSamples } from '../aspects/app.js';
-import { ASPECTS_ARCHITECTURE, initialAspectsWeights } from '../aspects/spec.js';
+import { readLabelsCsv } from '../cohort/index.js';
+import { evaluateRegionSamples } from '../aspects/region-app.js';
+import { REGION_ARCHITECTURE, initialRegionWeights } from '../aspects/region-spec.js';
+import { loadRegionCohort } from '../preprocess/region-cohort.js';
 import { parseSafetensors, renderSafetensors } from '../../operator/checkpoint/safetensors.js';
 import { selectBackend } from '../tf-backend.js';
 import { ensureCohort, experimentCohortParts, type Say } from './cohort.js';
@@ -39,6 +40,24 @@ export type ExperimentOutcome = { readonly report: ExperimentReport; readonly fi
 
 const elapsed = (since: number) => `${((Date.now() - since) / 1000).toFixed(0)} s`;
 
+/**
+ * Registers every volume of a folder and computes its features into the folder's cache, with
+ * progress; a volume the intake or registration refuses is named and left out (as an edge would).
+ */
+async function preprocessFolder(folder: string, say: Say): Promise<void> {
+  let lastSaid = 0;
+  const cohort = await loadRegionCohort(folder, {
+    onProgress: (done, total, _id, cached) => {
+      if (done === total || Date.now() - lastSaid > 10_000) {
+        lastSaid = Date.now();
+        say(`[experiment] ${folder}: ${done}/${total} volumes registered and measured${cached ? ' (cached)' : ''}`);
+      }
+    },
+    onRefused: (id, message) => say(`[experiment] ${folder}: left out ${id}: ${message}`),
+  });
+  if (cohort.refused.length) say(`[experiment] ${folder}: ${cohort.refused.length} of ${cohort.refused.length + cohort.count} volumes left out`);
+}
+
 export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOutcome> {
   const say = s.say ?? ((line: string) => console.log(line));
   const started = Date.now();
@@ -67,8 +86,8 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
   const planFile = path.join(work, `${plan.name}-plan.yaml`);
   await writeFile(planFile, built.text);
   const totalEpochs = plan.rounds * plan.epochsPerRound;
-  const { grid } = options;
-  say(`[experiment] plan ${plan.name}: ${plan.rounds} rounds × ${plan.epochsPerRound} epochs, grid ${grid.depth}×${grid.height}×${grid.width}, ` +
+  const { hidden } = options;
+  say(`[experiment] plan ${plan.name}: ${plan.rounds} rounds × ${plan.epochsPerRound} epochs, model ${REGION_ARCHITECTURE} (${hidden} hidden units), ` +
     `batch ${options.batchSize}, learning rate ${options.learningRate}, seed ${plan.seed}; edges ${edges.map((e) => `${e} (${engines[e]})`).join(', ')}; written to ${planFile}`);
 
   // 1. cohort
@@ -78,16 +97,23 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
   timings.synth = cohort.seconds;
   say(`[experiment] cohort ready (${elapsed(started)})`);
 
-  // 2 and 3. central and federated
-  const initial = initialAspectsWeights(plan.seed, grid);
+  // Registration and features once for every folder, before the two arms start side by side:
+  // both then read them from each folder's cache instead of registering the same volumes twice.
   const edgeFolders = edges.map((e) => path.join(data, e));
+  const preprocessStart = Date.now();
+  for (const folder of [...edgeFolders, path.join(data, 'test')]) await preprocessFolder(folder, say);
+  timings.preprocessing = (Date.now() - preprocessStart) / 1000;
+  say(`[experiment] registration and features ready in ${timings.preprocessing.toFixed(0)} s (${elapsed(started)})`);
+
+  // 2 and 3. central and federated
+  const initial = initialRegionWeights(plan.seed, hidden);
   const central = async (): Promise<CentralResult> => {
     say(`[experiment] central training: ${totalEpochs} epochs on the union of ${edges.join(' + ')}`);
     await selectBackend();
     const loadStart = Date.now();
-    const split = await loadCentralData(edgeFolders, grid, options.validationFraction, say);
+    const split = await loadCentralData(edgeFolders, options.validationFraction, say);
     const loadSeconds = (Date.now() - loadStart) / 1000;
-    const result = await trainCentral(initial, split, { grid, batchSize: options.batchSize, learningRate: options.learningRate, validationFraction: options.validationFraction, epochs: totalEpochs, seed: plan.seed }, say);
+    const result = await trainCentral(initial, split, { hidden, batchSize: options.batchSize, learningRate: options.learningRate, validationFraction: options.validationFraction, epochs: totalEpochs, seed: plan.seed }, say);
     say(`[experiment] central training done in ${result.trainSeconds.toFixed(1)} s (+ ${loadSeconds.toFixed(1)} s loading)`);
     return { ...result, loadSeconds };
   };
@@ -124,12 +150,12 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
   timings['federated training'] = fedRun.seconds;
   const centralWeights = path.join(work, 'central', 'weights.safetensors');
   await mkdir(path.dirname(centralWeights), { recursive: true });
-  await writeFile(centralWeights, renderSafetensors(centralResult.weights, { 'fedgit.architecture': ASPECTS_ARCHITECTURE, 'fedgit.experiment': 'central', 'fedgit.epochs': String(totalEpochs) }));
+  await writeFile(centralWeights, renderSafetensors(centralResult.weights, { 'fedgit.architecture': REGION_ARCHITECTURE, 'fedgit.experiment': 'central', 'fedgit.epochs': String(totalEpochs) }));
 
   // 4. evaluation
   say(`[experiment] 4/4 evaluation on ${path.join(data, 'test')} (${elapsed(started)})`);
   const evalStart = Date.now();
-  const test = await loadCohort(path.join(data, 'test'), { grid });
+  const test = await loadRegionCohort(path.join(data, 'test'));
   let federatedWeights;
   try {
     federatedWeights = parseSafetensors(await readFile(fedRun.exported), fedRun.exported).tensors;
@@ -137,9 +163,9 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
     throw new ExperimentFailed(`cannot read the federated final weights ${fedRun.exported}: ${(e as Error).message}`, { file: fedRun.exported }, { cause: e });
   }
   const metrics = {
-    initial: evaluateSamples(initial, test.samples, grid),
-    central: evaluateSamples(centralResult.weights, test.samples, grid),
-    federated: evaluateSamples(federatedWeights, test.samples, grid),
+    initial: evaluateRegionSamples(initial, test.samples, hidden),
+    central: evaluateRegionSamples(centralResult.weights, test.samples, hidden),
+    federated: evaluateRegionSamples(federatedWeights, test.samples, hidden),
   };
   timings.evaluation = (Date.now() - evalStart) / 1000;
   timings.total = (Date.now() - started) / 1000;
@@ -154,7 +180,7 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
       rounds: plan.rounds,
       epochsPerRound: plan.epochsPerRound,
       totalEpochs,
-      grid: { ...grid },
+      hidden,
       batchSize: options.batchSize,
       learningRate: options.learningRate,
       validationFraction: options.validationFraction,

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
 import { parsePlan, type Plan } from '../../operator/plan/plan.js';
 import { apps } from '../registry.js';
-import type { AspectsOptions } from '../aspects/options.js';
+import type { RegionOptions } from '../aspects/region-options.js';
 import { ExperimentFailed, ExperimentUsage } from './errors.js';
 import type { Say } from './cohort.js';
 
@@ -23,7 +23,7 @@ export type EngineChoice = 'tfjs' | 'torch';
 
 export type PlanOverrides = { readonly rounds?: number; readonly epochsPerRound?: number; readonly seed?: number };
 
-export type ExperimentPlan = { readonly text: string; readonly plan: Plan; readonly options: AspectsOptions };
+export type ExperimentPlan = { readonly text: string; readonly plan: Plan; readonly options: RegionOptions };
 
 /** The template plan with the overrides applied, checked like `fedgit run` checks it. */
 export function buildPlan(templateText: string, templateFile: string, overrides: PlanOverrides): ExperimentPlan {
@@ -43,14 +43,13 @@ export function buildPlan(templateText: string, templateFile: string, overrides:
   };
   const text = `# Written by fedgit experiment from ${templateFile}\n${stringify(raw)}`;
   const plan = check(text, templateFile);
-  return { text, plan, options: plan.app.options as AspectsOptions };
+  return { text, plan, options: plan.app.options as RegionOptions };
 }
 
 export type EdgeEngine = { readonly edge: string; readonly engine: EngineChoice };
 
 /** Participant config of an edge that runs the PyTorch reference command; returns its path. */
-export async function writeTorchEdgeConfig(o: { dir: string; edge: string; repos: string; data: string; logs: string; options: AspectsOptions; python: string }): Promise<string> {
-  const { grid } = o.options;
+export async function writeTorchEdgeConfig(o: { dir: string; edge: string; repos: string; data: string; logs: string; options: RegionOptions; python: string }): Promise<string> {
   const config = {
     role: 'edge',
     name: o.edge,
@@ -61,7 +60,7 @@ export async function writeTorchEdgeConfig(o: { dir: string; edge: string; repos
       command: [o.python, TORCH_SCRIPT],
       timeout: '1h',
       env: {
-        FEDGIT_GRID: `${grid.depth}x${grid.height}x${grid.width}`,
+        FEDGIT_HIDDEN: String(o.options.hidden),
         FEDGIT_LR: String(o.options.learningRate),
         FEDGIT_BATCH_SIZE: String(o.options.batchSize),
         FEDGIT_VALIDATION_FRACTION: String(o.options.validationFraction),

@@ -15,7 +15,7 @@ export type ExperimentReport = {
     readonly rounds: number;
     readonly epochsPerRound: number;
     readonly totalEpochs: number;
-    readonly grid: { depth: number; height: number; width: number };
+    readonly hidden: number;
     readonly batchSize: number;
     readonly learningRate: number;
     readonly validationFraction: number;
@@ -93,7 +93,7 @@ export function renderReportMarkdown(r: ExperimentReport): string {
     `# ASPECTS: central vs federated (fedgit experiment)`,
     '',
     `${r.createdAt}. Plan \`${s.plan}\`: ${s.rounds} rounds × ${s.epochsPerRound} epochs per round = ${s.totalEpochs} epochs; ` +
-      `grid ${s.grid.depth}×${s.grid.height}×${s.grid.width}, batch ${s.batchSize}, learning rate ${s.learningRate}, ` +
+      `${s.hidden} hidden units, batch ${s.batchSize}, learning rate ${s.learningRate}, ` +
       `validation fraction ${s.validationFraction}, seed ${s.seed}. Engines: ${engines}.`,
     `Data ${s.data}${s.matrix ? ` (synthetic, ${s.matrix}×${s.matrix} matrix)` : ''}: ` +
       `${Object.entries(s.volumes.train).map(([e, n]) => `${e} ${n}`).join(', ')} volumes for training; ${s.volumes.test} test volumes. ` +
