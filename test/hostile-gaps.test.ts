@@ -130,7 +130,7 @@ test('a claim above the declared maxDatasetSize counts as the declared size', as
 });
 
 test('fedgit audit checks metrics.json of a merge', async (t) => {
-  const { round1, where, global, repos } = await mergeWithClaim(t, toyPlan(), 100);
+  const { round1, global, repos } = await mergeWithClaim(t, toyPlan(), 100);
   // The same merge with a metrics.json that names another commit: weights, trailers and parent unchanged.
   const commit = await global.readCommit(round1.oid);
   const metrics = JSON.parse((await global.readFile(round1.oid, METRICS_FILE)).toString('utf8')) as { updates: Record<string, { commit: string }> };
@@ -144,7 +144,6 @@ test('fedgit audit checks metrics.json of a merge', async (t) => {
   const failed = audit.checks.filter((c) => !c.ok).map((c) => c.what);
   assert.equal(failed.length, 1, failed.join('\n'));
   assert.match(failed[0]!, /metrics\.json .*the entry of hospital-b does not name commit/);
-  void where;
 });
 
 test('temporary object files left by a killed writer are swept when a repository is opened; young ones are kept', async (t) => {
