@@ -27,7 +27,7 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,8 +80,10 @@ export type GitServer = {
    * process group) and nginx drops its connections at once. `restart` brings it back.
    */
   crash(): Promise<void>;
-  /** Starts again on the same port, serving the same repositories. */
+  /** Starts again on the same port, serving the same repositories (after a crash, without the lock files it left). */
   restart(): Promise<void>;
+  /** Lock files that crashes left behind and `restart` removed. */
+  staleLocksRemoved(): string[];
   /** Stops everything and removes the prefix. */
   stop(): Promise<void>;
 };
@@ -351,6 +353,23 @@ async function stopGroup(child: ChildProcess | undefined): Promise<void> {
   groups.delete(child);
 }
 
+/** Removes every `*.lock` file below `root`; returns their paths. */
+async function removeLockFiles(root: string): Promise<string[]> {
+  const removed: string[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+      const file = path.join(dir, entry.name);
+      if (entry.isDirectory()) await walk(file);
+      else if (entry.name.endsWith('.lock')) {
+        await rm(file, { force: true });
+        removed.push(file);
+      }
+    }
+  };
+  await walk(root);
+  return removed;
+}
+
 function probe(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port }, () => (s.destroy(), resolve(true)));
@@ -441,6 +460,8 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
   let nginx: ChildProcess | undefined;
   let fcgiwrap: ChildProcess | undefined;
   let stopped = false;
+  let crashed = false;
+  const staleLocksRemoved: string[] = [];
 
   const childOutput = (child: ChildProcess) => {
     let out = '';
@@ -543,11 +564,20 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     async crash() {
       if (fcgiwrap) signalGroup(fcgiwrap, 'SIGKILL');
       await stopProcesses();
+      crashed = true;
     },
     async restart() {
       if (stopped) throw new Error('the git server was stopped for good');
       await stopProcesses();
+      // A git process killed mid-push leaves `<ref>.lock`, and git never breaks a ref lock by
+      // itself: every later push of that ref fails until someone removes it. After a crash,
+      // nothing of git's runs, so all locks are stale: removed as a server's start-up must.
+      if (crashed) staleLocksRemoved.push(...(await removeLockFiles(projectRoot)));
+      crashed = false;
       await startProcesses();
+    },
+    staleLocksRemoved() {
+      return [...staleLocksRemoved];
     },
     async stop() {
       if (stopped) return;
