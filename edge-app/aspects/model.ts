@@ -4,14 +4,13 @@
  * fit. Everything allocated here is disposed here (tf.tidy or finally).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Aborted } from '../../operator/errors.js';
-import type { Progress, Tensor, Tensors } from '../../operator/contracts.js';
+import type { Tensor, Tensors } from '../../operator/contracts.js';
 import { bceWithLogits, logits } from './layers.js';
-import { DEFAULT_ASPECTS_GRID, REGION_COUNT, aspectsTensorSpec, checkAspectsWeights, inputShape, inputSize, mulberry32, type Grid } from './spec.js';
+import { fitEpochs, makeAdam, type Adam, type FitOptions, type FitResult, type TrainSample } from './fit-loop.js';
 
-export const ADAM_BETA1 = 0.9;
-export const ADAM_BETA2 = 0.999;
-export const ADAM_EPSILON = 1e-7;
+export { ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, shuffledIndices, type FitOptions, type FitResult, type TrainSample } from './fit-loop.js';
+import { DEFAULT_ASPECTS_GRID, REGION_COUNT, aspectsTensorSpec, checkAspectsWeights, inputShape, inputSize, type Grid } from './spec.js';
+
 
 // ---------------------------------------------------------------- layouts
 
@@ -167,38 +166,8 @@ function concat(volumes: readonly Float32Array[]): Float32Array {
 
 // ---------------------------------------------------------------- training
 
-export type TrainSample = { readonly input: Float32Array; readonly labels: ArrayLike<number> };
 
-export type FitOptions = {
-  readonly epochs: number;
-  readonly seed: number;
-  readonly batchSize?: number;
-  readonly learningRate?: number;
-  readonly signal?: AbortSignal;
-  readonly onProgress?: Progress;
-};
 
-export type FitResult = { readonly steps: number; readonly epochLosses: number[] };
-
-type Adam = ReturnType<typeof tf.train.adam>;
-
-function makeAdam(learningRate: number): Adam {
-  if (!(learningRate > 0)) throw new RangeError(`learning rate must be positive, got ${learningRate}`);
-  return tf.train.adam(learningRate, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON);
-}
-
-/**
- * Fisher–Yates permutation of [0, n) from a mulberry32 stream
- * (j = floor(u·(i + 1)) for i = n−1 … 1).
- */
-export function shuffledIndices(n: number, random: () => number): number[] {
-  const order = Array.from({ length: n }, (_, i) => i);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [order[i], order[j]] = [order[j]!, order[i]!];
-  }
-  return order;
-}
 
 /** Holds the model as tf.Variables. Call dispose() when done. */
 export class AspectsTrainer {
@@ -247,33 +216,7 @@ export class AspectsTrainer {
    */
   async fit(samples: readonly TrainSample[], options: FitOptions): Promise<FitResult> {
     this.assertLive();
-    const batchSize = options.batchSize ?? 4;
-    if (!Number.isSafeInteger(options.epochs) || options.epochs < 0) throw new RangeError(`epochs must be a non-negative integer, got ${options.epochs}`);
-    if (!Number.isSafeInteger(batchSize) || batchSize <= 0) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-    this.resetOptimizer(options.learningRate ?? 1e-3);
-    const random = mulberry32(options.seed);
-    const stepsPerEpoch = Math.ceil(samples.length / batchSize);
-    const totalSteps = stepsPerEpoch * options.epochs;
-    const epochLosses: number[] = [];
-    let steps = 0;
-    for (let epoch = 0; epoch < options.epochs; epoch++) {
-      const order = shuffledIndices(samples.length, random);
-      let lossSum = 0;
-      for (let start = 0; start < order.length; start += batchSize) {
-        if (options.signal?.aborted) throw new Aborted(abortReason(options.signal));
-        const chosen = order.slice(start, start + batchSize).map((i) => samples[i]!);
-        const labels = new Float32Array(chosen.length * REGION_COUNT);
-        chosen.forEach((s, i) => labels.set(Array.from(s.labels), i * REGION_COUNT));
-        const loss = this.trainStep(concat(chosen.map((s) => s.input)), labels);
-        lossSum += loss * chosen.length;
-        steps++;
-        options.onProgress?.(`epoch ${epoch + 1}/${options.epochs} step ${steps}/${totalSteps} loss ${loss.toFixed(4)}`, totalSteps > 0 ? steps / totalSteps : 1);
-        await new Promise<void>((resolve) => setImmediate(resolve)); // let an abort be delivered
-      }
-      if (options.signal?.aborted) throw new Aborted(abortReason(options.signal));
-      epochLosses.push(samples.length > 0 ? lossSum / samples.length : NaN);
-    }
-    return { steps, epochLosses };
+    return fitEpochs(this, samples, options, { defaultLearningRate: 1e-3, yieldEverySteps: 1 });
   }
 
   /** Probabilities [n, 10] of the current weights. */
@@ -303,12 +246,6 @@ export class AspectsTrainer {
   private assertLive(): void {
     if (this.disposed) throw new Error('AspectsTrainer used after dispose()');
   }
-}
-
-function abortReason(signal: AbortSignal): string {
-  const r: unknown = signal.reason;
-  if (r instanceof Error) return r.message;
-  return typeof r === 'string' ? r : 'training aborted';
 }
 
 /**

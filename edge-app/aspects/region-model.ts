@@ -5,13 +5,12 @@
  * Adam state per fit. Everything allocated here is disposed here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Aborted } from '../../operator/errors.js';
-import type { Progress, Tensor, Tensors } from '../../operator/contracts.js';
+import type { Tensor, Tensors } from '../../operator/contracts.js';
 import { ensureGradients } from './gradients.js';
 import { bceWithLogits } from './layers.js';
-import { ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON, permute, shuffledIndices } from './model.js';
+import { permute } from './model.js';
+import { fitEpochs, makeAdam, type Adam, type FitOptions, type FitResult, type TrainSample } from './fit-loop.js';
 import { DEFAULT_HIDDEN, DENSE_KERNELS, FEATURE_COUNT, REGION_COUNT, REGION_INPUT_SIZE, checkRegionWeights, regionTensorSpec } from './region-spec.js';
-import { mulberry32 } from '../random.js';
 
 type Params = ReadonlyMap<string, tf.Tensor>;
 
@@ -105,20 +104,9 @@ export function forwardRegions(weights: Tensors, inputs: Float32Array, batch: nu
   return predictRegions(weights, Array.from({ length: batch }, (_, i) => inputs.subarray(i * size, (i + 1) * size)), hidden, batch);
 }
 
-export type RegionTrainSample = { readonly input: Float32Array; readonly labels: ArrayLike<number> };
-export type RegionFitOptions = { readonly epochs: number; readonly seed: number; readonly batchSize?: number; readonly learningRate?: number; readonly signal?: AbortSignal; readonly onProgress?: Progress };
-export type RegionFitResult = { readonly steps: number; readonly epochLosses: number[] };
-
-type Adam = ReturnType<typeof tf.train.adam>;
-function makeAdam(learningRate: number): Adam {
-  if (!(learningRate > 0)) throw new RangeError(`learning rate must be positive, got ${learningRate}`);
-  return tf.train.adam(learningRate, ADAM_BETA1, ADAM_BETA2, ADAM_EPSILON);
-}
-
-function abortReason(signal: AbortSignal): string {
-  const r: unknown = signal.reason;
-  return r instanceof Error ? r.message : typeof r === 'string' ? r : 'training aborted';
-}
+export type RegionTrainSample = TrainSample;
+export type RegionFitOptions = FitOptions;
+export type RegionFitResult = FitResult;
 
 /** Holds aspects-region/v3 as tf.Variables. Call dispose() when done. */
 export class RegionTrainer {
@@ -165,32 +153,7 @@ export class RegionTrainer {
    */
   async fit(samples: readonly RegionTrainSample[], options: RegionFitOptions): Promise<RegionFitResult> {
     this.assertLive();
-    const batchSize = options.batchSize ?? 4;
-    if (!Number.isSafeInteger(options.epochs) || options.epochs < 0) throw new RangeError(`epochs must be a non-negative integer, got ${options.epochs}`);
-    if (!Number.isSafeInteger(batchSize) || batchSize <= 0) throw new RangeError(`batchSize must be a positive integer, got ${batchSize}`);
-    this.resetOptimizer(options.learningRate ?? 3e-3);
-    const random = mulberry32(options.seed);
-    const totalSteps = Math.ceil(samples.length / batchSize) * options.epochs;
-    const epochLosses: number[] = [];
-    let steps = 0;
-    for (let epoch = 0; epoch < options.epochs; epoch++) {
-      const order = shuffledIndices(samples.length, random);
-      let lossSum = 0;
-      for (let start = 0; start < order.length; start += batchSize) {
-        if (options.signal?.aborted) throw new Aborted(abortReason(options.signal));
-        const chosen = order.slice(start, start + batchSize).map((i) => samples[i]!);
-        const labels = new Float32Array(chosen.length * REGION_COUNT);
-        chosen.forEach((s, i) => labels.set(Array.from(s.labels), i * REGION_COUNT));
-        const loss = this.trainStep(concat(chosen.map((s) => s.input)), labels);
-        lossSum += loss * chosen.length;
-        steps++;
-        options.onProgress?.(`epoch ${epoch + 1}/${options.epochs} step ${steps}/${totalSteps} loss ${loss.toFixed(4)}`, totalSteps > 0 ? steps / totalSteps : 1);
-        if (steps % 16 === 0) await new Promise<void>((resolve) => setImmediate(resolve)); // let an abort be delivered
-      }
-      if (options.signal?.aborted) throw new Aborted(abortReason(options.signal));
-      epochLosses.push(samples.length > 0 ? lossSum / samples.length : NaN);
-    }
-    return { steps, epochLosses };
+    return fitEpochs(this, samples, options, { defaultLearningRate: 3e-3, yieldEverySteps: 16 });
   }
 
   /** Probabilities [n, 10] of the current weights. */
