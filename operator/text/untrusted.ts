@@ -31,9 +31,3 @@ export function escapeUntrusted(text: string, maxChars = DEFAULT_MAX_CHARS): str
   if (last >= 0xd800 && last <= 0xdbff) cut--;
   return `${escaped.slice(0, cut)}…[${escaped.length - cut} more characters]`;
 }
-
-/** True when `text` has nothing to escape and fits (e.g. to refuse rather than escape a name). */
-export function isPlainText(text: string, maxChars = DEFAULT_MAX_CHARS): boolean {
-  UNSAFE.lastIndex = 0;
-  return text.length <= maxChars && !UNSAFE.test(text);
-}
