@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { readRef } from '../operator/git/refs.js';
 import { listRefs } from '../operator/git/refs.js';
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'operator', 'cli.js');
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
 
 export async function benchOrchestration(rounds = 20, sizeBytes = 1_000_000): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-orch-'));

@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { listRefs, readRef } from '../operator/git/refs.js';
 import { freePort, startGitServer, type GitServer, type WebhookTarget } from '../test/helpers/git-server.js';
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'operator', 'cli.js');
+const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
 const EDGES = ['hospital-a', 'hospital-b'] as const;
 const PARTICIPANTS = ['aggregator', ...EDGES] as const;
 type Participant = (typeof PARTICIPANTS)[number];

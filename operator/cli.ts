@@ -1,11 +1,13 @@
-#!/usr/bin/env node
 /**
- * The `fedgit` command. Commands throw; this is the only catch: it prints one
- * clear line (details go to the log) and picks the exit code.
+ * The `fedgit` command line of the operator. The entry point is the
+ * composition root, bin/fedgit.ts, which hands in the app and strategy
+ * registries and any commands that live above the operator (the experiment).
+ * Commands throw; `runCli` has the only catch: it prints one clear line
+ * (details go to the log) and picks the exit code.
  */
 import { parseArgs } from 'node:util';
 import { EXIT, FedgitError } from './errors.js';
-import { loadRegistries } from './runtime/registries.js';
+import type { Registries } from './runtime/registries.js';
 import { readParticipantConfig, resolveParticipant, ParticipantSchema } from './config/participant.js';
 import { runParticipantProcess } from './runtime/participant.js';
 import { runFederation } from './commands/run.js';
@@ -29,10 +31,24 @@ const USAGE = `usage: fedgit <command> [options]
   setup <plan.yaml> --base-url URL [--owner fedgit]   what the plan needs on a git server (repositories, users, permissions, webhooks)
       [--apply --admin-token-env VAR [--webhook PARTICIPANT=URL ...] [--webhook-secret-env VAR]]   create it on Gitea
   keygen --out FILE [--name NAME]   write an Ed25519 signing key (mode 0600); prints the public key for the plan
-  experiment              the default job: synthetic cohort, central vs federated ASPECTS training
-  synth                   write a synthetic NCCT cohort (see fedgit synth --help)
-  evaluate --weights W --data DIR   the experiment's report for any weights on a labelled folder (see fedgit evaluate --help)
 `;
+
+/** A command that lives above the operator (e.g. `fedgit experiment`), injected by the composition root. */
+export type ExtraCommand = {
+  readonly name: string;
+  /** Its line(s) in the usage text. */
+  readonly usage: string;
+  run(args: string[]): Promise<number>;
+};
+
+export type CliDeps = {
+  readonly registries: Registries;
+  /** The fedgit entry point, which `fedgit run` starts once per participant. */
+  readonly cli: string;
+  readonly commands?: readonly ExtraCommand[];
+};
+
+const usage = (deps: CliDeps) => USAGE + (deps.commands ?? []).map((c) => c.usage).join('');
 
 const OPTIONS = {
   config: { type: 'string' },
@@ -75,24 +91,20 @@ async function participantConfig(role: 'aggregator' | 'edge', flags: Flags) {
   return resolveParticipant(parsed.data, `${process.cwd()}/(command line)`);
 }
 
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], deps: CliDeps): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage(deps));
     return command ? 0 : 2;
   }
-  if (command === 'experiment' || command === 'synth' || command === 'evaluate') {
-    const { runExperimentCommand } = await import('../edge-app/experiment/cli.js' as string).catch(() => {
-      throw new UsageError(`${command} is not available in this build`);
-    });
-    return runExperimentCommand(command, rest);
-  }
+  const extra = deps.commands?.find((c) => c.name === command);
+  if (extra) return extra.run(rest);
   const { values: flags, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
   if (flags.help) {
-    process.stdout.write(USAGE);
+    process.stdout.write(usage(deps));
     return 0;
   }
-  const registries = await loadRegistries();
+  const { registries } = deps;
   switch (command) {
     case 'run': {
       const planFile = positionals[0];
@@ -106,6 +118,7 @@ export async function main(argv: string[]): Promise<number> {
       if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a positive number of seconds, got '${flags.timeout}'`);
       const result = await runFederation({
         planFile,
+        cli: deps.cli,
         repos: flags.repos ?? 'repos',
         logs: flags.logs ?? 'logs',
         results: flags.results ?? 'results',
@@ -178,23 +191,25 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     default:
-      throw new UsageError(`unknown command '${command}'\n${USAGE}`);
+      throw new UsageError(`unknown command '${command}'\n${usage(deps)}`);
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (e: unknown) => {
+/** Runs one command and returns the process's exit status; the only catch of the CLI. */
+export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
+  try {
+    return await main(argv, deps);
+  } catch (e) {
     if (e instanceof FedgitError) {
       console.error(`fedgit: ${e.message}`);
-      process.exit(e.code === 'USAGE' ? EXIT.usage : e.exitCode);
+      return e.code === 'USAGE' ? EXIT.usage : e.exitCode;
     }
     const code = (e as { code?: string }).code;
     if (code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`fedgit: ${(e as Error).message}`);
-      process.exit(EXIT.usage);
+      return EXIT.usage;
     }
     console.error(`fedgit: unexpected error: ${(e as Error).stack ?? String(e)}`);
-    process.exit(EXIT.failed);
-  },
-);
+    return EXIT.failed;
+  }
+}

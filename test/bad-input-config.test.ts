@@ -9,7 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import { tempDir, runCli } from './helpers/temp.js';
 import { setUpFederation } from './helpers/federation.js';
 import { gitState, gitStateChanges, inProcessAggregator, Tally } from './helpers/chaos.js';
-import { loadRegistries } from '../operator/runtime/registries.js';
+import { builtinRegistries } from '../bin/registries.js';
 
 const aspectsPlan = `name: asp
 rounds: 2
@@ -24,7 +24,7 @@ test('participant configs pointing at missing repositories or data, or malformed
   const dir = await tempDir(t, 'fedgit-bad-config-');
   const { repos } = await setUpFederation(dir, aspectsPlan);
   // Round 0 exists, so an edge has work to do at once.
-  await inProcessAggregator(repos, {}, await loadRegistries()).reconcile();
+  await inProcessAggregator(repos, {}, builtinRegistries).reconcile();
   const before = await gitState(repos);
   const missing = path.join(dir, 'no-such-folder');
   const config = async (name: string, yaml: string | Buffer) => {

@@ -21,7 +21,7 @@ import { planBranch, renderMessage, renderMetricSummary, TRAILER, WEIGHTS_FILE, 
 import { commitEdgeUpdate, readGlobalHead, readRecordedRejections } from '../operator/store/federation.js';
 import { renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import { auditCommit } from '../operator/commands/audit.js';
-import { loadRegistries } from '../operator/runtime/registries.js';
+import { builtinRegistries } from '../bin/registries.js';
 import type { Tensors } from '../operator/contracts.js';
 
 const EDGES = ['hospital-a', 'hospital-b', 'hospital-c'];
@@ -92,7 +92,7 @@ const CASES: Bad[] = [
 test(`${CASES.length} bad edge updates: rejected and recorded or never merged; the aggregator stays up and the round merges the good edges`, { timeout: 300_000 }, async (t) => {
   const dir = await tempDir(t, 'fedgit-bad-update-');
   const { plan, repos, where } = await setUpFederation(dir, toyPlan({ rounds: CASES.length + 1, edges: EDGES, minEdges: 2, deadline: '10m' }));
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   // The clock is set from the head's commit time, never from how long the test has run: on a
   // loaded machine, cases take longer, and a clock counted from the test's start fell short of
   // a deadline counted from a commit made later ("round 26 did not merge").

@@ -17,7 +17,7 @@ import { Repository } from '../operator/git/repository.js';
 import { planBranch, inferenceTag } from '../operator/git/names.js';
 import { commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readWeights } from '../operator/store/federation.js';
 import { auditCommit } from '../operator/commands/audit.js';
-import { loadRegistries } from '../operator/runtime/registries.js';
+import { builtinRegistries } from '../bin/registries.js';
 
 const EDGES = ['hospital-a', 'hospital-b', 'hospital-c'];
 /**
@@ -206,7 +206,7 @@ test(`SIGKILL random participants at random moments (seed ${SEED}); the plan fin
   assert.equal(mergedCommits.length, ROUNDS * EDGES.length);
 
   // ---- every commit audits ----
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   const whereRepos = whereUnder(repos);
   for (const h of history) {
     const report = await auditCommit(whereRepos, registries, h.oid);
@@ -242,7 +242,7 @@ test('an aggregator restarted between the last merge and the tag tags the plan a
   // What a SIGKILL right after the last merge leaves: round N merged, no tag yet.
   const dir = await tempDir(t, 'fedgit-chaos-tag-');
   const { plan, repos, where } = await setUpFederation(dir, toyPlan({ rounds: 1, edges: ['hospital-a'], minEdges: 1 }));
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   const global = new Repository(where.global);
   const aggregator = inProcessAggregator(repos, {}, registries);
   await aggregator.reconcile();

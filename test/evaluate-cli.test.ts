@@ -15,7 +15,7 @@ import { Repository } from '../operator/git/repository.js';
 import { REPO_DIRS, inferenceTag } from '../operator/git/names.js';
 import { commitGlobalRound, commitPlan, tagFinal } from '../operator/store/federation.js';
 import { parsePlan } from '../operator/plan/plan.js';
-import type { EvaluationReport } from '../edge-app/experiment/evaluate.js';
+import type { EvaluationReport } from '../experiment/evaluate.js';
 
 const PLAN = `name: tiny-eval
 rounds: 1

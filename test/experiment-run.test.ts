@@ -11,8 +11,8 @@ import { fileURLToPath } from 'node:url';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { runCli, tempDir } from './helpers/temp.js';
 import { SYNTH_PROFILES, readLabelsCsv } from '../edge-app/cohort/index.js';
-import { ensureCohort, experimentCohortParts, inspectCohortFolder } from '../edge-app/experiment/cohort.js';
-import type { ExperimentReport } from '../edge-app/experiment/report.js';
+import { ensureCohort, experimentCohortParts, inspectCohortFolder } from '../experiment/cohort.js';
+import type { ExperimentReport } from '../experiment/report.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const TINY_PLAN = path.join(ROOT, 'config', 'aspects-tiny.yaml');

@@ -10,7 +10,7 @@ import { chmod, mkdir, readdir, utimes, writeFile } from 'node:fs/promises';
 import { tempDir, runCli, toyPlan } from './helpers/temp.js';
 import { setUpFederation } from './helpers/federation.js';
 import { inProcessAggregator, whereUnder } from './helpers/chaos.js';
-import { loadRegistries } from '../operator/runtime/registries.js';
+import { builtinRegistries } from '../bin/registries.js';
 import { generateKeyPair } from '../operator/trust/keys.js';
 import { Repository } from '../operator/git/repository.js';
 import { renderMessage, TRAILER, METRICS_FILE, WEIGHTS_FILE } from '../operator/git/names.js';
@@ -100,7 +100,7 @@ test('maximum share: water-filling caps every weight and keeps the sum at 1', ()
 async function mergeWithClaim(t: { after: (fn: () => Promise<void>) => void }, yaml: string, claimB: number) {
   const dir = await tempDir(t);
   const { plan, repos, where } = await setUpFederation(dir, yaml);
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   const aggregator = inProcessAggregator(repos, {}, registries);
   await aggregator.reconcile();
   const global = new Repository(where.global);
@@ -139,7 +139,7 @@ test('fedgit audit checks metrics.json of a merge', async (t) => {
     files: { [WEIGHTS_FILE]: await global.readFile(round1.oid, WEIGHTS_FILE), [METRICS_FILE]: Buffer.from(JSON.stringify(metrics)) },
     parents: commit.parents, message: commit.message, author: commit.author,
   });
-  const audit = await auditCommit(whereUnder(repos), await loadRegistries(), forged);
+  const audit = await auditCommit(whereUnder(repos), builtinRegistries, forged);
   assert.equal(audit.ok, false);
   const failed = audit.checks.filter((c) => !c.ok).map((c) => c.what);
   assert.equal(failed.length, 1, failed.join('\n'));

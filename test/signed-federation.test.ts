@@ -8,7 +8,7 @@ import { setUpFederation } from './helpers/federation.js';
 import { AggregatorOperator } from '../operator/reconcile/aggregator-operator.js';
 import { createOpener } from '../operator/store/open-repository.js';
 import { createLogger } from '../operator/runtime/logging.js';
-import { loadRegistries } from '../operator/runtime/registries.js';
+import { builtinRegistries } from '../bin/registries.js';
 import { commitEdgeUpdate, readGlobalHead, readWeights, reposUnder } from '../operator/store/federation.js';
 import { Repository } from '../operator/git/repository.js';
 import { generateKeyPair, parsePrivateKey } from '../operator/trust/keys.js';
@@ -56,7 +56,7 @@ test('someone who can write to an edge repository but holds no key cannot get a 
   const intruder = generateKeyPair();
   const yaml = toyPlan({ minEdges: 1 }).replace('edges: [hospital-a, hospital-b]', `edges:\n  - { name: hospital-a, publicKey: '${a.publicKey}' }\n  - { name: hospital-b, publicKey: '${b.publicKey}' }`);
   const { plan, repos } = await setUpFederation(dir, yaml);
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   // A refused update counts as not pushed: the round merges the other edge once the deadline passes.
   let clock = Date.now();
   const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...registries, log: createLogger({ participant: 'aggregator', console: false }), now: () => clock });

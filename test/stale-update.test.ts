@@ -6,7 +6,7 @@ import { setUpFederation } from './helpers/federation.js';
 import { Repository } from '../operator/git/repository.js';
 import { AggregatorOperator } from '../operator/reconcile/aggregator-operator.js';
 import { commitEdgeUpdate, readGlobalHead, readGlobalHistory, readWeights } from '../operator/store/federation.js';
-import { loadRegistries } from '../operator/runtime/registries.js';
+import { builtinRegistries } from '../bin/registries.js';
 import { reposUnder } from '../operator/store/federation.js';
 import { createLogger } from '../operator/runtime/logging.js';
 import { createOpener } from '../operator/store/open-repository.js';
@@ -14,7 +14,7 @@ import { createOpener } from '../operator/store/open-repository.js';
 test('stale and foreign-base updates are ignored; the round merges only updates on the head', async (t) => {
   const dir = await tempDir(t);
   const { plan, repos } = await setUpFederation(dir, toyPlan({ rounds: 2, minEdges: 2 }));
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...registries, log: createLogger({ participant: 'aggregator', console: false }) });
   const global = await aggregator.global();
   await aggregator.reconcile();

@@ -4,7 +4,6 @@
  * edge as separate processes, and returns when the final global commit is tagged.
  */
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { readPlanFile, type CommittedPlan, type Plan } from '../plan/plan.js';
 import { updateProblem } from '../reconcile/validate-update.js';
@@ -19,6 +18,8 @@ import { FedgitError, PlanInvalid } from '../errors.js';
 
 export type RunOptions = {
   readonly planFile: string;
+  /** The fedgit entry point (bin/fedgit.js), started once per participant. */
+  readonly cli: string;
   readonly repos: string;
   readonly logs: string;
   readonly results: string;
@@ -33,8 +34,6 @@ export type RunOptions = {
 };
 
 export type RunResult = { readonly plan: CommittedPlan; readonly finalCommit: string; readonly exported: string; readonly summary: string };
-
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'cli.js');
 
 export async function runFederation(o: RunOptions, registries: Registries): Promise<RunResult> {
   const say = o.say ?? ((line: string) => console.log(line));
@@ -85,11 +84,11 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
     void watcher.start().then(check, reject);
   });
 
-  supervisor.start({ name: 'aggregator', args: [CLI, 'aggregator', ...(o.aggregatorConfig ? ['--config', path.resolve(o.aggregatorConfig)] : common)] });
+  supervisor.start({ name: 'aggregator', args: [o.cli, 'aggregator', ...(o.aggregatorConfig ? ['--config', path.resolve(o.aggregatorConfig)] : common)] });
   for (const edge of edges) {
     const config = o.edgeConfigs?.[edge];
     const args = config ? ['--config', path.resolve(config)] : ['--name', edge, ...common, ...(o.dataRoot ? ['--data', path.resolve(o.dataRoot, edge)] : [])];
-    supervisor.start({ name: edge, args: [CLI, 'edge', ...args] });
+    supervisor.start({ name: edge, args: [o.cli, 'edge', ...args] });
   }
   let finalCommit: string;
   try {

@@ -4,10 +4,10 @@ import { writeFile } from 'node:fs/promises';
 import { Repository } from '../../operator/git/repository.js';
 import { commitPlan, reposUnder } from '../../operator/store/federation.js';
 import { parsePlan, type CommittedPlan } from '../../operator/plan/plan.js';
-import { loadRegistries } from '../../operator/runtime/registries.js';
+import { builtinRegistries } from '../../bin/registries.js';
 
 export async function setUpFederation(dir: string, yaml: string): Promise<{ plan: CommittedPlan; repos: string; where: ReturnType<typeof reposUnder> }> {
-  const registries = await loadRegistries();
+  const registries = builtinRegistries;
   const plan = parsePlan(yaml, 'plan.yaml', { apps: registries.apps, strategies: registries.strategies.ids() });
   const repos = path.join(dir, 'repos');
   const where = reposUnder(repos, plan.edges.map((e) => e.name));

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
-export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'operator', 'cli.js');
+export const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'fedgit.js');
 
 export async function tempDir(t: { after: (fn: () => Promise<void>) => void }, prefix = 'fedgit-test-'): Promise<string> {
   const dir = await mkdtemp(path.join(os.tmpdir(), prefix));

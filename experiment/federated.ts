@@ -7,16 +7,15 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { stringify } from 'yaml';
-import { parsePlan, type Plan } from '../../operator/plan/plan.js';
-import { apps } from '../registry.js';
-import type { RegionOptions } from '../aspects/region-options.js';
+import { parsePlan, type Plan } from '../operator/plan/plan.js';
+import { apps } from '../edge-app/registry.js';
+import type { RegionOptions } from '../edge-app/aspects/region-options.js';
 import { ExperimentFailed, ExperimentUsage } from './errors.js';
 import type { Say } from './cohort.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-/** dist/edge-app/experiment → the package root (holding config/ and edge-app/python/). */
-export const PACKAGE_ROOT = path.resolve(HERE, '..', '..', '..');
-export const FEDGIT_CLI = path.resolve(HERE, '..', '..', 'operator', 'cli.js');
+/** dist/experiment → the package root (holding config/ and edge-app/python/). */
+export const PACKAGE_ROOT = path.resolve(HERE, '..', '..');
 export const TORCH_SCRIPT = path.join(PACKAGE_ROOT, 'edge-app', 'python', 'aspects_torch.py');
 
 export type EngineChoice = 'tfjs' | 'torch';
@@ -90,12 +89,13 @@ export type FederatedRun = { readonly exported: string; readonly finalCommit: st
 
 /**
  * Runs `fedgit run` as a child process, streaming its output line by line
- * (prefixed), and returns the exported final weights it reports.
+ * (prefixed), and returns the exported final weights it reports. `cli` is the
+ * fedgit entry point (bin/fedgit.js), handed down by the composition root.
  */
-export function runFederatedChild(args: readonly string[], o: { say: Say; cwd?: string; signal?: AbortSignal; prefix?: string }): Promise<FederatedRun> {
+export function runFederatedChild(args: readonly string[], o: { cli: string; say: Say; cwd?: string; signal?: AbortSignal; prefix?: string }): Promise<FederatedRun> {
   const started = Date.now();
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [FEDGIT_CLI, 'run', ...args], { cwd: o.cwd ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [o.cli, 'run', ...args], { cwd: o.cwd ?? process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     const prefix = o.prefix ?? '';
     const pending = { stdout: '', stderr: '' };

@@ -2,8 +2,8 @@
  * The experiment's result: central vs federated on the held-out test set,
  * as Markdown (for people) and JSON (for machines). Rendering is pure.
  */
-import type { Metrics, MetricValue } from '../../operator/contracts.js';
-import { METRIC_REGIONS, renderMetricsTable } from '../metrics/index.js';
+import type { Metrics, MetricValue } from '../operator/contracts.js';
+import { METRIC_REGIONS, renderMetricsTable } from '../edge-app/metrics/index.js';
 
 export type ArmTiming = { readonly wallSeconds: number; readonly detail?: string };
 

@@ -8,15 +8,15 @@
  */
 import { stat, mkdir, writeFile, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { AppRegistry, Metrics, Tensors } from '../../operator/contracts.js';
-import { parseSafetensors } from '../../operator/checkpoint/safetensors.js';
-import { DataInvalid } from '../../operator/errors.js';
-import { WEIGHTS_FILE, TRAILER, trailer, shortId } from '../../operator/git/names.js';
-import { whereFrom, openForReading, loadPlan } from '../../operator/commands/locate.js';
-import { readPlanFile } from '../../operator/plan/plan.js';
-import type { Registries } from '../../operator/runtime/registries.js';
-import { selectBackend } from '../tf-backend.js';
-import { renderMetricsTable } from '../metrics/index.js';
+import type { AppRegistry, Metrics, Tensors } from '../operator/contracts.js';
+import { parseSafetensors } from '../operator/checkpoint/safetensors.js';
+import { DataInvalid } from '../operator/errors.js';
+import { WEIGHTS_FILE, TRAILER, trailer, shortId } from '../operator/git/names.js';
+import { whereFrom, openForReading, loadPlan } from '../operator/commands/locate.js';
+import { readPlanFile } from '../operator/plan/plan.js';
+import type { Registries } from '../operator/runtime/registries.js';
+import { selectBackend } from '../edge-app/tf-backend.js';
+import { renderMetricsTable } from '../edge-app/metrics/index.js';
 import { classTable, headline, regionTable } from './report.js';
 import { ExperimentUsage, WeightsMismatch } from './errors.js';
 import type { Say } from './cohort.js';
@@ -127,11 +127,11 @@ export function checkWeightsFit(w: Pick<LoadedWeights, 'tensors' | 'metadata' | 
  * functions). Adapt here when an app's loading or evaluation changes.
  */
 export async function evaluateFolder(architecture: string, options: unknown, weights: Tensors, dataDir: string, say: Say): Promise<{ metrics: Metrics; volumes: number; leftOut: { id: string; message: string }[] }> {
-  const [{ REGION_ARCHITECTURE }, { ASPECTS_ARCHITECTURE }] = await Promise.all([import('../aspects/region-spec.js'), import('../aspects/spec.js')]);
+  const [{ REGION_ARCHITECTURE }, { ASPECTS_ARCHITECTURE }] = await Promise.all([import('../edge-app/aspects/region-spec.js'), import('../edge-app/aspects/spec.js')]);
   await selectBackend();
   if (architecture === REGION_ARCHITECTURE) {
-    const [{ loadRegionCohort }, { atlasSource, evaluateRegionSamples }] = await Promise.all([import('../preprocess/region-cohort.js'), import('../aspects/region-app.js')]);
-    const o = options as import('../aspects/region-options.js').RegionOptions;
+    const [{ loadRegionCohort }, { atlasSource, evaluateRegionSamples }] = await Promise.all([import('../edge-app/preprocess/region-cohort.js'), import('../edge-app/aspects/region-app.js')]);
+    const o = options as import('../edge-app/aspects/region-options.js').RegionOptions;
     const cohort = await loadRegionCohort(dataDir, {
       atlas: atlasSource(dataDir, o), mode: o.registration,
       onProgress: (done, total) => { if (done === total || done % 10 === 0) say(`[evaluate] ${done}/${total} volumes registered and measured`); },
@@ -140,8 +140,8 @@ export async function evaluateFolder(architecture: string, options: unknown, wei
     return { metrics: evaluateRegionSamples(weights, cohort.samples, o.hidden), volumes: cohort.count, leftOut: cohort.refused.map((r) => ({ ...r })) };
   }
   if (architecture === ASPECTS_ARCHITECTURE) {
-    const [{ loadCohort }, { evaluateSamples }] = await Promise.all([import('../cohort/index.js'), import('../aspects/app.js')]);
-    const { grid } = options as import('../aspects/options.js').AspectsOptions;
+    const [{ loadCohort }, { evaluateSamples }] = await Promise.all([import('../edge-app/cohort/index.js'), import('../edge-app/aspects/app.js')]);
+    const { grid } = options as import('../edge-app/aspects/options.js').AspectsOptions;
     const cohort = await loadCohort(dataDir, { grid });
     return { metrics: evaluateSamples(weights, cohort.samples, grid), volumes: cohort.count, leftOut: [] };
   }

@@ -9,8 +9,8 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, readdir, rm, writeFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { SYNTH_PROFILES, SYNTH_TRUTH_FILE, isNiftiFile, readLabelsCsv, synthCohort, type SynthProfile } from '../cohort/index.js';
-import { fnv1a32 } from '../random.js';
+import { SYNTH_PROFILES, SYNTH_TRUTH_FILE, isNiftiFile, readLabelsCsv, synthCohort, type SynthProfile } from '../edge-app/cohort/index.js';
+import { fnv1a32 } from '../edge-app/random.js';
 import { ExperimentUsage } from './errors.js';
 import type { SynthJob, SynthMessage } from './synth-worker.js';
 

@@ -1,5 +1,5 @@
 /** User errors of `fedgit experiment` and `fedgit synth` (the CLI maps code USAGE to exit 2). */
-import { FedgitError } from '../../operator/errors.js';
+import { FedgitError } from '../operator/errors.js';
 
 export class ExperimentUsage extends FedgitError {
   constructor(message: string) {

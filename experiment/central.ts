@@ -6,15 +6,15 @@
  * federated see the same training volumes. One Adam state for the whole run
  * (a centralised trainer has no rounds); shuffling from the plan seed.
  */
-import { computeAspectsMetrics } from '../metrics/index.js';
-import { selectBackend } from '../tf-backend.js';
-import { shuffledIndices } from '../aspects/model.js';
-import { RegionTrainer } from '../aspects/region-model.js';
-import { concatLabels } from '../aspects/region-app.js';
-import { roundSeed, splitSamples } from '../aspects/app.js';
-import { REGION_COUNT, mulberry32 } from '../aspects/spec.js';
-import { loadRegionCohort, type RegionSample } from '../preprocess/region-cohort.js';
-import type { Tensors } from '../../operator/contracts.js';
+import { computeAspectsMetrics } from '../edge-app/metrics/index.js';
+import { selectBackend } from '../edge-app/tf-backend.js';
+import { shuffledIndices } from '../edge-app/aspects/model.js';
+import { RegionTrainer } from '../edge-app/aspects/region-model.js';
+import { concatLabels } from '../edge-app/aspects/region-app.js';
+import { roundSeed, splitSamples } from '../edge-app/aspects/app.js';
+import { REGION_COUNT, mulberry32 } from '../edge-app/aspects/spec.js';
+import { loadRegionCohort, type RegionSample } from '../edge-app/preprocess/region-cohort.js';
+import type { Tensors } from '../operator/contracts.js';
 import type { Say } from './cohort.js';
 
 export type TrainingSettings = {

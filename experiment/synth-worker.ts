@@ -1,6 +1,6 @@
 /** Worker thread: writes one synthetic cohort folder and reports progress to its parent. */
 import { parentPort, workerData } from 'node:worker_threads';
-import { synthCohort, type SynthProfile } from '../cohort/index.js';
+import { synthCohort, type SynthProfile } from '../edge-app/cohort/index.js';
 
 export type SynthJob = { readonly outDir: string; readonly count: number; readonly seed: number; readonly matrix: number; readonly profile: SynthProfile };
 export type SynthMessage = { readonly done: number; readonly total: number; readonly file: string };

@@ -1,14 +1,19 @@
 /**
- * `fedgit experiment`, `fedgit synth` and `fedgit evaluate`, dispatched here by operator/cli.ts.
- * Returns the exit code; user errors are thrown as FedgitError (code USAGE → exit 2).
+ * `fedgit experiment`, `fedgit synth` and `fedgit evaluate`, dispatched here by
+ * the composition root (bin/fedgit.ts), which hands in the registries and its
+ * own path. Returns the exit code; user errors are thrown as ExperimentUsage (exit 2).
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import path from 'node:path';
-import { DEFAULT_SYNTH_PROFILE, SYNTH_PROFILES, describeProfile, profileProblem, withOverrides, type Range, type SynthOverrides, type SynthStorage } from '../cohort/index.js';
+import { DEFAULT_SYNTH_PROFILE, SYNTH_PROFILES, describeProfile, profileProblem, withOverrides, type Range, type SynthOverrides, type SynthStorage } from '../edge-app/cohort/index.js';
 import { EDGE_PROFILES, TEST_PROFILE, synthFolder } from './cohort.js';
 import { ExperimentUsage } from './errors.js';
 import { PACKAGE_ROOT, type EngineChoice } from './federated.js';
 import { runExperiment } from './experiment.js';
+import type { Registries } from '../operator/runtime/registries.js';
+
+/** What the composition root gives the experiment commands. */
+export type ExperimentDeps = { readonly registries: Registries; /** the fedgit entry point, run as a child process */ readonly cli: string };
 
 /** Defaults of the experiment (the plan template holds grid, learning rate, rounds and epochs). */
 export const EXPERIMENT_DEFAULTS = {
@@ -114,7 +119,7 @@ const EVALUATE_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-async function evaluateCommand(args: string[]): Promise<number> {
+async function evaluateCommand(args: string[], registries: Registries): Promise<number> {
   const { values: v, positionals } = parse('evaluate', args, EVALUATE_OPTIONS);
   if (v.help) {
     process.stdout.write(EVALUATE_USAGE);
@@ -124,11 +129,11 @@ async function evaluateCommand(args: string[]): Promise<number> {
   if (!v.weights?.length) throw new ExperimentUsage('evaluate: which weights? give --weights FILE|COMMIT|TAG (see fedgit evaluate --help)');
   if (!v.data) throw new ExperimentUsage('evaluate: on what? give --data DIR, a folder with labels.csv (see fedgit evaluate --help)');
   if (v.repos && v.config) throw new ExperimentUsage('evaluate: give --repos or --config, not both');
-  const [{ runEvaluate }, { loadRegistries }] = await Promise.all([import('./evaluate.js'), import('../../operator/runtime/registries.js')]);
+  const { runEvaluate } = await import('./evaluate.js');
   await runEvaluate({
     weights: v.weights, data: v.data,
     ...(v.repos ? { repos: v.repos } : {}), ...(v.config ? { config: v.config } : {}), ...(v.plan ? { plan: v.plan } : {}), ...(v.out ? { out: v.out } : {}),
-  }, await loadRegistries());
+  }, registries);
   return 0;
 }
 
@@ -271,7 +276,7 @@ function parseEngines(pairs: readonly string[]): Record<string, EngineChoice> {
   return out;
 }
 
-async function experimentCommand(args: string[]): Promise<number> {
+async function experimentCommand(args: string[], cli: string): Promise<number> {
   const { values: v, positionals } = parse('experiment', args, EXPERIMENT_OPTIONS);
   if (v.help) {
     process.stdout.write(EXPERIMENT_USAGE);
@@ -296,20 +301,21 @@ async function experimentCommand(args: string[]): Promise<number> {
     parallel: !(v.sequential ?? false),
     python: v.python ?? EXPERIMENT_DEFAULTS.python,
     timeoutSeconds: integer('timeout', v.timeout, { min: 1 }) ?? EXPERIMENT_DEFAULTS.timeoutSeconds,
+    cli,
   };
   if (path.resolve(settings.data) === path.resolve(settings.work)) throw new ExperimentUsage('--data and --work must be different folders');
   await runExperiment(settings);
   return 0;
 }
 
-export async function runExperimentCommand(command: 'experiment' | 'synth' | 'evaluate', args: string[]): Promise<number> {
+export async function runExperimentCommand(command: 'experiment' | 'synth' | 'evaluate', args: string[], deps: ExperimentDeps): Promise<number> {
   switch (command) {
     case 'evaluate':
-      return evaluateCommand(args);
+      return evaluateCommand(args, deps.registries);
     case 'synth':
       return synthCommand(args);
     case 'experiment':
-      return experimentCommand(args);
+      return experimentCommand(args, deps.cli);
     default: {
       const never: never = command;
       throw new ExperimentUsage(`unknown command ${String(never)}`);

@@ -4,12 +4,12 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { readLabelsCsv } from '../cohort/index.js';
-import { evaluateRegionSamples } from '../aspects/region-app.js';
-import { REGION_ARCHITECTURE, initialRegionWeights } from '../aspects/region-spec.js';
-import { loadRegionCohort } from '../preprocess/region-cohort.js';
-import { parseSafetensors, renderSafetensors } from '../../operator/checkpoint/safetensors.js';
-import { selectBackend } from '../tf-backend.js';
+import { readLabelsCsv } from '../edge-app/cohort/index.js';
+import { evaluateRegionSamples } from '../edge-app/aspects/region-app.js';
+import { REGION_ARCHITECTURE, initialRegionWeights } from '../edge-app/aspects/region-spec.js';
+import { loadRegionCohort } from '../edge-app/preprocess/region-cohort.js';
+import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
+import { selectBackend } from '../edge-app/tf-backend.js';
 import { ensureCohort, experimentCohortParts, type Say } from './cohort.js';
 import { loadCentralData, trainCentral, type CentralResult } from './central.js';
 import { buildPlan, checkTorchAvailable, runFederatedChild, writeTorchEdgeConfig, type EngineChoice, type FederatedRun } from './federated.js';
@@ -33,6 +33,8 @@ export type ExperimentSettings = {
   readonly parallel: boolean;
   readonly python: string;
   readonly timeoutSeconds: number;
+  /** The fedgit entry point that runs the federation as a child process. */
+  readonly cli: string;
   readonly say?: Say;
 };
 
@@ -127,7 +129,7 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
       edgeConfigArgs.push('--edge-config', `${edge}=${file}`);
     }
     const args = [planFile, '--repos', repos, '--logs', logs, '--results', results, '--data-root', data, '--new', '--timeout', String(s.timeoutSeconds), ...edgeConfigArgs];
-    const run = await runFederatedChild(args, { say, prefix: '  | ' });
+    const run = await runFederatedChild(args, { cli: s.cli, say, prefix: '  | ' });
     say(`[experiment] federated training done in ${run.seconds.toFixed(1)} s; final weights ${run.exported}`);
     return run;
   };
