@@ -12,7 +12,7 @@ import { REGION_NAMES } from '../edge-app/cohort/regions.js';
 import { headHu } from '../edge-app/cohort/synth-anatomy.js';
 import { TEMPLATE_HEAD } from '../edge-app/atlas/template.js';
 import { FEATURE_GRID, labelsOnFeatureGrid, mirrorIndex } from '../edge-app/preprocess/feature-grid.js';
-import { FEATURE_COUNT, FEATURE_NAMES, regionFeatures } from '../edge-app/preprocess/region-features.js';
+import { FEATURE_COUNT, FEATURE_NAMES, regionFeatures, smoothWithinRegion } from '../edge-app/preprocess/region-features.js';
 import { mulberry32, gaussian } from '../edge-app/random.js';
 
 const labels = labelsOnFeatureGrid(builtinAtlas(2).atlas);
@@ -89,5 +89,29 @@ describe('aspects-region/v3 features', () => {
     assert.deepEqual(f1, f2);
     assert.equal(f1.length, 10 * FEATURE_COUNT);
     assert.ok([...f1].every((v) => Number.isFinite(v) && Math.abs(v) <= 5));
+  });
+
+  it('the smoothed difference is the mean over the 5×5×5 neighbours in the region, as MODEL.md defines it', () => {
+    const random = mulberry32(7);
+    const diff = new Float64Array(nx * ny * nz).fill(NaN);
+    // A ragged region with holes, touching the grid's x = 0 face.
+    const tissue: number[] = [];
+    for (let k = 10; k < 18; k++) for (let j = 30; j < 41; j++) for (let i = 0; i < 9; i++) {
+      if (random() < 0.3) continue;
+      const n = (k * ny + j) * nx + i;
+      tissue.push(n);
+      diff[n] = 10 * gaussian(random);
+    }
+    const fast = smoothWithinRegion(tissue, diff, nx, ny);
+    tissue.forEach((t, idx) => {
+      const i = t % nx, j = Math.floor(t / nx) % ny, k = Math.floor(t / (nx * ny));
+      let sum = 0, count = 0;
+      for (let dk = -2; dk <= 2; dk++) for (let dj = -2; dj <= 2; dj++) for (let di = -2; di <= 2; di++) {
+        if (i + di < 0) continue;
+        const v = diff[((k + dk) * ny + j + dj) * nx + i + di]!;
+        if (v === v) { sum += v; count++; }
+      }
+      assert.ok(Math.abs(fast[idx]! - sum / count) < 1e-9, `voxel ${t}: ${fast[idx]} vs ${sum / count}`);
+    });
   });
 });

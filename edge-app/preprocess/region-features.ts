@@ -221,6 +221,42 @@ function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly n
   }
 }
 
+/**
+ * Smoothed d′ of each tissue voxel (in `tissue` order): the mean of d′ over the
+ * region's tissue voxels within ±SMOOTH_RADIUS voxels on every axis. A box is
+ * a product of three intervals, so its sums and counts are taken one axis at
+ * a time over the region's bounding box (15 additions per voxel instead of 125).
+ */
+export function smoothWithinRegion(tissue: readonly number[], diff: Float64Array, nx: number, ny: number): Float64Array {
+  const lo = [Infinity, Infinity, Infinity], hi = [-Infinity, -Infinity, -Infinity];
+  for (const t of tissue) {
+    const c = [t % nx, Math.floor(t / nx) % ny, Math.floor(t / (nx * ny))];
+    for (let a = 0; a < 3; a++) { lo[a] = Math.min(lo[a]!, c[a]!); hi[a] = Math.max(hi[a]!, c[a]!); }
+  }
+  const [bx, by, bz] = [0, 1, 2].map((a) => hi[a]! - lo[a]! + 1) as [number, number, number];
+  const local = (t: number): number =>
+    ((Math.floor(t / (nx * ny)) - lo[2]!) * by + (Math.floor(t / nx) % ny - lo[1]!)) * bx + (t % nx - lo[0]!);
+  let sums = new Float64Array(bx * by * bz), counts = new Float64Array(bx * by * bz);
+  for (const t of tissue) { sums[local(t)] = diff[t]!; counts[local(t)] = 1; }
+  for (const [stride, length] of [[1, bx], [bx, by], [bx * by, bz]] as const) {
+    sums = boxSum(sums, stride, length);
+    counts = boxSum(counts, stride, length);
+  }
+  return Float64Array.from(tissue, (t) => sums[local(t)]! / counts[local(t)]!);
+}
+
+/** Sum over ±SMOOTH_RADIUS along one axis (given by its stride and length), clipped at the ends. */
+function boxSum(values: Float64Array, stride: number, length: number): Float64Array<ArrayBuffer> {
+  const out = new Float64Array(values.length);
+  for (let p = 0; p < values.length; p++) {
+    const at = Math.floor(p / stride) % length;
+    let sum = 0;
+    for (let d = Math.max(-SMOOTH_RADIUS, -at); d <= Math.min(SMOOTH_RADIUS, length - 1 - at); d++) sum += values[p + d * stride]!;
+    out[p] = sum;
+  }
+  return out;
+}
+
 type Sums = { sumD: number; sumDD: number; sumRaw: number; sumS: number; sumSS: number; sumC: number; sumCC: number; greyN: number; greySum: number };
 
 function summarise(tissue: readonly number[], diff: Float64Array, sums: Sums, regionVoxels: number, nx: number, ny: number): number[] {
@@ -230,23 +266,12 @@ function summarise(tissue: readonly number[], diff: Float64Array, sums: Sums, re
   const sd = Math.sqrt(Math.max(0, sumDD / n - mean * mean));
   const sdS = Math.sqrt(Math.max(0, sumSS / n - (sumS / n) ** 2)), sdC = Math.sqrt(Math.max(0, sumCC / n - (sumC / n) ** 2));
   const sorted = Float64Array.from(tissue, (t) => diff[t]!).sort();
-  // Smoothed d′: mean over the region's tissue voxels within ±2 voxels on every axis.
-  const smooth = new Float64Array(n);
+  const smooth = smoothWithinRegion(tissue, diff, nx, ny);
   let dark = 0, bright = 0;
-  tissue.forEach((t, idx) => {
-    const i = t % nx, j = Math.floor(t / nx) % ny, k = Math.floor(t / (nx * ny));
-    let sum = 0, count = 0;
-    for (let dk = -SMOOTH_RADIUS; dk <= SMOOTH_RADIUS; dk++) for (let dj = -SMOOTH_RADIUS; dj <= SMOOTH_RADIUS; dj++) for (let di = -SMOOTH_RADIUS; di <= SMOOTH_RADIUS; di++) {
-      const a = i + di, b = j + dj, c = k + dk;
-      if (a < 0 || b < 0 || a >= nx || b >= ny || c < 0 || c >= FEATURE_GRID.dims[2]) continue;
-      const v = diff[gridIndex(a, b, c)]!;
-      if (v === v) { sum += v; count++; }
-    }
-    const m = sum / count;
-    smooth[idx] = m;
+  for (const m of smooth) {
     if (m < -DARK_HU) dark++;
     if (m > DARK_HU) bright++;
-  });
+  }
   smooth.sort();
   const greyMean = greyN >= MIN_GREY_VOXELS ? greySum / greyN : mean;
   const t = sd > 0 ? mean / (sd / Math.sqrt(n / 8)) : 0;

@@ -15,12 +15,13 @@ export type CachedRegistration = {
   seconds: number;
 };
 
-/** sha256 over the parts, each length-prefixed so no two part lists collide. Pure. */
-export function cacheKey(parts: readonly (string | Uint8Array)[]): string {
+/** sha256 over the parts, each length-prefixed so no two part lists collide; a part may come in chunks. Pure. */
+export function cacheKey(parts: readonly (string | Uint8Array | readonly Uint8Array[])[]): string {
   const hash = createHash('sha256').update(CACHE_FORMAT);
   for (const part of parts) {
-    const bytes = typeof part === 'string' ? Buffer.from(part) : part;
-    hash.update(`\n${bytes.byteLength}\n`).update(bytes);
+    const chunks = typeof part === 'string' ? [Buffer.from(part)] : part instanceof Uint8Array ? [part] : part;
+    hash.update(`\n${chunks.reduce((sum, c) => sum + c.byteLength, 0)}\n`);
+    for (const chunk of chunks) hash.update(chunk);
   }
   return hash.digest('hex');
 }

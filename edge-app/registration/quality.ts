@@ -40,19 +40,14 @@ const LEFT_LABELS = new Set(ATLAS_LABELS.filter((l) => l.side === 'L').map((l) =
  */
 export function midSagittalSymmetry(scan: Voxels, fromTemplate: readonly number[], atlas: LabelVolume): number {
   const toScanVoxel = multiplyAffines(invertAffine(scan.affine), fromTemplate);
-  const [nx, ny, nz] = atlas.dims;
   let n = 0, sa = 0, sb = 0, saa = 0, sbb = 0, sab = 0;
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++) {
-        if (!LEFT_LABELS.has(atlas.labels[(k * ny + j) * nx + i]!)) continue;
-        const p = applyAffine(atlas.affine, i, j, k);
-        const a = sampleNearest(scan, applyAffine(toScanVoxel, ...p));
-        const b = sampleNearest(scan, applyAffine(toScanVoxel, -p[0], p[1], p[2]));
-        if (a !== a || b !== b) continue;
-        n++; sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b;
-      }
-    }
+  for (const [i, j, k, label] of labelledVoxels(atlas)) {
+    if (!LEFT_LABELS.has(label)) continue;
+    const p = applyAffine(atlas.affine, i, j, k);
+    const a = sampleNearest(scan, applyAffine(toScanVoxel, ...p));
+    const b = sampleNearest(scan, applyAffine(toScanVoxel, -p[0], p[1], p[2]));
+    if (a !== a || b !== b) continue;
+    n++; sa += a; sb += b; saa += a * a; sbb += b * b; sab += a * b;
   }
   if (n < 100) return NaN;
   const cov = sab / n - (sa / n) * (sb / n);
@@ -67,18 +62,13 @@ export function midSagittalSymmetry(scan: Voxels, fromTemplate: readonly number[
 export function aspectsCoverage(scan: VoxelGrid, fromTemplate: readonly number[], atlas: LabelVolume): RegistrationQuality['coverage'] {
   const toScanVoxel = multiplyAffines(invertAffine(scan.affine), multiplyAffines(fromTemplate, atlas.affine));
   const counts = { ganglionic: [0, 0], supraganglionic: [0, 0] };
-  const [nx, ny, nz] = atlas.dims;
-  for (let k = 0; k < nz; k++) {
-    for (let j = 0; j < ny; j++) {
-      for (let i = 0; i < nx; i++) {
-        const level = LEVEL_OF_LABEL.get(atlas.labels[(k * ny + j) * nx + i]!);
-        if (!level) continue;
-        const v = applyAffine(toScanVoxel, i, j, k);
-        const inside = v.every((c, a) => c > -0.5 && c < scan.dims[a]! - 0.5);
-        counts[level][0]!++;
-        if (inside) counts[level][1]!++;
-      }
-    }
+  for (const [i, j, k, label] of labelledVoxels(atlas)) {
+    const level = LEVEL_OF_LABEL.get(label);
+    if (!level) continue;
+    const v = applyAffine(toScanVoxel, i, j, k);
+    const inside = v.every((c, a) => c > -0.5 && c < scan.dims[a]! - 0.5);
+    counts[level][0]!++;
+    if (inside) counts[level][1]!++;
   }
   const share = ([all, inside]: number[]) => (all! > 0 ? inside! / all! : 0);
   return { ganglionic: share(counts.ganglionic), supraganglionic: share(counts.supraganglionic) };
@@ -100,6 +90,22 @@ export function judgeQuality(file: string, quality: RegistrationQuality, limits:
   if (!(quality.symmetry >= limits.minSymmetry)) {
     fail('symmetry', `registration to the template failed: mid-sagittal symmetry ${quality.symmetry.toFixed(2)} (needs ≥ ${limits.minSymmetry})`);
   }
+}
+
+const labelledCache = new WeakMap<Uint8Array, [number, number, number, number][]>();
+
+/** (i, j, k, label) of every labelled atlas voxel, in storage order; a few % of the grid. */
+function labelledVoxels(atlas: LabelVolume): [number, number, number, number][] {
+  let list = labelledCache.get(atlas.labels);
+  if (!list) {
+    list = [];
+    const [nx, ny] = atlas.dims;
+    atlas.labels.forEach((label, n) => {
+      if (label !== 0) list!.push([n % nx, Math.floor(n / nx) % ny, Math.floor(n / (nx * ny)), label]);
+    });
+    labelledCache.set(atlas.labels, list);
+  }
+  return list;
 }
 
 function sampleNearest(v: Voxels, p: readonly number[]): number {

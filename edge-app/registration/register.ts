@@ -41,7 +41,7 @@ export type Registration = {
 /** A head smaller than this is not a head (a 5 cm slab of brain is ~500 mL). */
 const MIN_HEAD_ML = 300;
 
-type PreparedTemplate = { prepared: PreparedImage; head: Head; hash: Uint8Array };
+type PreparedTemplate = { prepared: PreparedImage; head: Head; hash: Uint8Array[] };
 const preparedTemplates = new WeakMap<NiftiVolume, PreparedTemplate>();
 
 /**
@@ -110,8 +110,8 @@ function prepareTemplate(template: NiftiVolume): PreparedTemplate {
   return prepared;
 }
 
-/** The bytes that define a volume in memory: dims, affine and voxels. */
-function volumeBytes(volume: Pick<NiftiVolume, 'dims' | 'affine' | 'hu'>): Uint8Array {
+/** The bytes that define a volume in memory: dims, affine and voxels (a view, not a copy: volumes are tens of MB). */
+function volumeBytes(volume: Pick<NiftiVolume, 'dims' | 'affine' | 'hu'>): Uint8Array[] {
   const header = Buffer.from(JSON.stringify({ dims: volume.dims, affine: volume.affine }));
-  return Buffer.concat([header, Buffer.from(volume.hu.buffer, volume.hu.byteOffset, volume.hu.byteLength)]);
+  return [header, new Uint8Array(volume.hu.buffer, volume.hu.byteOffset, volume.hu.byteLength)];
 }
