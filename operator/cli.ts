@@ -28,6 +28,8 @@ const USAGE = `usage: fedgit <command> [options]
   log [--plan ID]         the rounds of a plan as a table          [--repos repos | --config FILE]
   audit <commit>          recompute a merge and compare bit for bit [--repos repos | --config FILE]
   status                  where every participant stands           [--repos repos | --config FILE]
+  report [--plan ID] [--out report.html] [--experiment comparison.json]   one self-contained HTML page of the plan, from git [--repos repos | --config FILE]
+  serve [--port 8470] [--host 127.0.0.1] [--plan ID]   the same page, live (read-only)    [--repos repos | --config FILE]
   setup <plan.yaml> --base-url URL [--owner fedgit]   what the plan needs on a git server (repositories, users, permissions, webhooks)
       [--apply --admin-token-env VAR [--webhook PARTICIPANT=URL ...] [--webhook-secret-env VAR]]   create it on Gitea
   keygen --out FILE [--name NAME]   write an Ed25519 signing key (mode 0600); prints the public key for the plan
@@ -65,6 +67,9 @@ const OPTIONS = {
   timeout: { type: 'string' },
   'exit-when-done': { type: 'boolean' },
   out: { type: 'string' },
+  port: { type: 'string' },
+  host: { type: 'string' },
+  experiment: { type: 'string' },
   'base-url': { type: 'string' },
   owner: { type: 'string' },
   apply: { type: 'boolean' },
@@ -189,6 +194,11 @@ export async function main(argv: string[], deps: CliDeps): Promise<number> {
       const where = await whereFrom(flags);
       console.log(await renderStatus(where, await loadPlan(where, registries, flags.plan)));
       return 0;
+    }
+    case 'report':
+    case 'serve': {
+      const { runReportCommand } = await import('./report/command.js');
+      return runReportCommand(command, flags, registries);
     }
     default:
       throw new UsageError(`unknown command '${command}'\n${usage(deps)}`);

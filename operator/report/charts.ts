@@ -1,0 +1,163 @@
+/**
+ * Chart.js configurations for the report, built here (type-checked) and embedded as JSON; the
+ * page's script only hands each to `new Chart`. Labels are drawn on a canvas, never parsed as HTML.
+ */
+import type { ReportModel } from './model.js';
+import type { ModelResult } from './experiment-view.js';
+
+export type ChartSpec = { readonly id: string; readonly title: string; readonly config: Record<string, unknown> };
+
+const PALETTE = ['#1f77b4', '#ff7f0e', '#2ca02c', '#d62728', '#9467bd', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+export const colourOf = (index: number): string => PALETTE[index % PALETTE.length]!;
+
+const baseOptions = (x: string, y: string, extra: Record<string, unknown> = {}) => ({
+  animation: false,
+  responsive: true,
+  maintainAspectRatio: false,
+  interaction: { mode: 'nearest', intersect: false },
+  plugins: { legend: { position: 'bottom', labels: { boxWidth: 12 } } },
+  scales: { x: { title: { display: true, text: x } }, y: { title: { display: true, text: y } } },
+  ...extra,
+});
+
+/** Values a chart plots, for checking that none is empty. */
+export function pointCount(spec: ChartSpec): number {
+  const data = spec.config.data as { datasets: Array<{ data: unknown[] }> };
+  return data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null && v !== undefined).length, 0);
+}
+
+export function federationCharts(model: ReportModel): ChartSpec[] {
+  const specs: ChartSpec[] = [];
+  const edgeIndex = new Map(model.plan.edges.map((e, i) => [e, i]));
+  model.metricNames.forEach((metric, m) => {
+    const series = model.curves[metric] ?? [];
+    if (series.length === 0) return;
+    specs.push({
+      id: `chart-metric-${m}`,
+      title: metric,
+      config: {
+        type: 'line',
+        data: {
+          datasets: series.map((s) => ({
+            label: `${s.edge} ${s.kind === 'global' ? 'global model' : 'local model'}`,
+            data: s.points.map(([x, y]) => ({ x, y })),
+            borderColor: colourOf(edgeIndex.get(s.edge) ?? 0),
+            backgroundColor: colourOf(edgeIndex.get(s.edge) ?? 0),
+            borderDash: s.kind === 'local' ? [6, 4] : [],
+            pointRadius: 3,
+            tension: 0,
+          })),
+        },
+        options: baseOptions('round', metric, { scales: { x: { type: 'linear', title: { display: true, text: 'round' }, ticks: { precision: 0 } }, y: { title: { display: true, text: metric } } } }),
+      },
+    });
+  });
+  const closed = model.timeline;
+  if (closed.length > 0) {
+    specs.push({
+      id: 'chart-push-delay',
+      title: 'seconds from round start to push',
+      config: {
+        type: 'bar',
+        data: {
+          labels: closed.map((t) => `round ${t.round}`),
+          datasets: model.plan.edges.map((edge, i) => ({
+            label: edge,
+            data: closed.map((t) => t.cells.find((c) => c.edge === edge)?.delaySeconds ?? null),
+            backgroundColor: colourOf(i),
+          })),
+        },
+        options: baseOptions('round', 'seconds'),
+      },
+    });
+  }
+  const merges = model.rounds.filter((r) => r.round > 0);
+  if (merges.length > 0) {
+    const edges = [...new Set([...model.plan.edges, ...merges.flatMap((r) => r.merged.map((m) => m.edge))])];
+    specs.push({
+      id: 'chart-merge-weights',
+      title: 'merge weight per edge',
+      config: {
+        type: 'bar',
+        data: {
+          labels: merges.map((r) => `round ${r.round}`),
+          datasets: edges.map((edge, i) => ({
+            label: edge,
+            data: merges.map((r) => r.merged.find((m) => m.edge === edge)?.weight ?? 0),
+            backgroundColor: colourOf(i),
+          })),
+        },
+        options: baseOptions('round', 'weight', { scales: { x: { stacked: true }, y: { stacked: true, min: 0, max: 1, title: { display: true, text: 'weight' } } } }),
+      },
+    });
+  }
+  return specs;
+}
+
+/** Dataset-size-weighted mean of one metric of the global model over the edges, per round. */
+function meanGlobalCurve(model: ReportModel, metric: string): Array<[number, number]> {
+  const byRound = new Map<number, number[]>();
+  for (const s of model.curves[metric] ?? []) {
+    if (s.kind !== 'global') continue;
+    for (const [x, y] of s.points) byRound.set(x, [...(byRound.get(x) ?? []), y]);
+  }
+  return [...byRound].sort(([a], [b]) => a - b).map(([x, ys]) => [x, ys.reduce((a, b) => a + b, 0) / ys.length]);
+}
+
+export function experimentCharts(model: ReportModel): ChartSpec[] {
+  const x = model.experiment;
+  if (!x || x.models.length === 0) return [];
+  const specs: ChartSpec[] = [];
+  const modelColour = (name: string) => (name === 'central' ? '#1f77b4' : name === 'federated' ? '#ff7f0e' : '#7f7f7f');
+  if (x.regions.length > 0) {
+    specs.push({
+      id: 'chart-region-auc',
+      title: 'AUC per ASPECTS region (test set)',
+      config: {
+        type: 'bar',
+        data: {
+          labels: x.regions,
+          datasets: x.models.map((m) => ({ label: m.name, data: x.regions.map((r) => m.regions[r]?.auc ?? null), backgroundColor: modelColour(m.name) })),
+        },
+        options: baseOptions('region', 'AUC', { scales: { y: { min: 0, max: 1, title: { display: true, text: 'AUC' } } } }),
+      },
+    });
+  }
+  const headline: Array<[string, (m: ModelResult) => number | null]> = [
+    ['macro AUC', (m) => m.macroAuc],
+    ['accuracy', (m) => m.accuracy],
+    ['F1 class 1', (m) => m.classes['1'].f1],
+    ['F1 class 0', (m) => m.classes['0'].f1],
+    ['ASPECTS within ±1', (m) => (m.aspects.withinOnePercent === null ? null : m.aspects.withinOnePercent / 100)],
+    ['ASPECTS ≥ 6 accuracy', (m) => m.aspects.dichotomyAccuracy],
+  ];
+  specs.push({
+    id: 'chart-headline',
+    title: 'headline figures (test set)',
+    config: {
+      type: 'bar',
+      data: { labels: headline.map(([n]) => n), datasets: x.models.map((m) => ({ label: m.name, data: headline.map(([, f]) => f(m)), backgroundColor: modelColour(m.name) })) },
+      options: baseOptions('', 'fraction', { scales: { y: { min: 0, max: 1 } } }),
+    },
+  });
+  const federated = meanGlobalCurve(model, 'loss');
+  const central = x.centralEpochs.filter((e) => e.validationLoss !== null);
+  const perRound = x.epochsPerRound ?? model.plan.epochsPerRound;
+  if (central.length > 0 || federated.length > 0) {
+    specs.push({
+      id: 'chart-central-vs-federated',
+      title: 'validation loss by epoch: central vs federated',
+      config: {
+        type: 'line',
+        data: {
+          datasets: [
+            { label: 'central (its validation split)', data: central.map((e) => ({ x: e.epoch, y: e.validationLoss })), borderColor: '#1f77b4', backgroundColor: '#1f77b4', pointRadius: 2 },
+            { label: "federated global model (mean over the edges' validation data)", data: federated.map(([r, y]) => ({ x: r * perRound, y })), borderColor: '#ff7f0e', backgroundColor: '#ff7f0e', pointRadius: 3 },
+          ],
+        },
+        options: baseOptions('epoch', 'loss', { scales: { x: { type: 'linear', title: { display: true, text: 'epochs trained' } }, y: { title: { display: true, text: 'loss' } } } }),
+      },
+    });
+  }
+  return specs;
+}

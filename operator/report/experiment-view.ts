@@ -1,0 +1,107 @@
+/**
+ * The experiment's comparison (comparison.json, written by `fedgit experiment`) as the report
+ * shows it. The operator does not import the experiment: the file is read as plain JSON and
+ * every number is taken only if it is one, so a missing or renamed field leaves a gap, not a crash.
+ */
+import { escapeUntrusted } from '../text/untrusted.js';
+
+export type ClassStats = { readonly precision: number | null; readonly recall: number | null; readonly f1: number | null; readonly support: number | null };
+export type RegionStats = { readonly sensitivity: number | null; readonly specificity: number | null; readonly auc: number | null; readonly positives: number | null };
+
+export type ModelResult = {
+  readonly name: string;
+  readonly n: number | null;
+  readonly loss: number | null;
+  readonly accuracy: number | null;
+  readonly macroAuc: number | null;
+  readonly classes: Readonly<Record<'0' | '1', ClassStats>>;
+  readonly regions: Readonly<Record<string, RegionStats>>;
+  readonly aspects: { readonly meanDifference: number | null; readonly meanAbsoluteDifference: number | null; readonly withinOnePercent: number | null; readonly dichotomyAccuracy: number | null };
+  /**
+   * Region decisions pooled over the test set, rebuilt from each class's recall and support
+   * (recall of class 1 = TP / positives, recall of class 0 = TN / negatives); null when absent.
+   */
+  readonly confusion: { readonly tp: number; readonly fn: number; readonly tn: number; readonly fp: number } | null;
+};
+
+export type ExperimentView = {
+  readonly createdAt: string | null;
+  readonly rounds: number | null;
+  readonly epochsPerRound: number | null;
+  readonly engines: ReadonlyArray<readonly [string, string]>;
+  readonly trainVolumes: ReadonlyArray<readonly [string, number]>;
+  readonly testVolumes: number | null;
+  readonly models: readonly ModelResult[];
+  readonly regions: readonly string[];
+  /** Central training's validation curve, per epoch. */
+  readonly centralEpochs: ReadonlyArray<{ readonly epoch: number; readonly validationLoss: number | null; readonly validationMacroAuc: number | null }>;
+  readonly wallSeconds: ReadonlyArray<readonly [string, number]>;
+};
+
+type Json = unknown;
+const at = (value: Json, ...path: string[]): Json => {
+  let v: Json = value;
+  for (const k of path) v = v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>)[k] : undefined;
+  return v;
+};
+const num = (value: Json, ...path: string[]): number | null => {
+  const v = at(value, ...path);
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+};
+const entriesOf = (value: Json): Array<[string, Json]> => (value !== null && typeof value === 'object' && !Array.isArray(value) ? Object.entries(value as Record<string, Json>) : []);
+const label = (text: string) => escapeUntrusted(text, 80);
+
+function modelResult(name: string, m: Json): ModelResult {
+  const classes = { '0': classStats(at(m, 'classes', '0')), '1': classStats(at(m, 'classes', '1')) };
+  const regions: Record<string, RegionStats> = {};
+  for (const [region, r] of entriesOf(at(m, 'regions')).slice(0, 64)) {
+    regions[label(region)] = { sensitivity: num(r, 'sensitivity'), specificity: num(r, 'specificity'), auc: num(r, 'auc'), positives: num(r, 'positives') };
+  }
+  const { '0': c0, '1': c1 } = classes;
+  const confusion = c0.recall !== null && c0.support !== null && c1.recall !== null && c1.support !== null
+    ? (() => {
+      const tp = Math.round(c1.recall! * c1.support!), tn = Math.round(c0.recall! * c0.support!);
+      return { tp, fn: c1.support! - tp, tn, fp: c0.support! - tn };
+    })()
+    : null;
+  return {
+    name,
+    n: num(m, 'n'),
+    loss: num(m, 'loss'),
+    accuracy: num(m, 'accuracy'),
+    macroAuc: num(m, 'macroAuc'),
+    classes,
+    regions,
+    aspects: { meanDifference: num(m, 'aspects', 'meanDifference'), meanAbsoluteDifference: num(m, 'aspects', 'meanAbsoluteDifference'), withinOnePercent: num(m, 'aspects', 'withinOnePercent'), dichotomyAccuracy: num(m, 'aspects', 'dichotomyAccuracy') },
+    confusion,
+  };
+}
+
+function classStats(c: Json): ClassStats {
+  return { precision: num(c, 'precision'), recall: num(c, 'recall'), f1: num(c, 'f1'), support: num(c, 'support') };
+}
+
+/** The view of a parsed comparison.json; null when it is not one (`kind` fedgit-experiment/…). */
+export function parseExperimentView(report: Json): ExperimentView | null {
+  const kind = at(report, 'kind');
+  if (typeof kind !== 'string' || !kind.startsWith('fedgit-experiment/')) return null;
+  const test = at(report, 'test');
+  const models = ([['round 0', 'initial'], ['central', 'central'], ['federated', 'federated']] as const)
+    .filter(([, key]) => at(test, key) !== undefined)
+    .map(([name, key]) => modelResult(name, at(test, key)));
+  const regions = [...new Set(models.flatMap((m) => Object.keys(m.regions)))];
+  const epochs = at(report, 'central', 'epochs');
+  const createdAt = at(report, 'createdAt');
+  return {
+    createdAt: typeof createdAt === 'string' ? label(createdAt) : null,
+    rounds: num(report, 'settings', 'rounds'),
+    epochsPerRound: num(report, 'settings', 'epochsPerRound'),
+    engines: entriesOf(at(report, 'settings', 'engines')).slice(0, 64).map(([e, k]) => [label(e), label(String(k))] as const),
+    trainVolumes: entriesOf(at(report, 'settings', 'volumes', 'train')).slice(0, 64).flatMap(([e, n]) => (typeof n === 'number' ? [[label(e), n] as const] : [])),
+    testVolumes: num(report, 'settings', 'volumes', 'test'),
+    models,
+    regions,
+    centralEpochs: (Array.isArray(epochs) ? epochs : []).slice(0, 10_000).map((e: Json, i) => ({ epoch: num(e, 'epoch') ?? i + 1, validationLoss: num(e, 'validationLoss'), validationMacroAuc: num(e, 'validationMacroAuc') })),
+    wallSeconds: entriesOf(at(report, 'timings')).slice(0, 32).flatMap(([k, v]) => (typeof v === 'number' && Number.isFinite(v) ? [[label(k), v] as const] : [])),
+  };
+}
