@@ -1,6 +1,6 @@
 /** Aggregation strategies by the name a plan uses. */
 import type { Strategy, StrategyRegistry } from '../operator/contracts.js';
-import { FedgitError } from '../operator/errors.js';
+import { UnknownComponent } from '../operator/errors.js';
 import { fedAvgStrategy } from './fedavg.js';
 
 const STRATEGIES: ReadonlyMap<string, Strategy> = new Map([[fedAvgStrategy.name, fedAvgStrategy]]);
@@ -9,7 +9,7 @@ export const strategies: StrategyRegistry = {
   ids: () => [...STRATEGIES.keys()],
   get(name) {
     const strategy = STRATEGIES.get(name);
-    if (!strategy) throw new FedgitError('STRATEGY_UNKNOWN', `unknown strategy '${name}' (known: ${[...STRATEGIES.keys()].join(', ')})`, { name });
+    if (!strategy) throw new UnknownComponent('strategy', name, [...STRATEGIES.keys()]);
     return strategy;
   },
 };

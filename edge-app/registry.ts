@@ -6,7 +6,7 @@
  */
 import type { z } from 'zod';
 import type { AppRegistry, EdgeApp, LocalAppConfig, TensorSpec, Tensors } from '../operator/contracts.js';
-import { FedgitError } from '../operator/errors.js';
+import { ConfigInvalid, UnknownComponent } from '../operator/errors.js';
 import { LinearToyOptions, LINEAR_TOY_ARCHITECTURE, linearToySpec, linearToyInitialWeights, createLinearToyApp } from './toy/linear-toy.js';
 import { NoopOptions, NOOP_ARCHITECTURE, noopSpec, noopInitialWeights, createNoopApp } from './toy/noop.js';
 import { AspectsOptions } from './aspects/options.js';
@@ -74,7 +74,7 @@ const APPS: ReadonlyMap<string, AppDefinition<unknown>> = new Map([
 ]);
 
 function needData(local: LocalAppConfig, id: string): string {
-  if (!local.dataDir) throw new FedgitError('CONFIG_INVALID', `edge ${local.edge}: app ${id} needs a data folder (participant config 'data', or --data)`, { edge: local.edge });
+  if (!local.dataDir) throw new ConfigInvalid(`edge ${local.edge}: app ${id} needs a data folder (participant config 'data', or --data)`, { field: 'data', edge: local.edge });
   return local.dataDir;
 }
 
@@ -125,7 +125,7 @@ function regionApp(): AppDefinition<unknown> {
 
 function app(id: string): AppDefinition<unknown> {
   const definition = APPS.get(id);
-  if (!definition) throw new FedgitError('APP_UNKNOWN', `unknown app '${id}' (known: ${[...APPS.keys()].join(', ')})`, { id });
+  if (!definition) throw new UnknownComponent('app', id, [...APPS.keys()]);
   return definition;
 }
 

@@ -1,20 +1,19 @@
-/** User errors of `fedgit experiment` and `fedgit synth` (the CLI maps code USAGE to exit 2). */
-import { FedgitError } from '../operator/errors.js';
+/** Errors of `fedgit experiment`, `fedgit synth` and `fedgit evaluate`; each declares its exit status (operator/errors.ts). */
+import { EXIT, FedgitError, UsageError } from '../operator/errors.js';
 
-export class ExperimentUsage extends FedgitError {
-  constructor(message: string) {
-    super('USAGE', message);
-  }
-}
+/** A flag or argument the experiment commands cannot use (exit 2). */
+export class ExperimentUsage extends UsageError {}
 
+/** The federated arm or another step of the experiment failed (exit 1). */
 export class ExperimentFailed extends FedgitError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('EXPERIMENT_FAILED', message, data, options);
   }
 }
 
-/** Weights that the app cannot use: another architecture, or tensors of other names or shapes. */
+/** Weights that the app cannot use: another architecture, or tensors of other names or shapes (exit 3). */
 export class WeightsMismatch extends FedgitError {
+  static override readonly exit = EXIT.invalid;
   constructor(message: string, data: Record<string, unknown> = {}) {
     super('WEIGHTS_MISMATCH', message, data);
   }

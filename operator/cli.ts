@@ -6,7 +6,7 @@
  * (details go to the log) and picks the exit code.
  */
 import { parseArgs } from 'node:util';
-import { EXIT, FedgitError } from './errors.js';
+import { EXIT, FedgitError, UsageError } from './errors.js';
 import type { Registries } from './runtime/registries.js';
 import { readParticipantConfig, resolveParticipant, ParticipantSchema } from './config/participant.js';
 import { runParticipantProcess } from './runtime/participant.js';
@@ -79,13 +79,16 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-class UsageError extends FedgitError {
-  constructor(message: string) {
-    super('USAGE', message);
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+/** node's parseArgs throws plain errors for unknown or malformed flags: they are usage errors. */
+function parseFlags(args: string[]) {
+  try {
+    return parseArgs({ args, options: OPTIONS, allowPositionals: true, strict: true });
+  } catch (e) {
+    throw new UsageError((e as Error).message, {}, { cause: e });
   }
 }
-
-type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
 
 async function participantConfig(role: 'aggregator' | 'edge', flags: Flags) {
   if (flags.config) return readParticipantConfig(flags.config);
@@ -104,7 +107,7 @@ export async function main(argv: string[], deps: CliDeps): Promise<number> {
   }
   const extra = deps.commands?.find((c) => c.name === command);
   if (extra) return extra.run(rest);
-  const { values: flags, positionals } = parseArgs({ args: rest, options: OPTIONS, allowPositionals: true, strict: true });
+  const { values: flags, positionals } = parseFlags(rest);
   if (flags.help) {
     process.stdout.write(usage(deps));
     return 0;
@@ -212,12 +215,7 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
   } catch (e) {
     if (e instanceof FedgitError) {
       console.error(`fedgit: ${e.message}`);
-      return e.code === 'USAGE' ? EXIT.usage : e.exitCode;
-    }
-    const code = (e as { code?: string }).code;
-    if (code?.startsWith('ERR_PARSE_ARGS')) {
-      console.error(`fedgit: ${(e as Error).message}`);
-      return EXIT.usage;
+      return e.exitCode;
     }
     console.error(`fedgit: unexpected error: ${(e as Error).stack ?? String(e)}`);
     return EXIT.failed;

@@ -3,7 +3,7 @@ import { mkdtemp, rm, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isFedgitError } from '../operator/errors.js';
+import { DataInvalid } from '../operator/errors.js';
 import { parseLabelsCsv, renderLabelsCsv } from '../edge-app/cohort/labels-csv.js';
 import { loadCohort } from '../edge-app/cohort/load-cohort.js';
 import { synthCohort } from '../edge-app/cohort/synth-cohort.js';
@@ -11,7 +11,7 @@ import { synthCohort } from '../edge-app/cohort/synth-cohort.js';
 const HEADER = 'file,hemisphere,C,L,IC,I,M1,M2,M3,M4,M5,M6';
 
 const invalid = (pattern: RegExp, data: Record<string, unknown>) => (e: unknown): boolean => {
-  assert.ok(isFedgitError(e, 'DATA_INVALID'), `expected DataInvalid, got ${String(e)}`);
+  assert.ok(e instanceof DataInvalid, `expected DataInvalid, got ${String(e)}`);
   assert.match(e.message, pattern);
   for (const [k, v] of Object.entries(data)) assert.deepEqual(e.data[k], v, `data.${k}`);
   return true;

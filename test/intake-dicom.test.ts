@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it, type TestContext } from 'node:test';
-import { isFedgitError } from '../operator/errors.js';
+import { DataInvalid } from '../operator/errors.js';
 import { loadCohort } from '../edge-app/cohort/load-cohort.js';
 import { renderLabelsCsv } from '../edge-app/cohort/labels-csv.js';
 import { synthVolume } from '../edge-app/cohort/synth-volume.js';
@@ -107,7 +107,7 @@ async function writeSeries(src: Source, name: string, o: { drop?: number; tiltDe
 
 /** Checks `e` is DataInvalid whose single-line message starts with the folder. */
 const refusal = (folder: string, pattern: RegExp) => (e: unknown): boolean => {
-  assert.ok(isFedgitError(e, 'DATA_INVALID'), `expected DataInvalid, got ${String(e)}`);
+  assert.ok(e instanceof DataInvalid, `expected DataInvalid, got ${String(e)}`);
   assert.ok(e.message.startsWith(`${folder}: `), e.message);
   assert.doesNotMatch(e.message, /\n/);
   assert.match(e.message, pattern);

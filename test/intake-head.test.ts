@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { isFedgitError } from '../operator/errors.js';
+import { DataInvalid } from '../operator/errors.js';
 import { synthVolume, type SynthVolume } from '../edge-app/cohort/synth-volume.js';
 import { applyAffine, invertAffine } from '../edge-app/nifti/affine.js';
 import { writeNifti } from '../edge-app/nifti/read-nifti.js';
@@ -86,7 +86,7 @@ describe('head check (pure)', () => {
   it('requireHead names the file in one line', () => {
     const { volume } = synthVolume(10, { matrix: 64, slices: 28 });
     assert.throws(() => requireHead({ ...moveHead(volume, 1200), file: '/data/ct-0042.nii.gz', datatype: 'int16' }), (e: unknown) => {
-      assert.ok(isFedgitError(e, 'DATA_INVALID'), String(e));
+      assert.ok(e instanceof DataInvalid, String(e));
       assert.match(e.message, /^\/data\/ct-0042\.nii\.gz: no head found in the field of view: 0 mL of brain-range tissue/);
       assert.doesNotMatch(e.message, /\n/);
       assert.deepEqual([e.data.file, e.data.reason], ['/data/ct-0042.nii.gz', 'no-head']);
@@ -113,7 +113,7 @@ describe('readScan refuses, naming the file', () => {
     assert.equal(ok.source, 'nifti');
     assert.ok(ok.head.brainMl > 1000);
     await assert.rejects(readScan(dir, 'moved.nii.gz'), (e: unknown) => {
-      assert.ok(isFedgitError(e, 'DATA_INVALID'), String(e));
+      assert.ok(e instanceof DataInvalid, String(e));
       assert.ok(e.message.startsWith(`${join(dir, 'moved.nii.gz')}: no head found in the field of view`), e.message);
       assert.doesNotMatch(e.message, /\n/);
       return true;
@@ -129,7 +129,7 @@ describe('readScan refuses, naming the file', () => {
     bytes.writeInt16LE(0, 254); // sform_code
     await writeFile(file, bytes);
     await assert.rejects(readScan(dir, 'no-orientation.nii'), (e: unknown) => {
-      assert.ok(isFedgitError(e, 'DATA_INVALID'), String(e));
+      assert.ok(e instanceof DataInvalid, String(e));
       assert.equal(e.message, `${file}: no orientation: sform_code and qform_code are both 0, so there is no voxel-to-world affine; left and right are undefined`);
       return true;
     });

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { isFedgitError } from '../operator/errors.js';
+import { DataInvalid } from '../operator/errors.js';
 import { affineToQuaternion, quaternionToAffine } from '../edge-app/nifti/affine.js';
 import { parseNifti } from '../edge-app/nifti/parse-nifti.js';
 import { readNifti, writeNifti } from '../edge-app/nifti/read-nifti.js';
@@ -85,7 +85,7 @@ describe('writeNifti → readNifti', () => {
     fromQform.forEach((a, n) => assert.ok(Math.abs(a - OBLIQUE[n]!) < 1e-3, `qform affine[${n}] ${a} vs ${OBLIQUE[n]}`));
     view.setInt16(252, 0, true); // qform_code
     assert.throws(() => parseNifti(bytes, 'none.nii'), (e: unknown) => {
-      assert.ok(isFedgitError(e, 'DATA_INVALID'), `expected DataInvalid, got ${String(e)}`);
+      assert.ok(e instanceof DataInvalid, `expected DataInvalid, got ${String(e)}`);
       assert.equal(e.message, 'none.nii: no orientation: sform_code and qform_code are both 0, so there is no voxel-to-world affine; left and right are undefined');
       assert.deepEqual([e.data.file, e.data.reason], ['none.nii', 'orientation']);
       return true;

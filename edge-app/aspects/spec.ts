@@ -4,7 +4,7 @@
  * initialisation. No TensorFlow.js here: the aggregator and the external
  * command adapter import this module. The contract is MODEL.md.
  */
-import { FedgitError } from '../../operator/errors.js';
+import { EXIT, FedgitError } from '../../operator/errors.js';
 import { mulberry32 } from '../random.js';
 import type { Tensor, Tensors } from '../../operator/contracts.js';
 
@@ -30,7 +30,9 @@ export const CONV_LAYERS = [
 export const KERNEL_SIZE = 3;
 export const FC1_UNITS = 64;
 
+/** Plan options whose grid the model cannot use (exit 3). */
 export class GridInvalid extends FedgitError {
+  static override readonly exit = EXIT.invalid;
   constructor(message: string, grid: unknown) {
     super('GRID_INVALID', message, { grid });
   }

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { NAME_PATTERN } from '../plan/plan.js';
 import { generateKeyPair, fingerprint as fingerprintOf, writePrivateKey } from '../trust/keys.js';
 import { KeyFileRefused } from '../trust/errors.js';
-import { FedgitError } from '../errors.js';
+import { UsageError } from '../errors.js';
 
 export type KeygenOptions = {
   /** Where the private key goes. */
@@ -48,9 +48,9 @@ export function renderKeySnippet(publicKey: string, name?: string): string {
 
 export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
   if (options.name !== undefined && !NAME_PATTERN.test(options.name)) {
-    throw new FedgitError('USAGE', `keygen: --name ${JSON.stringify(options.name.slice(0, 40))} must be 1–63 lowercase letters, digits or dashes`, { name: options.name.slice(0, 40) });
+    throw new UsageError(`keygen: --name ${JSON.stringify(options.name.slice(0, 40))} must be 1–63 lowercase letters, digits or dashes`, { name: options.name.slice(0, 40) });
   }
-  if (!options.out) throw new FedgitError('USAGE', 'keygen: give --out FILE, the private key file to create (outside any git repository)');
+  if (!options.out) throw new UsageError('keygen: give --out FILE, the private key file to create (outside any git repository)');
   const file = path.resolve(options.out);
   if (!options.allowInsideGitRepository) {
     const tree = await enclosingRepository(path.dirname(file));

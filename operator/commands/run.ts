@@ -14,7 +14,7 @@ import { RefWatcher } from '../runtime/ref-watcher.js';
 import { Supervisor } from '../runtime/supervisor.js';
 import type { Registries } from '../runtime/registries.js';
 import { readRounds, renderRounds } from './log.js';
-import { FedgitError, PlanInvalid } from '../errors.js';
+import { PlanInvalid, RunTimedOut, UsageError } from '../errors.js';
 
 export type RunOptions = {
   readonly planFile: string;
@@ -41,7 +41,7 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
   const { plan, text } = await readPlanFile(o.planFile, { apps: registries.apps, strategies: registries.strategies.ids() });
   const edges = plan.edges.map((e) => e.name);
   for (const [edge] of Object.entries(o.edgeConfigs ?? {})) {
-    if (!edges.includes(edge)) throw new FedgitError('RUN_INVALID', `--edge-config names ${edge}, which is not an edge of plan ${plan.name} (${edges.join(', ')})`, { edge });
+    if (!edges.includes(edge)) throw new UsageError(`--edge-config names ${edge}, which is not an edge of plan ${plan.name} (${edges.join(', ')})`, { edge });
   }
   const where = reposUnder(o.repos, edges);
   if (plan.pretrained) await checkPretrained(where.global, plan, o.planFile, text, registries);
@@ -60,7 +60,7 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
       gitdirs: [global.gitdir],
       onChange: () => void check(),
     });
-    const timeout = o.timeoutMs ? setTimeout(() => (void watcher.stop(), reject(new FedgitError('RUN_TIMEOUT', `plan ${plan.name} did not finish within ${o.timeoutMs} ms`))), o.timeoutMs) : undefined;
+    const timeout = o.timeoutMs ? setTimeout(() => (void watcher.stop(), reject(new RunTimedOut(`plan ${plan.name} did not finish within ${o.timeoutMs} ms`, { plan: plan.name, timeoutMs: o.timeoutMs! }))), o.timeoutMs) : undefined;
     let checking = false;
     const check = async () => {
       if (checking) return;

@@ -4,7 +4,7 @@
  * through its REST API with an admin token.
  */
 import { randomBytes } from 'node:crypto';
-import { FedgitError } from '../errors.js';
+import { SetupFailed } from '../errors.js';
 import { REPO_DIRS } from '../git/names.js';
 import type { Plan } from '../plan/plan.js';
 
@@ -88,7 +88,7 @@ export async function applyToGitea(s: SetupPlan, o: GiteaOptions): Promise<{ pas
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     if (response.ok || (okIfExists && (response.status === 409 || response.status === 422))) return response;
-    throw new FedgitError('SETUP_FAILED', `Gitea ${method} ${path}: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`, { status: response.status });
+    throw new SetupFailed(`Gitea ${method} ${path}: HTTP ${response.status} ${(await response.text()).slice(0, 200)}`, { status: response.status });
   };
   const passwords: Record<string, string> = {};
   for (const user of s.users) {

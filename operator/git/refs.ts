@@ -8,7 +8,7 @@
  */
 import { open, readFile, rename, rm, stat, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
-import { RefConflict, FedgitError } from '../errors.js';
+import { RefConflict, RefInvalid, RefLocked, RefUnreadable } from '../errors.js';
 
 const OID = /^[0-9a-f]{40}$/;
 /** A lock older than this was left by a killed process (the critical section takes microseconds). */
@@ -19,7 +19,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function refPath(gitdir: string, ref: string): string {
   if (!ref.startsWith('refs/') || ref.includes('..') || ref.endsWith('.lock') || /[\s~^:?*[\\]/.test(ref)) {
-    throw new FedgitError('REF_INVALID', `invalid ref name: ${ref}`, { ref });
+    throw new RefInvalid(`invalid ref name: ${ref}`, { ref });
   }
   return path.join(gitdir, ...ref.split('/'));
 }
@@ -56,7 +56,7 @@ export async function readRef(gitdir: string, ref: string): Promise<string | nul
     // A non-fedgit writer may be half-way through: read again.
     await sleep(5);
   }
-  throw new FedgitError('REF_UNREADABLE', `ref ${ref} in ${gitdir} does not hold an object id`, { ref, gitdir });
+  throw new RefUnreadable(`ref ${ref} in ${gitdir} does not hold an object id`, { ref, gitdir });
 }
 
 /** All refs under a prefix (e.g. `refs/heads/`), loose overriding packed. */
@@ -94,7 +94,7 @@ async function acquireLock(lockFile: string) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const held = await stat(lockFile, { bigint: true }).catch(() => null);
       if (held && Date.now() - Number(held.mtimeMs) > STALE_LOCK_MS) await breakStaleLock(lockFile, held);
-      else if (attempt >= LOCK_RETRIES) throw new FedgitError('REF_LOCKED', `${lockFile} is held by another writer`, { lockFile });
+      else if (attempt >= LOCK_RETRIES) throw new RefLocked(`${lockFile} is held by another writer`, { lockFile });
       else await sleep(5 + attempt * 2);
     }
   }
@@ -146,7 +146,7 @@ async function holdsLock(lockFile: string, ino: bigint): Promise<boolean> {
  * Throws RefConflict otherwise; never overwrites a value it did not see.
  */
 export async function updateRef(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
-  if (!OID.test(next)) throw new FedgitError('REF_INVALID', `not an object id: ${next}`, { ref });
+  if (!OID.test(next)) throw new RefInvalid(`not an object id: ${next}`, { ref });
   const file = refPath(gitdir, ref);
   const lockFile = `${file}.lock`;
   await mkdir(path.dirname(file), { recursive: true });
@@ -161,7 +161,7 @@ export async function updateRef(gitdir: string, ref: string, next: string, expec
     await handle.close();
     // Only a writer stalled past STALE_LOCK_MS can have lost its lock to a breaker; then the ref
     // may have moved under another writer, and this update must not claim success.
-    if (!(await holdsLock(lockFile, lockIno))) throw new FedgitError('REF_LOCKED', `${lockFile} was broken while this writer held it (stalled for more than ${STALE_LOCK_MS / 1000} s)`, { lockFile });
+    if (!(await holdsLock(lockFile, lockIno))) throw new RefLocked(`${lockFile} was broken while this writer held it (stalled for more than ${STALE_LOCK_MS / 1000} s)`, { lockFile });
     await rename(lockFile, file);
     renamed = true;
   } finally {

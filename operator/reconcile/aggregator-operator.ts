@@ -3,7 +3,7 @@ import type { KeyObject } from 'node:crypto';
 import type { AppRegistry, StrategyRegistry, Tensors, Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
-import { isFedgitError, PlanInvalid } from '../errors.js';
+import { PlanInvalid, RefConflict } from '../errors.js';
 import { boundReason, shortId, type MergedEntry, type RejectedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
@@ -270,7 +270,7 @@ export class AggregatorOperator {
     try {
       return await commit();
     } catch (e) {
-      if (isFedgitError(e, 'REF_CONFLICT')) {
+      if (e instanceof RefConflict) {
         this.deps.log.warn(`the ref moved while writing (another aggregator?); re-reading: ${e.message}`);
         return null;
       }

@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { AppRegistry, EdgeApp, Engine } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
-import { isFedgitError, NotFound } from '../errors.js';
+import { Aborted, FedgitError, NotFound } from '../errors.js';
 import { shortId, WEIGHTS_FILE } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
@@ -135,7 +135,7 @@ export class EdgeOperator {
       const weights = await repo.readFile(record.oid, WEIGHTS_FILE, { maxBytes: maxCheckpointBytes(spec) });
       return signatureProblem(plan, record, weights) === null;
     } catch (e) {
-      if (isFedgitError(e)) return false;
+      if (e instanceof FedgitError) return false;
       throw e;
     }
   }
@@ -261,11 +261,12 @@ export class EdgeOperator {
     };
     const done = run()
       .catch((e) => {
-        if (controller.signal.aborted || isFedgitError(e, 'ABORTED')) {
+        if (controller.signal.aborted || e instanceof Aborted) {
           log.info(`round ${round}: training stopped`);
           return;
         }
-        if (isFedgitError(e, 'CONFIG_INVALID') || isFedgitError(e, 'DATA_INVALID')) {
+        // The app says this edge cannot work as configured (its config or data must change): stop.
+        if (e instanceof FedgitError && e.fatal) {
           log.error(`cannot train: ${(e as Error).message}`);
           this.deps.fatal?.(e as Error);
           return;

@@ -14,7 +14,7 @@ import http from 'node:http';
 import https from 'node:https';
 import zlib from 'node:zlib';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
-import { FedgitError } from '../errors.js';
+import { ConfigInvalid, FedgitError } from '../errors.js';
 
 export type HttpAuth = { readonly username: string; readonly token: string };
 export type HttpClientLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
@@ -49,7 +49,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 /** `Basic base64(username:token)`. Keep the result out of logs and messages. */
 export function basicAuthorization(auth: HttpAuth): string {
-  if (auth.username.includes(':')) throw new FedgitError('AUTH_INVALID', 'a user name for basic auth cannot contain ":"');
+  if (auth.username.includes(':')) throw new ConfigInvalid('auth.username: a user name for basic auth cannot contain ":"', { field: 'auth.username' });
   return `Basic ${Buffer.from(`${auth.username}:${auth.token}`, 'utf8').toString('base64')}`;
 }
 

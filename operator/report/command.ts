@@ -1,7 +1,7 @@
 /** `fedgit report` and `fedgit serve`: the CLI's side of the report (operator/cli.ts hands them their flags). */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { FedgitError } from '../errors.js';
+import { UsageError } from '../errors.js';
 import { loadPlan, whereFrom } from '../commands/locate.js';
 import { createLogger, closeLogger } from '../runtime/logging.js';
 import type { Registries } from '../runtime/registries.js';
@@ -14,11 +14,8 @@ export type ReportFlags = { repos?: string; config?: string; plan?: string; out?
 
 export const DEFAULT_PORT = 8470;
 
-class ReportUsage extends FedgitError {
-  constructor(message: string) {
-    super('USAGE', message);
-  }
-}
+/** A usage error of `fedgit report` / `fedgit serve` (exit 2). */
+class ReportUsage extends UsageError {}
 
 async function experimentOf(file: string | undefined): Promise<ExperimentView | null> {
   if (!file) return null;

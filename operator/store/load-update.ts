@@ -11,7 +11,7 @@ import type { CommittedPlan } from '../plan/plan.js';
 import { parseSafetensors } from '../checkpoint/safetensors.js';
 import { verificationFailure } from '../trust/sign.js';
 import { maxCheckpointBytes, updateProblem } from '../reconcile/validate-update.js';
-import { isFedgitError } from '../errors.js';
+import { FedgitError } from '../errors.js';
 import { edgeStatementOf } from './federation.js';
 import type { EdgeRecord } from './records.js';
 
@@ -40,7 +40,7 @@ export async function loadUpdate(repo: Repository, plan: CommittedPlan, record: 
     if (problem) return { ok: false, reason: problem };
     return { ok: true, update: { edge: record.edge, datasetSize: record.datasetSize, tensors }, weightsBytes: bytes };
   } catch (e) {
-    if (isFedgitError(e)) return { ok: false, reason: e.message };
+    if (e instanceof FedgitError) return { ok: false, reason: e.message };
     throw e;
   }
 }

@@ -3,9 +3,8 @@ import { EXIT, FedgitError } from '../errors.js';
 
 /** A public or private key that is not a usable Ed25519 key. Never carries key material beyond a short prefix. */
 export class KeyInvalid extends FedgitError {
-  override get exitCode(): number {
-    return EXIT.invalid;
-  }
+  static override readonly exit = EXIT.invalid;
+  static override readonly fatal = true;
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {
     super('KEY_INVALID', message, data, options);
   }
@@ -13,9 +12,8 @@ export class KeyInvalid extends FedgitError {
 
 /** A private key file that must not be used or written as asked: too open, already there, or not a file. */
 export class KeyFileRefused extends FedgitError {
-  override get exitCode(): number {
-    return EXIT.invalid;
-  }
+  static override readonly exit = EXIT.invalid;
+  static override readonly fatal = true;
   constructor(message: string, data: { file: string } & Record<string, unknown>, options?: { cause?: unknown }) {
     super('KEY_FILE_REFUSED', message, data, options);
   }

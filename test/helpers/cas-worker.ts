@@ -1,6 +1,6 @@
 /** Child process for the CAS test: appends N commits to refs/heads/main, retrying on conflict. */
 import { Repository } from '../../operator/git/repository.js';
-import { isFedgitError } from '../../operator/errors.js';
+import { RefConflict, RefLocked } from '../../operator/errors.js';
 
 const [gitdir, name, countText] = process.argv.slice(2) as [string, string, string];
 const repo = new Repository(gitdir);
@@ -12,7 +12,7 @@ for (let i = 0; i < Number(countText); i++) {
       await repo.updateRef('refs/heads/main', oid, head);
       break;
     } catch (e) {
-      if (!isFedgitError(e, 'REF_CONFLICT') && !isFedgitError(e, 'REF_LOCKED')) throw e;
+      if (!(e instanceof RefConflict) && !(e instanceof RefLocked)) throw e;
     }
   }
 }

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import { readRef, updateRef } from '../../operator/git/refs.js';
-import { isFedgitError } from '../../operator/errors.js';
+import { RefConflict, RefLocked } from '../../operator/errors.js';
 
 const [gitdir, ref, id, countText] = process.argv.slice(2) as [string, string, string, string];
 const succeeded: Array<[string | null, string]> = [];
@@ -16,7 +16,7 @@ for (let i = 0; succeeded.length < Number(countText); i++) {
     await updateRef(gitdir, ref, next, expected);
     succeeded.push([expected, next]);
   } catch (e) {
-    if (!isFedgitError(e, 'REF_CONFLICT') && !isFedgitError(e, 'REF_LOCKED')) throw e;
+    if (!(e instanceof RefConflict) && !(e instanceof RefLocked)) throw e;
   }
 }
 process.stdout.write(JSON.stringify(succeeded));
