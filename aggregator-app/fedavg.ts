@@ -4,7 +4,7 @@
  * float64, so the same inputs give the same bytes on any machine — which is
  * what lets `fedgit audit` recompute a merge bit for bit.
  */
-import type { Strategy, Tensor, Tensors, Update } from '../operator/contracts.js';
+import type { Strategy, Tensor, Tensors, Update } from '../sdk/index.js';
 
 function inEdgeOrder(updates: readonly Update[]): Update[] {
   return [...updates].sort((a, b) => (a.edge < b.edge ? -1 : a.edge > b.edge ? 1 : 0));

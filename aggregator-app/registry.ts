@@ -1,6 +1,6 @@
 /** Aggregation strategies by the name a plan uses. */
-import type { Strategy, StrategyRegistry } from '../operator/contracts.js';
-import { UnknownComponent } from '../operator/errors.js';
+import type { Strategy, StrategyRegistry } from '../sdk/index.js';
+import { UnknownComponent } from '../sdk/index.js';
 import { fedAvgStrategy } from './fedavg.js';
 
 const STRATEGIES: ReadonlyMap<string, Strategy> = new Map([[fedAvgStrategy.name, fedAvgStrategy]]);

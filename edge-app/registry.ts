@@ -5,8 +5,8 @@
  * loads a framework.
  */
 import type { z } from 'zod';
-import type { AppRegistry, EdgeApp, LocalAppConfig, TensorSpec, Tensors } from '../operator/contracts.js';
-import { ConfigInvalid, UnknownComponent } from '../operator/errors.js';
+import type { AppRegistry, EdgeApp, LocalAppConfig, TensorSpec, Tensors } from '../sdk/index.js';
+import { ConfigInvalid, UnknownComponent } from '../sdk/index.js';
 import { LinearToyOptions, LINEAR_TOY_ARCHITECTURE, linearToySpec, linearToyInitialWeights, createLinearToyApp } from './toy/linear-toy.js';
 import { NoopOptions, NOOP_ARCHITECTURE, noopSpec, noopInitialWeights, createNoopApp } from './toy/noop.js';
 import { AspectsOptions } from './aspects/options.js';
@@ -56,7 +56,7 @@ const APPS: ReadonlyMap<string, AppDefinition<unknown>> = new Map([
           batchSize: o.batchSize,
           learningRate: o.learningRate,
           validationFraction: o.validationFraction,
-          logger: { info: (message: string) => local.log('info', message) },
+          logger: local.log,
         });
       },
     }),
@@ -95,7 +95,7 @@ function regionApp(): AppDefinition<unknown> {
         registration: o.registration,
         templateFile: o.templateFile,
         atlasFile: o.atlasFile,
-        logger: { info: (message: string) => local.log('info', message) },
+        logger: local.log,
       });
     },
     // The external engine gets the features fedgit computed (registration needs elastix and the atlas).
@@ -108,9 +108,9 @@ function regionApp(): AppDefinition<unknown> {
             import('./preprocess/region-cohort.js'), import('./aspects/region-features-file.js'), import('./aspects/region-app.js'),
           ]);
           const cohort = await loadRegionCohort(dataDir, {
-            atlas: atlasSource(dataDir, o), mode: o.registration, onRefused: (_id, message) => local.log('warn', `left out: ${message}`),
+            atlas: atlasSource(dataDir, o), mode: o.registration, onRefused: (_id, message) => local.log.warn(`left out: ${message}`),
           });
-          local.log('info', `ASPECTS features of ${cohort.count} volumes ready for the external command`);
+          local.log.info(`ASPECTS features of ${cohort.count} volumes ready for the external command`);
           return renderFeaturesFile(cohort.samples);
         })();
         rendered.catch(() => (rendered = undefined));

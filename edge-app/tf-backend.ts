@@ -6,8 +6,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import type { Log } from '../sdk/index.js';
 
-export type BackendLogger = { info(message: string, ...meta: unknown[]): unknown };
+/** Only `info` is used: which backend was chosen, or why a native one failed to load. */
+export type BackendLogger = Pick<Log, 'info'>;
 
 const NATIVE = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 

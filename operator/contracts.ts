@@ -14,6 +14,20 @@ export type Metrics = { [key: string]: MetricValue };
 
 export type Progress = (message: string, fraction?: number) => void;
 
+export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
+
+/**
+ * Where apps and the operator's parts write log lines: the one log type of fedgit. `data` is
+ * structured context for the JSON-lines log file. A participant's logger (operator/runtime/logging.ts)
+ * is one; a test can collect lines with four closures.
+ */
+export interface Log {
+  error(message: string, data?: Record<string, unknown>): void;
+  warn(message: string, data?: Record<string, unknown>): void;
+  info(message: string, data?: Record<string, unknown>): void;
+  debug(message: string, data?: Record<string, unknown>): void;
+}
+
 export interface TrainRequest {
   readonly weights: Tensors;
   readonly epochs: number;
@@ -71,7 +85,7 @@ export type LocalAppConfig = {
   readonly edge: string;
   readonly dataDir?: string;
   readonly engine: Engine;
-  readonly log: (level: 'info' | 'warn' | 'error' | 'debug', message: string, data?: Record<string, unknown>) => void;
+  readonly log: Log;
 };
 
 export type TensorSpec = { readonly name: string; readonly shape: readonly number[] };

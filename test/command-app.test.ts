@@ -40,10 +40,11 @@ function app(mode: string, extra: Partial<CommandAppOptions> = {}, logged: Logge
     retries: 0,
     killGraceMs: 300,
     tmpDir,
-    logger: {
+    log: {
       info: (message) => logged.push({ level: 'info', message }),
       warn: (message) => logged.push({ level: 'warn', message }),
       error: (message) => logged.push({ level: 'error', message }),
+      debug: (message) => logged.push({ level: 'debug', message }),
     },
     ...extra,
   });

@@ -54,11 +54,12 @@ function gitlabHeaders(token = SECRET, event = 'Push Hook'): Record<string, stri
 async function setup(t: { after: (fn: () => Promise<void>) => void }, extra: Partial<WebhookServerOptions> = {}) {
   const events: PushEvent[] = [];
   const logs: { level: string; message: string; data?: Record<string, unknown> }[] = [];
+  const collect = (level: string) => (message: string, data?: Record<string, unknown>) => void logs.push({ level, message, ...(data ? { data } : {}) });
   const server = await startWebhookServer({
     secret: SECRET,
     port: 0,
     onPush: (e) => void events.push(e),
-    log: (level, message, data) => logs.push({ level, message, ...(data ? { data } : {}) }),
+    log: { error: collect('error'), warn: collect('warn'), info: collect('info'), debug: collect('debug') },
     ...extra,
   });
   t.after(() => server.close());

@@ -3,8 +3,8 @@
  * training and validation by sample id (the same split every round), and
  * trains aspects-cnn/v2 with TensorFlow.js from the weights it is given.
  */
-import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../operator/contracts.js';
-import { Aborted } from '../../operator/errors.js';
+import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../sdk/index.js';
+import { Aborted } from '../../sdk/index.js';
 import { loadCohort } from '../cohort/index.js';
 import { computeAspectsMetrics, toMetrics } from '../metrics/index.js';
 import { fnv1a32 } from '../random.js';

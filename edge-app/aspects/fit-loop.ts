@@ -5,8 +5,8 @@
  * before every step. The model only says how one step is taken.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { Aborted } from '../../operator/errors.js';
-import type { Progress } from '../../operator/contracts.js';
+import { Aborted } from '../../sdk/index.js';
+import type { Progress } from '../../sdk/index.js';
 import { REGION_COUNT } from './spec.js';
 import { mulberry32 } from '../random.js';
 

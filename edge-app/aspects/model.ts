@@ -4,7 +4,7 @@
  * fit. Everything allocated here is disposed here (tf.tidy or finally).
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor, Tensors } from '../../operator/contracts.js';
+import type { Tensor, Tensors } from '../../sdk/index.js';
 import { bceWithLogits, logits } from './layers.js';
 import { fitEpochs, makeAdam, type Adam, type FitOptions, type FitResult, type TrainSample } from './fit-loop.js';
 

@@ -5,8 +5,8 @@
  * with TensorFlow.js from the weights it is given.
  */
 import path from 'node:path';
-import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../operator/contracts.js';
-import { Aborted } from '../../operator/errors.js';
+import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../sdk/index.js';
+import { Aborted } from '../../sdk/index.js';
 import type { AtlasSource } from '../atlas/load-atlas.js';
 import { computeAspectsMetrics, toMetrics } from '../metrics/index.js';
 import { loadRegionCohort, type RegionSample } from '../preprocess/region-cohort.js';

@@ -7,8 +7,8 @@
  * L/R), `fedgit.features` (the preprocessing version) and
  * `fedgit.featureNames` (JSON). Pure.
  */
-import { renderSafetensors } from '../../operator/checkpoint/safetensors.js';
-import type { Tensor } from '../../operator/contracts.js';
+import { renderSafetensors } from '../../sdk/index.js';
+import type { Tensor } from '../../sdk/index.js';
 import { FEATURES_VERSION, type RegionSample } from '../preprocess/region-cohort.js';
 import { FEATURE_COUNT, FEATURE_NAMES, REGION_COUNT } from '../preprocess/region-features.js';
 import { REGION_ARCHITECTURE } from './region-spec.js';

@@ -5,7 +5,7 @@
  * Adam state per fit. Everything allocated here is disposed here.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { Tensor, Tensors } from '../../operator/contracts.js';
+import type { Tensor, Tensors } from '../../sdk/index.js';
 import { ensureGradients } from './gradients.js';
 import { bceWithLogits } from './layers.js';
 import { permute } from './model.js';

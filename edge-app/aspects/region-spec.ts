@@ -4,7 +4,7 @@
  * here: the registry, the aggregator and the command adapter import this. The
  * contract is MODEL.md.
  */
-import type { Tensor, Tensors } from '../../operator/contracts.js';
+import type { Tensor, Tensors } from '../../sdk/index.js';
 import { FEATURE_COUNT, REGION_COUNT } from '../preprocess/region-features.js';
 import { mulberry32 } from '../random.js';
 

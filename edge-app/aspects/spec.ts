@@ -4,9 +4,9 @@
  * initialisation. No TensorFlow.js here: the aggregator and the external
  * command adapter import this module. The contract is MODEL.md.
  */
-import { EXIT, FedgitError } from '../../operator/errors.js';
+import { EXIT, FedgitError } from '../../sdk/index.js';
 import { mulberry32 } from '../random.js';
-import type { Tensor, Tensors } from '../../operator/contracts.js';
+import type { Tensor, Tensors } from '../../sdk/index.js';
 
 export const ASPECTS_ARCHITECTURE = 'aspects-cnn/v2';
 

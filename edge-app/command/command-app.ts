@@ -12,13 +12,11 @@
 import fs from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { renderSafetensors } from '../../operator/checkpoint/safetensors.js';
-import type { EdgeApp, LocalAppConfig, Metrics, Progress, TensorSpec, Tensors, TrainRequest, TrainResult } from '../../operator/contracts.js';
-import { Aborted, AppFailed } from '../../operator/errors.js';
+import { renderSafetensors } from '../../sdk/index.js';
+import type { EdgeApp, Log, Metrics, Progress, TensorSpec, Tensors, TrainRequest, TrainResult } from '../../sdk/index.js';
+import { Aborted, AppFailed } from '../../sdk/index.js';
 import { checkSameLayout, checkSpec, OutputInvalid, readEvaluateMetrics, readOutputWeights, readTrainMetrics } from './read-outputs.js';
-import { runCommand, type CommandLogger, type RunOutcome } from './run-command.js';
-
-export type { CommandLogger } from './run-command.js';
+import { runCommand, type RunOutcome } from './run-command.js';
 
 export type CommandAppOptions = {
   /** Program and its fixed arguments; the action is appended. */
@@ -37,9 +35,7 @@ export type CommandAppOptions = {
   /** Between SIGTERM and SIGKILL on abort or timeout; default 5000. */
   readonly killGraceMs?: number;
   /** Receives the program's output lines and the adapter's notes; default: discard. */
-  readonly logger?: CommandLogger;
-  /** The same as `logger`, in the operator's LocalAppConfig.log form (used when `logger` is absent). */
-  readonly log?: LocalAppConfig['log'];
+  readonly log?: Log;
   /** Throws if the tensors are not the expected names/shapes (e.g. from the model spec). */
   readonly validate?: (tensors: Tensors) => void;
   /** Expected tensor names and shapes of every output model (checked before `validate`). */
@@ -96,17 +92,13 @@ type Invocation = {
   readonly collect: (paths: { outputWeights: string; metrics: string }) => Promise<Outputs>;
 };
 
-const discard: CommandLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
+const discard: Log = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
 export function createCommandApp(options: CommandAppOptions): EdgeApp {
   const [first, ...fixedArgs] = options.command;
   if (first === undefined || first === '') throw new AppFailed('the external command is empty', { command: [] });
   const program: string = first;
-  const logger: CommandLogger =
-    options.logger ??
-    (options.log !== undefined
-      ? { info: (m) => options.log!('info', m), warn: (m) => options.log!('warn', m), error: (m) => options.log!('error', m) }
-      : discard);
+  const logger = options.log ?? discard;
   const retries = options.retries ?? 1;
   if (!Number.isSafeInteger(retries) || retries < 0) throw new RangeError(`retries must be a non-negative integer, got ${retries}`);
   const killGraceMs = options.killGraceMs ?? 5000;

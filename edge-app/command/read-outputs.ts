@@ -4,8 +4,8 @@
  * the adapter wraps in AppFailed.
  */
 import fs from 'node:fs/promises';
-import { parseSafetensors } from '../../operator/checkpoint/safetensors.js';
-import type { Metrics, TensorSpec, Tensors } from '../../operator/contracts.js';
+import { parseSafetensors } from '../../sdk/index.js';
+import type { Metrics, TensorSpec, Tensors } from '../../sdk/index.js';
 
 /** A problem with the command's outputs; the message is the reason shown to the user. */
 export class OutputInvalid extends Error {

@@ -8,12 +8,6 @@
  */
 import { spawn } from 'node:child_process';
 
-export type CommandLogger = {
-  info(message: string): void;
-  warn(message: string): void;
-  error(message: string): void;
-};
-
 export type RunOptions = {
   readonly program: string;
   readonly args: readonly string[];

@@ -6,7 +6,7 @@
  * Pure functions over probabilities and 0/1 labels, both [n, 10] row-major.
  * Undefined ratios (0/0, a class absent) are null, never NaN, so the result is JSON.
  */
-import type { Metrics } from '../../operator/contracts.js';
+import type { Metrics } from '../../sdk/index.js';
 import { rocAuc } from './auc.js';
 
 /** Region names in output order (same as edge-app/aspects/spec.ts; duplicated to keep metrics free of model code). */

@@ -4,7 +4,7 @@
  * sensitivity/specificity/AUC, ASPECTS agreement. Pure; reads any Metrics
  * shaped like computeAspectsMetrics' output and prints "—" for what is missing.
  */
-import type { MetricValue, Metrics } from '../../operator/contracts.js';
+import type { MetricValue, Metrics } from '../../sdk/index.js';
 import { METRIC_REGIONS } from './aspects-metrics.js';
 
 type Row = { label: string; path: string[]; digits?: number; suffix?: string };

@@ -20,7 +20,7 @@
  */
 import * as nifti from 'nifti-reader-js';
 import { gunzipSync } from 'node:zlib';
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { determinant3, quaternionToAffine } from './affine.js';
 import { DATATYPES, datatypeByCode, type NiftiVolume } from './volume.js';
 

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { gunzip, gzip } from 'node:zlib';
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { isGzip, parseNifti } from './parse-nifti.js';
 import { renderNifti, type RenderOptions } from './render-nifti.js';
 import type { NiftiVolume } from './volume.js';

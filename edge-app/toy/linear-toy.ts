@@ -4,8 +4,8 @@
  * samples (seeded by the data seed and the edge name) from one shared ground truth.
  */
 import { z } from 'zod';
-import type { EdgeApp, Metrics, Tensors, TrainRequest, TrainResult } from '../../operator/contracts.js';
-import { Aborted } from '../../operator/errors.js';
+import type { EdgeApp, Metrics, Tensors, TrainRequest, TrainResult } from '../../sdk/index.js';
+import { Aborted } from '../../sdk/index.js';
 import { fnv1a32, gaussian, mulberry32 } from '../random.js';
 
 /** 5·10⁷ float64 values = 400 MB per edge. */

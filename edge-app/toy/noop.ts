@@ -3,7 +3,7 @@
  * measure fedgit's own overhead per round (bench) with weights of a chosen size.
  */
 import { z } from 'zod';
-import type { EdgeApp, Tensors } from '../../operator/contracts.js';
+import type { EdgeApp, Tensors } from '../../sdk/index.js';
 
 export const NoopOptions = z.strictObject({
   sizeBytes: z.number().int().min(4).max(2 ** 31).default(1_000_000),

@@ -1,6 +1,6 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
 import type { KeyObject } from 'node:crypto';
-import type { AppRegistry, StrategyRegistry, Tensors, Update } from '../contracts.js';
+import type { AppRegistry, Log, StrategyRegistry, Tensors, Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { PlanInvalid, RefConflict } from '../errors.js';
@@ -15,7 +15,6 @@ import { decideAggregator, type AggregatorAction, type AggregatorObserved } from
 import { updateProblem } from './validate-update.js';
 import { mergeWeights } from './influence.js';
 import { loadUpdate } from '../store/load-update.js';
-import type { Logger } from '../runtime/logging.js';
 import { sign } from '../trust/sign.js';
 import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
 import { PlanSource } from '../runtime/plan-source.js';
@@ -26,7 +25,7 @@ export type AggregatorDeps = {
   readonly open: RepositoryOpener;
   readonly apps: AppRegistry;
   readonly strategies: StrategyRegistry;
-  readonly log: Logger;
+  readonly log: Log;
   /** The aggregator's private signing key, when it has one. */
   readonly key?: KeyObject;
   readonly now?: () => number;

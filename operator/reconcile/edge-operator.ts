@@ -4,7 +4,7 @@
  * so that every reconcile can see the global head move and stop it.
  */
 import path from 'node:path';
-import type { AppRegistry, EdgeApp, Engine } from '../contracts.js';
+import type { AppRegistry, EdgeApp, Engine, Log } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
@@ -18,7 +18,6 @@ import { PushJournal } from '../store/push-journal.js';
 import { signatureProblem } from '../store/load-update.js';
 import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
 import { maxCheckpointBytes, updateProblem } from './validate-update.js';
-import type { Logger } from '../runtime/logging.js';
 import type { KeyObject } from 'node:crypto';
 import { sign } from '../trust/sign.js';
 import { fingerprint, publicKeyOf } from '../trust/keys.js';
@@ -33,7 +32,7 @@ export type EdgeDeps = {
   readonly strategies: readonly string[];
   readonly engine: Engine;
   readonly dataDir: string | undefined;
-  readonly log: Logger;
+  readonly log: Log;
   /** The edge's private signing key, when it has one. */
   readonly key?: KeyObject;
   /** This participant's own folder (never in git): its push journal lives there. */
@@ -198,12 +197,11 @@ export class EdgeOperator {
   private async appFor(plan: CommittedPlan): Promise<EdgeApp> {
     if (this.app?.planId === plan.id) return this.app.app;
     await this.closeApp();
-    const log = this.deps.log;
     const app = await this.deps.apps.createEdgeApp(plan.plan.app.id, plan.plan.app.options, {
       edge: this.deps.edge,
       engine: this.deps.engine,
       ...(this.deps.dataDir ? { dataDir: this.deps.dataDir } : {}),
-      log: (level, message, data) => log.log(level, message, data ?? {}),
+      log: this.deps.log,
     });
     this.app = { planId: plan.id, app };
     return app;

@@ -15,9 +15,10 @@ import https from 'node:https';
 import zlib from 'node:zlib';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
 import { ConfigInvalid, FedgitError } from '../errors.js';
+import { SILENT } from '../runtime/silent-log.js';
+import type { Log } from '../contracts.js';
 
 export type HttpAuth = { readonly username: string; readonly token: string };
-export type HttpClientLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
 
 export type HttpClientOptions = {
   /** Sent as basic auth with every request that has no Authorization header of its own. */
@@ -30,7 +31,7 @@ export type HttpClientOptions = {
   maxRedirects?: number;
   /** Extra options for the https agent (e.g. `ca` for a private certificate authority). */
   tls?: Pick<https.AgentOptions, 'ca' | 'rejectUnauthorized' | 'servername'>;
-  log?: HttpClientLog;
+  log?: Log;
 };
 
 export type FedgitHttpClient = HttpClient & {
@@ -89,7 +90,7 @@ export function createHttpClient(options: HttpClientOptions = {}): FedgitHttpCli
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const connectTimeoutMs = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const maxRedirects = options.maxRedirects ?? 5;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? SILENT;
   // No `timeout`: an active transfer is never cut for being quiet. Idle pooled sockets are unref'd by node.
   const agents = {
     http: new http.Agent({ keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8 }),
@@ -139,7 +140,7 @@ export function createHttpClient(options: HttpClientOptions = {}): FedgitHttpCli
         if (err instanceof HttpRequestFailed) return reject(err);
         // A pooled connection the server had already closed: safe to send again once, the body is in memory.
         if (retryStale && req.reusedSocket && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) {
-          log('debug', 'retrying on a fresh connection', { method: a.method, url: shown });
+          log.debug('retrying on a fresh connection', { method: a.method, url: shown });
           return resolve(send(a, deadline, signal, false));
         }
         reject(fail(err.code ? `${err.code}${err.message && !err.message.includes(err.code) ? ` (${err.message})` : ''}` : err.message, err));
@@ -196,12 +197,12 @@ export function createHttpClient(options: HttpClientOptions = {}): FedgitHttpCli
         if (next.origin !== attempt.url.origin) delete nextHeaders.authorization;
         const toGet = status === 303 || ((status === 301 || status === 302) && attempt.method === 'POST');
         if (toGet) delete nextHeaders['content-type'];
-        log('debug', 'following redirect', { status, from: displayUrl(attempt.url), to: displayUrl(next) });
+        log.debug('following redirect', { status, from: displayUrl(attempt.url), to: displayUrl(next) });
         next.username = next.password = '';
         attempt = { url: next, method: toGet ? 'GET' : attempt.method, headers: nextHeaders, body: toGet ? undefined : attempt.body };
         continue;
       }
-      log('debug', 'http response', { method: attempt.method, url: displayUrl(attempt.url), status, headersMs: Date.now() - started });
+      log.debug('http response', { method: attempt.method, url: displayUrl(attempt.url), status, headersMs: Date.now() - started });
       const body = decoded(res)[Symbol.asyncIterator]() as AsyncIterableIterator<Uint8Array>;
       return {
         url: attempt.url.toString(),

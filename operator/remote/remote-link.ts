@@ -13,9 +13,9 @@ import { readRef, updateRef, listRefs } from '../git/refs.js';
 import { hasObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
 import { escapeUntrusted } from '../text/untrusted.js';
+import type { Log } from '../contracts.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
-export type RemoteLog = (level: 'info' | 'warn' | 'error' | 'debug', message: string, data?: Record<string, unknown>) => void;
 
 export class RemoteUnreachable extends FedgitError {
   constructor(url: string, why: string, options?: { cause?: unknown }) {
@@ -58,7 +58,7 @@ export class RemoteLink {
 
   private readonly http: HttpClient;
 
-  constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: RemoteLog) {
+  constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: Log) {
     this.displayUrl = safeUrl(url);
     this.http = advertisingHead(http);
   }
@@ -142,6 +142,6 @@ export class RemoteLink {
     }
     if (!result.ok || result.refs[ref]?.ok === false) throw this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
     this.lastListing = '';
-    this.log('debug', `pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
+    this.log.debug(`pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
   }
 }

@@ -13,10 +13,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { checkCredentials, credentialPresent, detectProvider, parseWebhookPayload, type PushEvent } from './webhook-verify.js';
+import type { Log } from '../contracts.js';
+import { SILENT } from '../runtime/silent-log.js';
 
 export type { PushEvent, WebhookProvider } from './webhook-verify.js';
 
-export type WebhookLog = (level: 'debug' | 'info' | 'warn' | 'error', message: string, data?: Record<string, unknown>) => void;
 
 export type WebhookServerOptions = {
   host?: string;
@@ -27,7 +28,7 @@ export type WebhookServerOptions = {
   maxBodyBytes?: number;
   /** A trigger only. May return a promise; rejections are logged, not awaited. */
   onPush: (event: PushEvent) => void | Promise<void>;
-  log?: WebhookLog;
+  log?: Log;
 };
 
 export type WebhookServer = { readonly port: number; readonly url: string; close(): Promise<void> };
@@ -42,7 +43,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   const host = options.host ?? '127.0.0.1';
   const hookPath = options.path ?? '/hooks';
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const log = options.log ?? (() => {});
+  const log = options.log ?? SILENT;
   if (typeof options.secret !== 'string' || options.secret.length === 0) throw new Error('a webhook secret is required');
   const secret = options.secret;
 
@@ -52,7 +53,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
 
   function reply(req: http.IncomingMessage, res: http.ServerResponse, status: number, reason: string, extra: Record<string, string> = {}, closeAfter = false): void {
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'debug';
-    log(level, status >= 400 ? `webhook refused: ${reason}` : `webhook: ${reason}`, { status, remote: req.socket.remoteAddress, method: req.method, path: safePath(req.url) });
+    log[level](status >= 400 ? `webhook refused: ${reason}` : `webhook: ${reason}`, { status, remote: req.socket.remoteAddress, method: req.method, path: safePath(req.url) });
     if (res.headersSent) return;
     const body = status === 204 ? '' : `${JSON.stringify({ status, message: reason })}\n`;
     res.writeHead(status, { ...(body ? { 'content-type': 'application/json' } : {}), ...(closeAfter ? { connection: 'close' } : {}), ...extra });
@@ -114,13 +115,13 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
           try {
             const result = options.onPush(event);
             if (result && typeof (result as Promise<void>).catch === 'function') {
-              (result as Promise<void>).catch((e: unknown) => log('error', 'webhook onPush failed', { provider, repository: event.repository, ref: event.ref, error: String((e as Error)?.message ?? e) }));
+              (result as Promise<void>).catch((e: unknown) => log.error('webhook onPush failed', { provider, repository: event.repository, ref: event.ref, error: String((e as Error)?.message ?? e) }));
             }
           } catch (e) {
-            log('error', 'webhook onPush failed', { provider, repository: event.repository, ref: event.ref, error: String((e as Error)?.message ?? e) });
+            log.error('webhook onPush failed', { provider, repository: event.repository, ref: event.ref, error: String((e as Error)?.message ?? e) });
             return reply(req, res, 500, `${provider}: push event could not be handled`);
           }
-          log('info', 'webhook push', { provider, repository: event.repository, ref: event.ref, after: event.after });
+          log.info('webhook push', { provider, repository: event.repository, ref: event.ref, after: event.after });
           return reply(req, res, 204, `${provider}: push ${event.repository} ${event.ref}`);
         }
         default: {
@@ -140,7 +141,7 @@ export async function startWebhookServer(options: WebhookServerOptions): Promise
   });
   const port = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  log('info', 'webhook endpoint listening', { url: `http://${shownHost}:${port}${hookPath}` });
+  log.info('webhook endpoint listening', { url: `http://${shownHost}:${port}${hookPath}` });
 
   return {
     port,

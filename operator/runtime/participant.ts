@@ -26,7 +26,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   const auth = await readToken(config);
   const webhookSecret = readWebhookSecret(config);
   const key = config.key ? await readPrivateKey(config.key) : undefined;
-  const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log: (level, message, data) => log.log(level, message, data ?? {}) });
+  const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log });
   if (config.role === 'edge' && config.data && !(await stat(config.data).then((st) => st.isDirectory(), () => false))) {
     throw new ConfigInvalid(`${config.file}: data: ${config.data} is not a folder`, { file: config.file, field: 'data' });
   }
@@ -95,7 +95,7 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
       path: config.webhook.path,
       secret: webhookSecret,
       onPush: () => loop.trigger(),
-      log: (level, message) => log.log(level, message),
+      log,
     });
     log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
     closables.push(server);

@@ -3,13 +3,13 @@ import { parsePlan, type CommittedPlan, type PlanChecks } from '../plan/plan.js'
 import { readPlanHead } from '../store/federation.js';
 import { shortId, PLAN_FILE } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
-import type { Logger } from './logging.js';
+import type { Log } from '../contracts.js';
 
 export class PlanSource {
   private cached: CommittedPlan | null = null;
   private reportedBad: string | null = null;
 
-  constructor(private readonly repo: Repository, private readonly checks: PlanChecks, private readonly log: Logger) {}
+  constructor(private readonly repo: Repository, private readonly checks: PlanChecks, private readonly log: Log) {}
 
   refresh(): Promise<void> {
     return this.repo.refresh();

@@ -3,7 +3,7 @@
  * asks for another look; triggers during a run coalesce into one more run.
  * A failing reconcile is retried with backoff.
  */
-import type { Logger } from './logging.js';
+import type { Log } from '../contracts.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 
 const MAX_BACKOFF_MS = 10_000;
@@ -25,7 +25,7 @@ export class ReconcileLoop {
   private wakeTimer: NodeJS.Timeout | undefined;
   private idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly reconcile: () => Promise<ReconcileOutcome>, private readonly log: Logger) {}
+  constructor(private readonly reconcile: () => Promise<ReconcileOutcome>, private readonly log: Log) {}
 
   trigger(): void {
     if (this.stopped) return;

@@ -8,7 +8,9 @@ import { NotFound } from '../errors.js';
 import { Repository } from '../git/repository.js';
 import { sweepStaleTempObjects } from '../git/objects.js';
 import { createHttpClient } from '../remote/http-client.js';
-import { RemoteLink, safeUrl, type RemoteAuth, type RemoteLog } from '../remote/remote-link.js';
+import { RemoteLink, safeUrl, type RemoteAuth } from '../remote/remote-link.js';
+import type { Log } from '../contracts.js';
+import { SILENT } from '../runtime/silent-log.js';
 
 export const isRemoteLocation = (location: string): boolean => /^https?:\/\//i.test(location);
 
@@ -23,7 +25,7 @@ export type OpenerOptions = {
   readonly cacheDir?: string;
   readonly auth?: RemoteAuth;
   readonly http?: HttpClient;
-  readonly log?: RemoteLog;
+  readonly log?: Log;
 };
 
 /** A folder name for a URL's mirror: host and path, nothing else (never credentials). */
@@ -34,7 +36,7 @@ export function mirrorName(url: string): string {
 
 export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
   const cache = new Map<string, Repository>();
-  const log: RemoteLog = o.log ?? (() => undefined);
+  const log: Log = o.log ?? SILENT;
   const open = async (location: string): Promise<Repository | null> => {
     const known = cache.get(location);
     if (known) return known;
