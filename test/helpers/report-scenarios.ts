@@ -1,0 +1,81 @@
+/** Federations whose reports the report tests look at: one with the usual troubles, one with hostile names, an experiment's comparison. */
+import { commitEdgeUpdate, commitRejections, readWeights } from '../../operator/store/federation.js';
+import { Repository } from '../../operator/git/repository.js';
+import type { Tensors } from '../../operator/contracts.js';
+import { startToyFederation, type ToyFederation } from './toy-federation.js';
+
+const EDGES3 = ['hospital-a', 'hospital-b', 'hospital-c'];
+
+const withNaN = (t: Tensors): Tensors => {
+  const out = new Map(t);
+  const w = out.get('linear.weight')!;
+  out.set('linear.weight', { shape: w.shape, data: w.data.map((v, i) => (i === 0 ? NaN : v)) });
+  return out;
+};
+
+/**
+ * Four rounds over three edges (min 2): round 2 merges without hospital-c after the deadline,
+ * round 3 has a NaN update from hospital-b refused before its honest one is merged.
+ */
+export async function troubledFederation(dir: string): Promise<ToyFederation> {
+  const f = await startToyFederation(dir, { rounds: 4, edges: EDGES3, minEdges: 2 });
+  await f.round();
+  await f.round(['hospital-a', 'hospital-b']);
+  await f.passDeadline();
+  const head = await f.head();
+  await f.push('hospital-b', { tensors: withNaN(await readWeights(f.global, head.oid)) });
+  await f.settle();
+  await f.round();
+  await f.round();
+  return f;
+}
+
+/** What a hostile party can get into the repositories, written as HTML and script fragments. */
+export const HOSTILE = {
+  tensor: '<script>window.pwned="tensor"</script>',
+  metric: '</script><script>window.pwned++</script>',
+  edge: '<img/src=x/onerror=window.pwned="edge">',
+  reason: `<script>window.pwned="reason"</script> & "quoted" 'single'`,
+  claimed: '<b>forged"edge</b>',
+};
+
+/** Two rounds over two edges; hostile names in a refused tensor, a metric key, a refusal record and a forged edge commit. */
+export async function hostileFederation(dir: string): Promise<ToyFederation> {
+  const f = await startToyFederation(dir, { rounds: 2, edges: ['hospital-a', 'hospital-b'], minEdges: 2 });
+  const round0 = await f.head();
+  const weights = await readWeights(f.global, round0.oid);
+  await f.push('hospital-a', { tensors: new Map([...weights, [HOSTILE.tensor, { shape: [1], data: Float32Array.of(1) }]]) });
+  await f.settle();
+  await commitRejections(f.global, { plan: f.plan, base: round0.oid, round: 1, entries: [{ edge: HOSTILE.edge, commit: 'e'.repeat(40), reason: HOSTILE.reason }] });
+  const metrics = { global: { [HOSTILE.metric]: 0.25, loss: 0.7 }, local: { [HOSTILE.metric]: 0.5, loss: 0.6 } };
+  await f.push('hospital-a', { metrics });
+  await f.push('hospital-b', { metrics });
+  await f.settle();
+  await f.round();
+  const head = await f.head();
+  await commitEdgeUpdate(new Repository(f.where.edges['hospital-b']!), {
+    plan: f.plan, edge: HOSTILE.claimed, round: 3, base: head.oid, architecture: 'linear-toy/v1', tensors: await readWeights(f.global, head.oid), datasetSize: 1, metrics: { global: {}, local: {} },
+  });
+  return f;
+}
+
+const REGIONS = ['C', 'L', 'IC', 'I', 'M1', 'M2', 'M3', 'M4', 'M5', 'M6'];
+
+/** A comparison.json as `fedgit experiment` writes it (the fields the report reads), with made-up figures. */
+export function comparisonFixture(): Record<string, unknown> {
+  const model = (auc: number) => ({
+    n: 90, loss: 1 - auc, accuracy: auc - 0.02, macroAuc: auc,
+    classes: { 0: { precision: auc, recall: auc - 0.01, f1: auc - 0.005, support: 690 }, 1: { precision: auc - 0.05, recall: auc - 0.06, f1: auc - 0.055, support: 210 } },
+    regions: Object.fromEntries(REGIONS.map((r, i) => [r, { sensitivity: auc - i * 0.01, specificity: auc, auc: auc - i * 0.005, positives: 20 + i, negatives: 70 - i }])),
+    aspects: { meanDifference: (1 - auc) * 3, meanAbsoluteDifference: (1 - auc) * 4, withinOnePercent: auc * 100, dichotomyAccuracy: auc - 0.03 },
+  });
+  return {
+    kind: 'fedgit-experiment/v1',
+    createdAt: '2026-01-01T00:00:00.000Z',
+    settings: { rounds: 4, epochsPerRound: 1, engines: { 'hospital-a': 'tfjs', 'hospital-b': 'torch' }, volumes: { train: { 'hospital-a': 85, 'hospital-b': 85 }, test: 90 } },
+    central: { epochs: [1, 2, 3, 4].map((epoch) => ({ epoch, trainLoss: 1 / epoch, validationLoss: 0.8 / epoch, validationMacroAuc: 1 - 0.2 / epoch })) },
+    federated: {},
+    test: { initial: model(0.3), central: model(0.95), federated: model(0.93) },
+    timings: { total: 70 },
+  };
+}

@@ -1,0 +1,195 @@
+/**
+ * `fedgit report` and `fedgit serve` without a browser: what the model says about a federation
+ * with stragglers and refusals, that hostile names reach the page only as text, the size of a
+ * 20-round report, and the live server's HTTP side (read-only, loopback, server-sent events).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import path from 'node:path';
+import { readFile, stat, writeFile } from 'node:fs/promises';
+import { tempDir, runCli, waitFor } from './helpers/temp.js';
+import { troubledFederation, hostileFederation, comparisonFixture, HOSTILE } from './helpers/report-scenarios.js';
+import { startToyFederation } from './helpers/toy-federation.js';
+import { whereFrom, loadPlan } from '../operator/commands/locate.js';
+import { readReportModel, renderReportPage } from '../operator/report/build-report.js';
+import { parseExperimentView } from '../operator/report/experiment-view.js';
+import { pointCount, type ChartSpec } from '../operator/report/charts.js';
+import { escapeHtml, renderScriptJson } from '../operator/report/html.js';
+import { startReportServer } from '../operator/report/serve.js';
+import { createLogger } from '../operator/runtime/logging.js';
+import { builtinRegistries } from '../bin/registries.js';
+
+const embeddedCharts = (html: string): ChartSpec[] => {
+  const m = /<script type="application\/json" id="fedgit-data">([\s\S]*?)<\/script>/.exec(html);
+  assert.ok(m, 'the page embeds its chart data');
+  return (JSON.parse(m[1]!) as { charts: ChartSpec[] }).charts;
+};
+const scriptTags = (html: string) => (html.match(/<script\b/gi) ?? []).length;
+
+test('escaping: HTML text, and JSON that cannot end its script element', () => {
+  assert.equal(escapeHtml(`<a href="x">'&'</a>`), '&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;');
+  assert.equal(escapeHtml('a\u0000b\u202ec'), 'a\\x00b\\u202ec');
+  const json = renderScriptJson({ s: '</script><!-- \u2028' });
+  assert.ok(!json.includes('<') && !json.includes('\u2028'));
+  assert.deepEqual(JSON.parse(json), { s: '</script><!-- \u2028' });
+});
+
+test('the report of a federation with a straggler and a refused update: timeline, merges, audits, curves', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-');
+  const f = await troubledFederation(dir);
+  t.after(() => f.close());
+  const where = await whereFrom({ repos: f.repos });
+  const model = await readReportModel(where, builtinRegistries, await loadPlan(where, builtinRegistries));
+  assert.equal(model.state.roundsDone, 4);
+  assert.ok(model.state.finished);
+  assert.equal(model.rounds.length, 5);
+  assert.ok(model.rounds.every((r) => r.audit?.ok), JSON.stringify(model.rounds.map((r) => r.audit)));
+  const status = (round: number, edge: string) => model.timeline[round - 1]!.cells.find((c) => c.edge === edge)!;
+  assert.deepEqual(model.timeline.map((row) => row.cells.map((c) => c.status)), [
+    ['merged', 'merged', 'merged'],
+    ['merged', 'merged', 'missed'],
+    ['merged', 'merged', 'merged'],
+    ['merged', 'merged', 'merged'],
+  ]);
+  assert.equal(status(3, 'hospital-b').rejected, 1);
+  assert.match(status(3, 'hospital-b').reason!, /non-finite value/);
+  assert.equal(model.rejections.length, 1);
+  assert.equal(model.rejections[0]!.round, 3);
+  assert.deepEqual(model.rounds[2]!.merged.map((m) => m.edge), ['hospital-a', 'hospital-b']);
+  assert.deepEqual(model.metricNames, ['loss', 'accuracy']);
+  // Each edge's global-model curve has a point for rounds 0..3 it trained from; hospital-c missed round 2 (trained from round 1).
+  const loss = model.curves.loss!;
+  assert.deepEqual(loss.find((s) => s.edge === 'hospital-a' && s.kind === 'global')!.points.map(([x]) => x), [0, 1, 2, 3]);
+  assert.deepEqual(loss.find((s) => s.edge === 'hospital-c' && s.kind === 'local')!.points.map(([x]) => x), [1, 3, 4]);
+
+  const out = path.join(dir, 'out', 'report.html');
+  const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  assert.match(cli.stdout, /report written to .*report\.html/);
+  const html = await readFile(out, 'utf8');
+  assert.equal(scriptTags(html), 3, 'the data, Chart.js and the page script');
+  assert.ok(!/\b(src|href)\s*=\s*["']?(https?:)?\/\//i.test(html), 'nothing is loaded from elsewhere');
+  assert.match(html, /Content-Security-Policy/);
+  const charts = embeddedCharts(html);
+  assert.deepEqual(charts.map((c) => c.id), ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights']);
+  for (const c of charts) assert.ok(pointCount(c) > 0, `${c.id} has data`);
+  for (const c of charts) assert.ok(html.includes(`<canvas id="${c.id}"`), `${c.id} has a canvas`);
+  assert.match(html, /all 5 global commits recomputed bit for bit/);
+});
+
+test('hostile tensor names, edge names, metric names and refusal reasons reach the page as text', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-hostile-');
+  const f = await hostileFederation(dir);
+  t.after(() => f.close());
+  const where = await whereFrom({ repos: f.repos });
+  const model = await readReportModel(where, builtinRegistries, await loadPlan(where, builtinRegistries));
+  assert.ok(model.rejections.some((r) => r.reason.includes(HOSTILE.tensor)), 'the refused tensor name is in the model as it is');
+  assert.ok(model.rejections.some((r) => r.edge === HOSTILE.edge && r.reason === HOSTILE.reason));
+  assert.ok(model.metricNames.includes(HOSTILE.metric));
+  assert.ok(model.foreign.some((x) => x.claimed === HOSTILE.claimed));
+  const html = await renderReportPage(model);
+  assert.equal(scriptTags(html), 3, 'no script element besides the page\'s own');
+  for (const text of Object.values(HOSTILE)) {
+    assert.ok(!html.includes(text), `${text} never appears unescaped`);
+  }
+  for (const text of [HOSTILE.tensor, HOSTILE.edge, HOSTILE.reason, HOSTILE.claimed]) assert.ok(html.includes(escapeHtml(text)), `${text} appears escaped`);
+  assert.ok(embeddedCharts(html).some((c) => c.title === HOSTILE.metric), 'the hostile metric name survives the JSON embedding intact');
+});
+
+test('a 20-round, 4-edge report is under 2 MB', { timeout: 300_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-size-');
+  const edges = ['hospital-a', 'hospital-b', 'hospital-c', 'hospital-d'];
+  const f = await startToyFederation(dir, { rounds: 20, edges });
+  t.after(() => f.close());
+  for (let r = 0; r < 20; r++) await f.round();
+  assert.equal((await f.head()).round, 20);
+  const out = path.join(dir, 'report.html');
+  const started = Date.now();
+  const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  const bytes = (await stat(out)).size;
+  console.log(`report of 20 rounds × 4 edges: ${(bytes / 1024).toFixed(0)} KiB, built in ${((Date.now() - started) / 1000).toFixed(1)} s (audits included)`);
+  assert.ok(bytes < 2 * 1024 * 1024, `${bytes} bytes`);
+  const html = await readFile(out, 'utf8');
+  assert.match(html, /20 of 20 rounds merged — finished/);
+  assert.equal((html.match(/✓ passed/g) ?? []).length, 21, 'every global commit audited');
+});
+
+test("an experiment's comparison: confusion matrices from recall and support, per-region charts", async (t) => {
+  const view = parseExperimentView(comparisonFixture())!;
+  assert.deepEqual(view.models.map((m) => m.name), ['round 0', 'central', 'federated']);
+  // central: recall(1) = 0.89 of 210 → TP 187, FN 23; recall(0) = 0.94 of 690 → TN 649, FP 41.
+  assert.deepEqual(view.models[1]!.confusion, { tp: 187, fn: 23, tn: 649, fp: 41 });
+  assert.equal(view.regions.length, 10);
+  assert.equal(parseExperimentView({ kind: 'something else' }), null);
+  const dir = await tempDir(t, 'fedgit-report-exp-');
+  const f = await startToyFederation(dir, { rounds: 1, edges: ['hospital-a'] });
+  t.after(() => f.close());
+  await f.round();
+  await writeFile(path.join(dir, 'comparison.json'), JSON.stringify(comparisonFixture()));
+  const cli = await runCli(['report', '--repos', f.repos, '--out', 'r.html', '--experiment', 'comparison.json'], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  const charts = embeddedCharts(await readFile(path.join(dir, 'r.html'), 'utf8'));
+  for (const id of ['chart-headline', 'chart-region-auc', 'chart-central-vs-federated']) {
+    const c = charts.find((x) => x.id === id);
+    assert.ok(c && pointCount(c) > 0, `${id} has data`);
+  }
+  const bad = await runCli(['report', '--repos', f.repos, '--experiment', 'missing.json'], { cwd: dir });
+  assert.equal(bad.code, 2, bad.stdout + bad.stderr);
+});
+
+type Reply = { status: number; headers: http.IncomingHttpHeaders; body: string };
+function request(url: string, o: { method?: string; host?: string } = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: o.method ?? 'GET', ...(o.host ? { headers: { host: o.host } } : {}) }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d) => (body += d)).on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+    });
+    req.on('error', reject).end();
+  });
+}
+
+test('serve: read-only, loopback only, and an update event after a new global commit', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-serve-');
+  const f = await startToyFederation(dir, { rounds: 3, edges: ['hospital-a', 'hospital-b'] });
+  t.after(() => f.close());
+  await f.round();
+  const where = await whereFrom({ repos: f.repos });
+  const server = await startReportServer({ where, registries: builtinRegistries, host: '127.0.0.1', port: 0, log: createLogger({ participant: 'serve', console: false }) });
+  t.after(() => server.close());
+  assert.match(server.url, /^http:\/\/127\.0\.0\.1:\d+\/$/);
+
+  const page = await request(server.url);
+  assert.equal(page.status, 200);
+  assert.match(page.headers['content-type']!, /text\/html/);
+  assert.match(page.body, /data-live="1"/);
+  assert.match(page.body, /data-rounds-done="1"/);
+  assert.equal((await request(server.url, { method: 'POST' })).status, 405);
+  assert.equal((await request(server.url, { method: 'DELETE' })).status, 405);
+  assert.equal((await request(`${server.url}events`, { host: 'evil.example:80' })).status, 403, 'a foreign Host (DNS rebinding) is refused');
+  assert.equal((await request(`${server.url}.git/config`)).status, 404);
+
+  // Server-sent events: the current version on connecting, a new one once round 2 is merged.
+  const versions: string[] = [];
+  const events = http.get(`${server.url}events`, (res) => {
+    assert.match(res.headers['content-type']!, /text\/event-stream/);
+    let buffer = '';
+    res.setEncoding('utf8').on('data', (chunk: string) => {
+      buffer += chunk;
+      for (let end; (end = buffer.indexOf('\n\n')) >= 0; buffer = buffer.slice(end + 2)) {
+        const m = /^event: update\ndata: (\S+)$/m.exec(buffer.slice(0, end));
+        if (m) versions.push(m[1]!);
+      }
+    });
+  });
+  t.after(() => events.destroy());
+  await waitFor('the first update event', async () => versions.length >= 1, 30_000);
+  await f.round();
+  // The edges' pushes are news too (round 2 "waiting"); the merge is the event this waits for.
+  const merged = await waitFor('an update event for the page of round 2', async () => {
+    const now = await request(server.url);
+    return /data-rounds-done="2"/.test(now.body) && versions.some((v) => now.body.includes(`data-version="${v}"`)) ? now : undefined;
+  }, 30_000);
+  assert.ok(merged.body.includes(`data-version="${versions[versions.length - 1]}"`), 'the newest event names the version the page now has');
+});
