@@ -1,0 +1,136 @@
+/**
+ * The report in headless Chromium (Debian's chromium; .ci/run installs it): a finished
+ * federation and an experiment open from a file with the network off, without a console
+ * error, every chart drawn with data, a screenshot that is not blank; hostile names stay text;
+ * and the live view follows a new global commit.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
+import { tempDir, runCli, waitFor } from './helpers/temp.js';
+import { troubledFederation, hostileFederation, comparisonFixture, HOSTILE } from './helpers/report-scenarios.js';
+import { startToyFederation } from './helpers/toy-federation.js';
+import { Browser, browserMissing, type Page } from './helpers/chromium.js';
+import { decodePng, pixelStats } from './helpers/png.js';
+import { whereFrom } from '../operator/commands/locate.js';
+import { startReportServer } from '../operator/report/serve.js';
+import { createLogger } from '../operator/runtime/logging.js';
+import { builtinRegistries } from '../bin/registries.js';
+
+const skip = browserMissing();
+let browser: Browser;
+before(async () => {
+  if (!skip) browser = await Browser.launch();
+});
+after(async () => {
+  await browser?.close();
+});
+
+type ChartState = { id: string; points: number; painted: number };
+
+/** Every chart on the page: how many values it plots, and how many of its canvas pixels are painted. */
+const chartStates = (page: Page) => page.evaluate<{ canvases: number; charts: ChartState[] }>(`({
+  canvases: document.querySelectorAll('canvas').length,
+  charts: (window.fedgitCharts || []).map((c) => {
+    const points = c.data.datasets.reduce((n, d) => n + d.data.filter((v) => v !== null && v !== undefined).length, 0);
+    const { width, height } = c.canvas;
+    const pixels = c.canvas.getContext('2d').getImageData(0, 0, width, height).data;
+    let painted = 0;
+    for (let i = 3; i < pixels.length; i += 4) if (pixels[i] > 0) painted++;
+    return { id: c.canvas.id, points, painted };
+  }),
+})`);
+
+async function checkReportFile(file: string, expectedCharts: readonly string[]) {
+  const page = await browser.newPage({ offline: true, width: 1280, height: 900 });
+  const started = Date.now();
+  await page.open(pathToFileURL(file).href);
+  const loadMs = Date.now() - started;
+  const { canvases, charts } = await chartStates(page);
+  assert.deepEqual(page.problems, [], 'no console error, exception or blocked load');
+  assert.deepEqual(page.requests.filter((u) => !u.startsWith('file:') && !u.startsWith('data:')), [], 'no request leaves the file');
+  assert.deepEqual(charts.map((c) => c.id).sort(), [...expectedCharts].sort());
+  assert.equal(canvases, charts.length, 'every canvas holds a chart');
+  for (const c of charts) {
+    assert.ok(c.points > 0, `${c.id} plots data`);
+    assert.ok(c.painted > 1000, `${c.id} is drawn (${c.painted} pixels)`);
+  }
+  const png = await page.screenshot();
+  const stats = pixelStats(decodePng(png));
+  console.log(`${path.basename(file)}: loaded in ${loadMs} ms offline; screenshot ${(png.length / 1024).toFixed(0)} KiB, luminance σ ${stats.stdDev.toFixed(1)}, ${stats.colours} colours, ${(stats.nonWhiteFraction * 100).toFixed(1)} % non-white`);
+  assert.ok(stats.stdDev > 10 && stats.colours > 100 && stats.nonWhiteFraction > 0.02, `the screenshot is not blank: ${JSON.stringify(stats)}`);
+  await page.send('Page.close');
+  return { page, loadMs };
+}
+
+test('the report of a finished federation opens offline from a file: no console error, every chart drawn with data, not blank', { skip, timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-browser-');
+  const f = await troubledFederation(dir);
+  t.after(() => f.close());
+  const out = path.join(dir, 'report.html');
+  const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights']);
+});
+
+test("an experiment's report (central vs federated vs round 0) renders every chart", { skip, timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-browser-exp-');
+  const f = await startToyFederation(dir, { rounds: 2, edges: ['hospital-a', 'hospital-b'] });
+  t.after(() => f.close());
+  await f.round();
+  await f.round();
+  await writeFile(path.join(dir, 'comparison.json'), JSON.stringify(comparisonFixture()));
+  const out = path.join(dir, 'report.html');
+  const cli = await runCli(['report', '--repos', f.repos, '--out', out, '--experiment', 'comparison.json'], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated']);
+});
+
+test('hostile names render as text: no injected script runs, the text is shown as written', { skip, timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-browser-hostile-');
+  const f = await hostileFederation(dir);
+  t.after(() => f.close());
+  const out = path.join(dir, 'report.html');
+  const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  const page = await browser.newPage({ offline: true });
+  await page.open(pathToFileURL(out).href);
+  assert.equal(await page.evaluate('typeof window.pwned'), 'undefined', 'no injected code ran');
+  assert.equal(await page.evaluate('document.querySelectorAll("script").length'), 3);
+  assert.equal(await page.evaluate('document.querySelectorAll("main img, main b, main svg").length'), 0, 'no element came from a name');
+  const text = await page.evaluate<string>('document.body.innerText');
+  for (const s of [HOSTILE.tensor, HOSTILE.edge, HOSTILE.reason, HOSTILE.claimed]) assert.ok(text.includes(s), `the page shows ${s} as text`);
+  const titles = await page.evaluate<string[]>('window.fedgitCharts.map((c) => c.options.scales.y.title.text)');
+  assert.ok(titles.includes(HOSTILE.metric), 'the hostile metric name labels its chart as text');
+  assert.deepEqual(page.problems, []);
+  await page.send('Page.close');
+});
+
+test('the live view updates after a new global commit', { skip, timeout: 180_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-browser-live-');
+  const f = await startToyFederation(dir, { rounds: 3, edges: ['hospital-a', 'hospital-b'] });
+  t.after(() => f.close());
+  await f.round();
+  const server = await startReportServer({ where: await whereFrom({ repos: f.repos }), registries: builtinRegistries, host: '127.0.0.1', port: 0, log: createLogger({ participant: 'serve', console: false }) });
+  t.after(() => server.close());
+  const page = await browser.newPage();
+  await page.open(server.url);
+  const roundsShown = () => page.evaluate<string>('document.getElementById("fedgit-state").dataset.roundsDone');
+  assert.equal(await roundsShown(), '1');
+  await waitFor('the live connection', async () => (await page.evaluate<string>('document.getElementById("fedgit-live").textContent')).includes('connected'), 30_000, 50);
+  const chartsBefore = (await chartStates(page)).charts.length;
+
+  for (const expected of ['2', '3']) {
+    await f.round();
+    const mergedMs = Date.now(); // the global branch has moved
+    const sawMs = await waitFor(`the page showing round ${expected}`, async () => ((await roundsShown()) === expected ? Date.now() : undefined), 30_000, 50);
+    console.log(`live view: round ${expected} on the page ${sawMs - mergedMs} ms after the global branch moved`);
+  }
+  assert.match(await page.evaluate<string>('document.body.innerText'), /3 of 3 rounds merged — finished/);
+  const { charts } = await chartStates(page);
+  assert.ok(charts.length >= chartsBefore && charts.every((c) => c.points > 0), 'the charts were redrawn with the new data');
+  assert.deepEqual(page.problems, []);
+  await page.send('Page.close');
+});
