@@ -4,11 +4,7 @@
  * float64, so the same inputs give the same bytes on any machine — which is
  * what lets `fedgit audit` recompute a merge bit for bit.
  */
-import type { Strategy, Tensor, Tensors, Update } from '../sdk/index.js';
-
-function inEdgeOrder(updates: readonly Update[]): Update[] {
-  return [...updates].sort((a, b) => (a.edge < b.edge ? -1 : a.edge > b.edge ? 1 : 0));
-}
+import { inEdgeOrder, type Strategy, type Tensor, type Tensors, type Update } from '../sdk/index.js';
 
 export function fedAvgWeights(updates: readonly Update[]): number[] {
   const total = updates.reduce((sum, u) => sum + u.datasetSize, 0);

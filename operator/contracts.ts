@@ -1,6 +1,7 @@
 /**
- * The only things that cross the line between the operator and the apps.
- * The operator never knows what a model is; an app never touches git.
+ * The only things that cross the line between the operator and the apps
+ * (apps see them through sdk/index.ts). The operator never knows what a
+ * model is; an app never touches git.
  */
 
 /** One float32 tensor in the canonical wire layout (see README, "Tensor layout"). */
@@ -62,6 +63,15 @@ export type Update = {
   readonly tensors: Tensors;
   readonly metrics?: Metrics;
 };
+
+/**
+ * Edge-name order (by UTF-16 code units, as names are ASCII): the one order in which updates
+ * reach a strategy and merge trailers are written, so a merge sums in the same order on any
+ * machine and `fedgit audit` can recompute it bit for bit.
+ */
+export function inEdgeOrder<T extends { readonly edge: string }>(items: readonly T[]): T[] {
+  return [...items].sort((a, b) => (a.edge < b.edge ? -1 : a.edge > b.edge ? 1 : 0));
+}
 
 /** An aggregation strategy: a pure function, no I/O, never mutates its inputs. */
 export interface Strategy {

@@ -39,6 +39,8 @@ export type {
   AppRegistry, StrategyRegistry,
 } from '../operator/contracts.js';
 
+export { inEdgeOrder } from '../operator/contracts.js';
+
 export {
   FedgitError, EXIT, type ExitStatus,
   Aborted, AppFailed, CheckpointCorrupt, ConfigInvalid, DataInvalid, UnknownComponent,

@@ -9,7 +9,8 @@ import { checkpointBytes, globalStatementOf, readMetrics, readWeights } from '..
 import { verificationFailure } from '../trust/sign.js';
 import { fingerprint } from '../trust/keys.js';
 import { loadUpdate } from '../store/load-update.js';
-import { describeBounds, mergeWeights } from '../reconcile/influence.js';
+import { describeBounds } from '../reconcile/influence.js';
+import { computeMerge } from '../reconcile/merge.js';
 import { parseEdgeRecord, parseGlobalRecord, type GlobalRecord } from '../store/records.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Registries } from '../runtime/registries.js';
@@ -82,9 +83,10 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
     updates.push(loaded.update);
   }
   if (updates.length !== record.merged.length || !parent) return report(record.round);
-  const expectedWeights = mergeWeights(plan.plan, strategy, updates);
-  check(record.merged.every((m, i) => m.weight === expectedWeights[i]), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
-  const recomputed = checkpointBytes(strategy.aggregate(updates, await readWeights(global, parent.oid), expectedWeights), meta);
+  const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid));
+  const expectedWeight = (edge: string) => expected.weights[expected.updates.findIndex((u) => u.edge === edge)];
+  check(record.merged.every((m) => m.weight === expectedWeight(m.edge)), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
+  const recomputed = checkpointBytes(expected.tensors, meta);
   check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
   const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
   check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);

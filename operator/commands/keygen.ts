@@ -6,7 +6,7 @@
  */
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { NAME_PATTERN } from '../plan/plan.js';
+import { NAME_PATTERN } from '../config/names.js';
 import { generateKeyPair, fingerprint as fingerprintOf, writePrivateKey } from '../trust/keys.js';
 import { KeyFileRefused } from '../trust/errors.js';
 import { UsageError } from '../errors.js';

@@ -4,12 +4,12 @@ import { readFile, stat } from 'node:fs/promises';
 import { z } from 'zod';
 import { ConfigInvalid } from '../errors.js';
 import { readYamlFile, validate } from './yaml-file.js';
-import { Duration, NAME_PATTERN } from '../plan/plan.js';
+import { Duration } from '../plan/plan.js';
+import { EnvVarName, Name } from './names.js';
 import { reposUnder, reposAtUrl, type RepoLocations } from '../store/federation.js';
 import { isRemoteLocation } from '../store/open-repository.js';
 import type { Engine } from '../contracts.js';
 
-const Name = z.string().regex(NAME_PATTERN, 'must be 1–63 lowercase letters, digits or dashes, starting with a letter or digit');
 const Location = z.string().min(1).max(4096);
 
 const EngineSchema = z.union([
@@ -19,7 +19,7 @@ const EngineSchema = z.union([
       command: z.array(z.string().min(1)).min(1),
       timeout: Duration.optional(),
       retries: z.number().int().min(0).max(100).default(1),
-      env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).optional(),
+      env: z.record(EnvVarName, z.string()).optional(),
     })
     .transform((c): Engine => ({ kind: 'command', command: c.command, retries: c.retries, ...(c.timeout !== undefined ? { timeoutMs: c.timeout } : {}), ...(c.env ? { env: c.env } : {}) })),
 ]);
@@ -27,7 +27,7 @@ const EngineSchema = z.union([
 const Auth = z
   .strictObject({
     username: z.string().min(1).max(256).optional(),
-    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    tokenEnv: EnvVarName.optional(),
     tokenFile: Location.optional(),
   })
   .refine((a) => (a.tokenEnv === undefined) !== (a.tokenFile === undefined), 'give exactly one of tokenEnv or tokenFile (the token itself never goes in this file)');
@@ -35,7 +35,7 @@ const Auth = z
 const Webhook = z.strictObject({
   listen: z.string().regex(/^[\w.-]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, "must be host:port, e.g. '127.0.0.1:9000'"),
   path: z.string().regex(/^\/[\w./-]*$/).default('/hooks'),
-  secretEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'),
+  secretEnv: EnvVarName,
 });
 
 const Repos = z.strictObject({

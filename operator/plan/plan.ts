@@ -5,9 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { parseYamlText, validate, lineOf, fieldName, type ParsedYaml } from '../config/yaml-file.js';
 import type { AppRegistry } from '../contracts.js';
 import { parsePublicKey } from '../trust/keys.js';
+import { Name } from '../config/names.js';
 
-export const NAME_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const Name = z.string().regex(NAME_PATTERN, 'must be 1–63 lowercase letters, digits or dashes, starting with a letter or digit');
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };

@@ -1,6 +1,6 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
 import type { KeyObject } from 'node:crypto';
-import type { AppRegistry, Log, StrategyRegistry, Tensors, Update } from '../contracts.js';
+import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Tensors, type Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { PlanInvalid, RefConflict } from '../errors.js';
@@ -13,10 +13,10 @@ import {
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
 import { updateProblem } from './validate-update.js';
-import { mergeWeights } from './influence.js';
+import { computeMerge } from './merge.js';
 import { loadUpdate } from '../store/load-update.js';
 import { sign } from '../trust/sign.js';
-import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
+import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import { PlanSource } from '../runtime/plan-source.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 
@@ -29,14 +29,12 @@ export type AggregatorDeps = {
   /** The aggregator's private signing key, when it has one. */
   readonly key?: KeyObject;
   readonly now?: () => number;
-  /** Called after every reconcile with the action taken (tests, `run`'s progress). */
-  readonly onAction?: (action: AggregatorAction) => void;
 };
 
 /** Checks of an update are a pure function of the plan and the commit's content, so they are kept (bounded). */
 const MAX_REMEMBERED_VERDICTS = 4096;
 
-export class AggregatorOperator {
+export class AggregatorOperator implements Reconciler {
   private plans: PlanSource | undefined;
   private lastWait = '';
   private readonly missingEdges = new Set<string>();
@@ -53,13 +51,21 @@ export class AggregatorOperator {
     return this.globalRepo;
   }
 
+  /** Opens the global repository; the plan repository is opened by the first reconcile (and retried until it exists). */
+  async open(): Promise<void> {
+    await this.global();
+  }
+
+  /** Nothing runs in the background: every merge happens inside a reconcile. */
+  async stop(): Promise<void> {}
+
   private async planSource(): Promise<PlanSource> {
     this.plans ??= new PlanSource(await this.deps.open.require(this.deps.locate([]).plan, 'the plan repository'), { apps: this.deps.apps, strategies: this.deps.strategies.ids() }, this.deps.log);
     return this.plans;
   }
 
   /** The repositories to watch for the current plan. */
-  async watchedLocations(): Promise<string[]> {
+  async watchedLocations(): Promise<readonly string[]> {
     const plan = await (await this.planSource()).current();
     const where = this.deps.locate(plan?.plan.edges.map((e) => e.name) ?? []);
     return [where.plan, where.global, ...Object.values(where.edges)];
@@ -143,10 +149,10 @@ export class AggregatorOperator {
     const observed = await this.observe();
     const action = decideAggregator(observed, (this.deps.now ?? Date.now)());
     const changed = await this.act(action, observed);
-    this.deps.onAction?.(action);
     // After a change, look again at once (a participant is not told of its own pushes to a
     // server); a wait asks for nothing but a wake-up at the deadline.
     if (changed) return { lookAgain: true };
+    if (action.kind === 'done') return { done: true };
     return action.kind === 'wait' && action.untilMs !== undefined ? { wakeAtMs: action.untilMs } : undefined;
   }
 
@@ -215,27 +221,16 @@ export class AggregatorOperator {
     return true;
   }
 
+  /** Reads the accepted updates again (every check included), merges them and commits the next round. */
   private async merge(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'merge' }>): Promise<boolean> {
     const { app } = plan.plan;
-    const spec = this.deps.apps.tensorSpec(app.id, app.options);
-    const strategy = this.deps.strategies.get(plan.plan.strategy);
-    const updates: Update[] = [];
-    const records = [...action.updates].sort((a, b) => (a.edge < b.edge ? -1 : 1));
-    for (const record of records) {
-      const repo = await this.edgeRepo(plan, record.edge);
-      const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
-      if (!loaded.ok) {
-        // Checked a moment ago and content-addressed: only its storage can have changed. Refuse it and look again.
-        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
-        return true;
-      }
-      updates.push(loaded.update);
-    }
+    const records = inEdgeOrder(action.updates);
+    const updates = await this.loadAccepted(plan, records);
+    if (!updates) return true;
     const global = await this.global();
-    const previous = await readWeights(global, action.head.oid);
     const started = Date.now();
-    const weights = mergeWeights(plan.plan, strategy, updates);
-    const tensors = strategy.aggregate(updates, previous, weights);
+    const strategy = this.deps.strategies.get(plan.plan.strategy);
+    const { weights, tensors } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid));
     const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const round = action.head.round + 1;
     const metrics = {
@@ -253,6 +248,26 @@ export class AggregatorOperator {
       this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
     }
     return true;
+  }
+
+  /**
+   * The updates of `records` (in that order), or null when one no longer loads: it was checked a
+   * moment ago and is content-addressed, so only its storage can have changed — it is refused and
+   * the next reconcile looks again.
+   */
+  private async loadAccepted(plan: CommittedPlan, records: readonly EdgeRecord[]): Promise<Update[] | null> {
+    const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+    const updates: Update[] = [];
+    for (const record of records) {
+      const repo = await this.edgeRepo(plan, record.edge);
+      const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
+      if (!loaded.ok) {
+        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
+        return null;
+      }
+      updates.push(loaded.update);
+    }
+    return updates;
   }
 
   private signer(): { sign?: Signer } {

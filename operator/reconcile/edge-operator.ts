@@ -21,7 +21,7 @@ import { maxCheckpointBytes, updateProblem } from './validate-update.js';
 import type { KeyObject } from 'node:crypto';
 import { sign } from '../trust/sign.js';
 import { fingerprint, publicKeyOf } from '../trust/keys.js';
-import type { ReconcileOutcome } from '../runtime/reconcile-loop.js';
+import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import { PlanSource } from '../runtime/plan-source.js';
 
 export type EdgeDeps = {
@@ -39,9 +39,6 @@ export type EdgeDeps = {
   readonly stateDir?: string;
   /** Asks for another reconcile (training finished or failed). */
   readonly trigger: () => void;
-  /** Called when this edge cannot work as configured (its own config is wrong): the process should stop. */
-  readonly fatal?: (error: Error) => void;
-  readonly onAction?: (action: EdgeAction) => void;
 };
 
 type Training = { planId: string; base: string; round: number; controller: AbortController; done: Promise<void> };
@@ -49,12 +46,14 @@ const RETRY_BASE_MS = 2_000;
 
 type EdgeRepos = { plans: PlanSource; global: Repository; own: Repository };
 
-export class EdgeOperator {
+export class EdgeOperator implements Reconciler {
   private repos: EdgeRepos | undefined;
   private training: Training | null = null;
   private app: { planId: string; app: EdgeApp } | null = null;
   private failure: { base: string; count: number; retryAtMs: number } | null = null;
   private lastWait = '';
+  /** Set when training met an error whose class is fatal: the next reconcile reports it. */
+  private fatalError: Error | null = null;
   private readonly journal: PushJournal;
   /** Commits on this edge's branch already judged: pushed by this edge, or not. */
   private readonly ownership = new Map<string, boolean>();
@@ -63,8 +62,12 @@ export class EdgeOperator {
     this.journal = new PushJournal(deps.stateDir ? path.join(deps.stateDir, 'pushed-updates.log') : undefined);
   }
 
-  /** Opens the plan, global and own repositories; fails with NotFound naming the missing one. */
-  async open(): Promise<EdgeRepos> {
+  async open(): Promise<void> {
+    await this.repositories();
+  }
+
+  /** The plan, global and own repositories (opened on first use); fails with NotFound naming the missing one. */
+  private async repositories(): Promise<EdgeRepos> {
     if (this.repos) return this.repos;
     const where = this.deps.locate([this.deps.edge]);
     const ownLocation = where.edges[this.deps.edge];
@@ -78,13 +81,13 @@ export class EdgeOperator {
     return this.repos;
   }
 
-  watchedLocations(): string[] {
+  async watchedLocations(): Promise<readonly string[]> {
     const where = this.deps.locate([this.deps.edge]);
     return [where.plan, where.global, where.edges[this.deps.edge]!];
   }
 
   async observe(): Promise<EdgeObserved> {
-    const { plans, global, own } = await this.open();
+    const { plans, global, own } = await this.repositories();
     await plans.refresh();
     const plan = await plans.current();
     const training = this.training ? { planId: this.training.planId, base: this.training.base } : null;
@@ -140,11 +143,10 @@ export class EdgeOperator {
   }
 
   async reconcile(): Promise<ReconcileOutcome> {
+    if (this.fatalError) return { fatal: this.fatalError };
     const observed = await this.observe();
     const action = decideEdge(observed);
-    const outcome = await this.act(action, observed);
-    this.deps.onAction?.(action);
-    return outcome;
+    return this.act(action, observed);
   }
 
   private note(reason: string): void {
@@ -167,7 +169,7 @@ export class EdgeOperator {
       case 'done':
         this.note(`plan ${observed.plan!.plan.name} is complete at round ${action.head.round} (${shortId(action.head.oid)})`);
         await this.closeApp();
-        return;
+        return { done: true };
       case 'train': {
         const keyProblem = this.keyProblem(observed.plan!);
         if (keyProblem) {
@@ -220,7 +222,7 @@ export class EdgeOperator {
     const run = async () => {
       const started = Date.now();
       log.info(`round ${round}/${plan.plan.rounds}: training ${plan.plan.epochsPerRound} epoch(s) from ${shortId(base.oid)}`, { round, base: base.oid });
-      const { global, own } = await this.open();
+      const { global, own } = await this.repositories();
       const app = await this.appFor(plan);
       const weights = await readWeights(global, base.oid);
       let lastProgress = 0;
@@ -266,7 +268,7 @@ export class EdgeOperator {
         // The app says this edge cannot work as configured (its config or data must change): stop.
         if (e instanceof FedgitError && e.fatal) {
           log.error(`cannot train: ${(e as Error).message}`);
-          this.deps.fatal?.(e as Error);
+          this.fatalError = e;
           return;
         }
         const count = this.failure?.base === base.oid ? this.failure.count + 1 : 1;

@@ -59,7 +59,7 @@ export function authHeaders(auth: HttpAuth | undefined): Record<string, string> 
   return auth ? { authorization: basicAuthorization(auth) } : {};
 }
 
-/** The URL with user information removed, for messages and logs. */
+/** The URL with user information removed: the only form of a URL that reaches messages, logs and git config. */
 export function displayUrl(url: string | URL): string {
   try {
     const u = new URL(String(url));

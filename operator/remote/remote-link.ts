@@ -14,6 +14,7 @@ import { hasObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Log } from '../contracts.js';
+import { displayUrl } from './http-client.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
 
@@ -41,17 +42,6 @@ const MIRRORED = /^refs\/(heads|tags)\//;
 /** What git servers say when the ref moved since we read it: a real compare-and-swap conflict. */
 const MOVED = /non-fast-forward|not-fast-forward|fetch first|stale info|failed to lock|cannot lock ref|already exists/i;
 
-export function safeUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    return u.toString();
-  } catch {
-    return '(invalid URL)';
-  }
-}
-
 export class RemoteLink {
   private lastListing = '';
   readonly displayUrl: string;
@@ -59,7 +49,7 @@ export class RemoteLink {
   private readonly http: HttpClient;
 
   constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: Log) {
-    this.displayUrl = safeUrl(url);
+    this.displayUrl = displayUrl(url);
     this.http = advertisingHead(http);
   }
 

@@ -1,16 +1,24 @@
-/** Runs one participant (aggregator or edge) until it is stopped or, on request, until its plan is complete. */
+/**
+ * Runs one participant (aggregator or edge) until it is stopped or, on request, until its plan is
+ * complete. The wiring, in the order it happens: read the participant's secrets and check its
+ * data folder (a mistake there stops it at once), build its operator (a Reconciler) and open the
+ * repositories, then let notifications drive the reconcile loop — ref watching for local
+ * repositories, polling for remote ones, and a webhook when configured.
+ */
+import type { KeyObject } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { readToken, readWebhookSecret, type ParticipantConfig } from '../config/participant.js';
+import { ConfigInvalid } from '../errors.js';
+import { Repository } from '../git/repository.js';
 import { AggregatorOperator } from '../reconcile/aggregator-operator.js';
 import { EdgeOperator } from '../reconcile/edge-operator.js';
+import type { Reconciler } from '../reconcile/reconciler.js';
 import { createOpener, isRemoteLocation } from '../store/open-repository.js';
+import { readPrivateKey } from '../trust/keys.js';
 import { createLogger, closeLogger, type Logger } from './logging.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import { RefWatcher } from './ref-watcher.js';
 import type { Registries } from './registries.js';
-import { Repository } from '../git/repository.js';
-import { stat } from 'node:fs/promises';
-import { ConfigInvalid } from '../errors.js';
-import { readPrivateKey } from '../trust/keys.js';
 
 export type RunningParticipant = {
   /** Resolves when the participant stops: with an error when it cannot go on as configured. */
@@ -19,97 +27,119 @@ export type RunningParticipant = {
   readonly log: Logger;
 };
 
+export type ParticipantOptions = { exitWhenDone?: boolean; console?: boolean };
+
 type Closable = { close(): Promise<void> | void };
 
-export async function startParticipant(config: ParticipantConfig, registries: Registries, options: { exitWhenDone?: boolean; console?: boolean } = {}): Promise<RunningParticipant> {
-  const log = createLogger({ participant: config.name, ...(config.logs ? { logDir: config.logs } : {}), console: options.console ?? true });
-  const auth = await readToken(config);
-  const webhookSecret = readWebhookSecret(config);
-  const key = config.key ? await readPrivateKey(config.key) : undefined;
-  const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log });
-  if (config.role === 'edge' && config.data && !(await stat(config.data).then((st) => st.isDirectory(), () => false))) {
-    throw new ConfigInvalid(`${config.file}: data: ${config.data} is not a folder`, { file: config.file, field: 'data' });
-  }
-  let resolveFinished!: (error?: Error) => void;
-  const finished = new Promise<Error | undefined>((resolve) => (resolveFinished = resolve));
-  let loop: ReconcileLoop;
-  const onDone = (kind: string) => {
-    if (kind === 'done' && options.exitWhenDone) resolveFinished();
-  };
-  let operator: AggregatorOperator | EdgeOperator;
-  if (config.role === 'aggregator') {
-    operator = new AggregatorOperator({ locate: config.locate, open, ...registries, log, ...(key ? { key } : {}), onAction: (a) => onDone(a.kind) });
-    await operator.global();
-  } else {
-    operator = new EdgeOperator({
-      edge: config.name,
-      locate: config.locate,
-      open,
-      apps: registries.apps,
-      strategies: registries.strategies.ids(),
-      engine: config.engine,
-      dataDir: config.data,
-      log,
-      ...(key ? { key } : {}),
-      stateDir: config.cache,
-      trigger: () => loop.trigger(),
-      fatal: (error) => resolveFinished(error),
-      onAction: (a) => onDone(a.kind),
-    });
-    await operator.open();
-  }
+type Secrets = { auth: Awaited<ReturnType<typeof readToken>>; webhookSecret: string | undefined; key: KeyObject | undefined };
 
-  // Local repositories are watched; remote ones are polled (each reconcile asks the server for its refs) and, with a webhook, pushed to us.
-  let watcher: RefWatcher | undefined;
-  let watched = '';
-  const rewatch = async () => {
-    const locations = operator instanceof AggregatorOperator ? await operator.watchedLocations() : operator.watchedLocations();
-    const gitdirs: string[] = [];
-    for (const l of locations) if (!isRemoteLocation(l) && (await Repository.isRepository(l))) gitdirs.push(l);
-    if (gitdirs.join('\n') === watched) return;
-    watched = gitdirs.join('\n');
-    await watcher?.stop();
-    watcher = new RefWatcher({ gitdirs, onChange: () => loop.trigger(), pollMs: config.pollIntervalMs });
-    await watcher.start();
-    // A change between the reconcile that just ran and the watch starting would be seen by neither: look once more.
-    loop.trigger();
-  };
-  const where = config.locate([config.name]);
-  const hasRemote = [where.plan, where.global, ...Object.values(where.edges)].some(isRemoteLocation);
+export async function startParticipant(config: ParticipantConfig, registries: Registries, options: ParticipantOptions = {}): Promise<RunningParticipant> {
+  const log = createLogger({ participant: config.name, ...(config.logs ? { logDir: config.logs } : {}), console: options.console ?? true });
+  const secrets = await readSecrets(config);
+  await checkDataFolder(config);
+  let loop!: ReconcileLoop;
+  const operator = createOperator(config, registries, secrets, log, () => loop.trigger());
+  await operator.open();
+
+  const finish = settleOnce<Error | undefined>();
+  const watcher = new ParticipantWatcher(config, () => loop.trigger());
   loop = new ReconcileLoop(async () => {
     const outcome = await operator.reconcile();
-    await rewatch();
+    if (outcome?.fatal) finish.settle(outcome.fatal);
+    else if (outcome?.done && options.exitWhenDone) finish.settle(undefined);
+    await watcher.follow(await operator.watchedLocations());
     return outcome;
   }, log);
-  const closables: Closable[] = [];
-  if (hasRemote) {
-    const poll = setInterval(() => loop.trigger(), config.pollIntervalMs);
-    closables.push({ close: () => clearInterval(poll) });
-  }
-  if (config.webhook && webhookSecret) {
-    const [host, port] = splitHostPort(config.webhook.listen);
-    const { startWebhookServer } = await import('../remote/webhook.js');
-    const server = await startWebhookServer({
-      host,
-      port,
-      path: config.webhook.path,
-      secret: webhookSecret,
-      onPush: () => loop.trigger(),
-      log,
-    });
-    log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
-    closables.push(server);
-  }
+  const closables: Closable[] = [watcher, ...(await notifiers(config, secrets, log, () => loop.trigger()))];
+
   log.info(`${config.role} ${config.name} started (pid ${process.pid})`, { pid: process.pid });
   loop.trigger();
   const stop = async () => {
     await loop.stop();
-    await watcher?.stop();
     for (const c of closables) await c.close();
-    if (operator instanceof EdgeOperator) await operator.stop();
-    resolveFinished();
+    await operator.stop();
+    finish.settle(undefined);
   };
-  return { finished, stop, log };
+  return { finished: finish.promise, stop, log };
+}
+
+/** Token, webhook secret and signing key: a missing or unsafe one is the participant's config (ConfigInvalid, KeyFileRefused…). */
+async function readSecrets(config: ParticipantConfig): Promise<Secrets> {
+  const auth = await readToken(config);
+  const webhookSecret = readWebhookSecret(config);
+  const key = config.key ? await readPrivateKey(config.key) : undefined;
+  return { auth, webhookSecret, key };
+}
+
+/** An edge's data folder must exist before anything starts: a typo there is the participant's config, not a retry. */
+async function checkDataFolder(config: ParticipantConfig): Promise<void> {
+  if (config.role !== 'edge' || !config.data) return;
+  if (await stat(config.data).then((st) => st.isDirectory(), () => false)) return;
+  throw new ConfigInvalid(`${config.file}: data: ${config.data} is not a folder`, { file: config.file, field: 'data' });
+}
+
+function createOperator(config: ParticipantConfig, registries: Registries, { auth, key }: Secrets, log: Logger, trigger: () => void): Reconciler {
+  const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log });
+  const common = { locate: config.locate, open, log, ...(key ? { key } : {}) };
+  if (config.role === 'aggregator') return new AggregatorOperator({ ...common, ...registries });
+  return new EdgeOperator({
+    ...common,
+    edge: config.name,
+    apps: registries.apps,
+    strategies: registries.strategies.ids(),
+    engine: config.engine,
+    dataDir: config.data,
+    stateDir: config.cache,
+    trigger,
+  });
+}
+
+/** Polling for remote repositories (each reconcile asks the server for its refs) and, when configured, a webhook. */
+async function notifiers(config: ParticipantConfig, { webhookSecret: secret }: Secrets, log: Logger, trigger: () => void): Promise<Closable[]> {
+  const closables: Closable[] = [];
+  const where = config.locate([config.name]);
+  if ([where.plan, where.global, ...Object.values(where.edges)].some(isRemoteLocation)) {
+    const poll = setInterval(trigger, config.pollIntervalMs);
+    closables.push({ close: () => clearInterval(poll) });
+  }
+  if (config.webhook && secret) {
+    const [host, port] = splitHostPort(config.webhook.listen);
+    const { startWebhookServer } = await import('../remote/webhook.js');
+    const server = await startWebhookServer({ host, port, path: config.webhook.path, secret, onPush: trigger, log });
+    log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
+    closables.push(server);
+  }
+  return closables;
+}
+
+/** Watches the refs of the local repositories an operator cares about; the set can change with the plan. */
+class ParticipantWatcher implements Closable {
+  private watcher: RefWatcher | undefined;
+  private watched = '';
+
+  constructor(private readonly config: ParticipantConfig, private readonly trigger: () => void) {}
+
+  async follow(locations: readonly string[]): Promise<void> {
+    const gitdirs: string[] = [];
+    for (const l of locations) if (!isRemoteLocation(l) && (await Repository.isRepository(l))) gitdirs.push(l);
+    if (gitdirs.join('\n') === this.watched) return;
+    this.watched = gitdirs.join('\n');
+    await this.watcher?.stop();
+    this.watcher = new RefWatcher({ gitdirs, onChange: this.trigger, pollMs: this.config.pollIntervalMs });
+    await this.watcher.start();
+    // A change between the reconcile that just ran and the watch starting would be seen by neither: look once more.
+    this.trigger();
+  }
+
+  async close(): Promise<void> {
+    await this.watcher?.stop();
+  }
+}
+
+function settleOnce<T>(): { promise: Promise<T>; settle: (value: T) => void } {
+  let settle!: (value: T) => void;
+  const promise = new Promise<T>((resolve) => (settle = resolve));
+  return { promise, settle };
 }
 
 function splitHostPort(listen: string): [string, number] {

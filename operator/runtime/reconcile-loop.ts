@@ -4,16 +4,10 @@
  * A failing reconcile is retried with backoff.
  */
 import type { Log } from '../contracts.js';
+import type { ReconcileOutcome } from '../reconcile/reconciler.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 
 const MAX_BACKOFF_MS = 10_000;
-
-/**
- * What a reconcile asks of the loop: `lookAgain` when it changed something (its own push is
- * not announced to it), `wakeAtMs` for a deadline. A reconcile that changed nothing asks for
- * nothing: the next look comes from a notification.
- */
-export type ReconcileOutcome = { readonly lookAgain?: boolean; readonly wakeAtMs?: number } | void;
 
 export class ReconcileLoop {
   private running = false;

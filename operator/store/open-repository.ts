@@ -7,8 +7,8 @@ import type { HttpClient } from 'isomorphic-git';
 import { NotFound } from '../errors.js';
 import { Repository } from '../git/repository.js';
 import { sweepStaleTempObjects } from '../git/objects.js';
-import { createHttpClient } from '../remote/http-client.js';
-import { RemoteLink, safeUrl, type RemoteAuth } from '../remote/remote-link.js';
+import { createHttpClient, displayUrl } from '../remote/http-client.js';
+import { RemoteLink, type RemoteAuth } from '../remote/remote-link.js';
 import type { Log } from '../contracts.js';
 import { SILENT } from '../runtime/silent-log.js';
 
@@ -59,7 +59,7 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
     open,
     async require(location, what) {
       const repo = await open(location);
-      if (!repo) throw new NotFound(`${what}: no git repository at ${isRemoteLocation(location) ? safeUrl(location) : location}`, { location });
+      if (!repo) throw new NotFound(`${what}: no git repository at ${isRemoteLocation(location) ? displayUrl(location) : location}`, { location });
       return repo;
     },
   };

@@ -8,7 +8,7 @@
  * exactly one set of fields. Merged updates stay in the order given.
  */
 import { createHash } from 'node:crypto';
-import { NAME_PATTERN } from '../plan/plan.js';
+import { NAME_PATTERN } from '../config/names.js';
 import { StatementInvalid } from './errors.js';
 
 export const EDGE_STATEMENT_HEADER = 'fedgit-edge-update v1';
