@@ -32,7 +32,7 @@ export function reportVersion(model: ReportModel): string {
 const STATUS: Record<CellStatus, { symbol: string; text: string }> = {
   merged: { symbol: '✓', text: 'merged' },
   rejected: { symbol: '✗', text: 'refused by the aggregator' },
-  late: { symbol: '⌛', text: 'pushed, but the round merged without it (late or stale)' },
+  late: { symbol: '»', text: 'pushed, but the round merged without it (late or stale)' },
   missed: { symbol: '–', text: 'nothing pushed before the round merged' },
   waiting: { symbol: '…', text: 'pushed, waiting for the merge' },
   pending: { symbol: '○', text: 'not pushed yet' },
