@@ -14,18 +14,15 @@ export type ReportFlags = { repos?: string; config?: string; plan?: string; out?
 
 export const DEFAULT_PORT = 8470;
 
-/** A usage error of `fedgit report` / `fedgit serve` (exit 2). */
-class ReportUsage extends UsageError {}
-
 async function experimentOf(file: string | undefined): Promise<ExperimentView | null> {
   if (!file) return null;
   let view: ExperimentView | null;
   try {
     view = await readExperimentView(file);
   } catch (e) {
-    throw new ReportUsage(`--experiment ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new UsageError(`--experiment ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
-  if (!view) throw new ReportUsage(`--experiment ${file} is not a comparison.json written by fedgit experiment`);
+  if (!view) throw new UsageError(`--experiment ${file} is not a comparison.json written by fedgit experiment`);
   return view;
 }
 
@@ -48,7 +45,7 @@ export async function runReportCommand(command: 'report' | 'serve', flags: Repor
     return 0;
   }
   const port = flags.port === undefined ? DEFAULT_PORT : Number(flags.port);
-  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new ReportUsage(`--port takes a port number (0 for any free one), got '${flags.port}'`);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError(`--port takes a port number (0 for any free one), got '${flags.port}'`);
   const log = createLogger({ participant: 'serve' });
   const server = await startReportServer({ where, registries, ...(flags.plan ? { planSpec: flags.plan } : {}), host: flags.host ?? '127.0.0.1', port, experiment, log });
   console.log(`fedgit serve: ${server.url} (read-only; Ctrl-C stops)`);
