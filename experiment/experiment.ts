@@ -15,6 +15,7 @@ import { loadCentralData, trainCentral, type CentralResult } from './central.js'
 import { buildPlan, checkTorchAvailable, runFederatedChild, writeTorchEdgeConfig, type EngineChoice, type FederatedRun } from './federated.js';
 import { renderReportMarkdown, renderReportSummary, type ExperimentReport } from './report.js';
 import { ExperimentFailed, ExperimentUsage } from './errors.js';
+import { writeHtmlReports } from './html-report.js';
 
 export type ExperimentSettings = {
   readonly data: string;
@@ -216,6 +217,7 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
       files.push(file);
     }
   }
+  files.push(...await writeHtmlReports({ cli: s.cli, repos: path.join(work, 'repos'), comparison: path.join(work, 'comparison.json'), dirs: [work, path.dirname(fedRun.exported)], say }));
   say('');
   say(renderReportSummary(report));
   say('');

@@ -96,4 +96,12 @@ test('fedgit experiment on a tiny cohort: central and federated (fedgit run) bot
   assert.deepEqual(JSON.parse(await readFile(path.join(besideWeights, 'comparison.json'), 'utf8')), report);
   assert.match(await readFile(path.join(besideWeights, 'comparison.md'), 'utf8'), /## Per class \(pooled over the 10 regions\)/);
   assert.ok((await stat(report.central.weights)).size > 0);
+
+  // and the HTML report (fedgit report over the federation, with this comparison) next to both
+  for (const folder of [path.join(dir, 'work'), besideWeights]) {
+    const html = await readFile(path.join(folder, 'report.html'), 'utf8');
+    assert.match(html, /<section id="experiment">/);
+    assert.match(html, /all 3 global commits recomputed bit for bit/);
+  }
+  assert.match(r.stdout, /report\.html/);
 });
