@@ -16,6 +16,7 @@ import { readRounds, renderRounds } from './commands/log.js';
 import { auditCommit, renderAudit } from './commands/audit.js';
 import { renderStatus } from './commands/status.js';
 import { readFinalTag } from './store/federation.js';
+import type { SetupPlan } from './commands/setup.js';
 
 const USAGE = `usage: fedgit <command> [options]
 
@@ -99,6 +100,124 @@ async function participantConfig(role: 'aggregator' | 'edge', flags: Flags) {
   return resolveParticipant(parsed.data, `${process.cwd()}/(command line)`);
 }
 
+type Invocation = { readonly flags: Flags; readonly positionals: readonly string[]; readonly deps: CliDeps };
+type Command = (i: Invocation) => Promise<number>;
+
+/** `KEY=VALUE` pairs of a repeatable flag. */
+function pairs(values: readonly string[] | undefined, flag: string, shape: string): Record<string, string> {
+  return Object.fromEntries((values ?? []).map((pair) => {
+    const eq = pair.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--${flag} takes ${shape}, got '${pair}'`);
+    return [pair.slice(0, eq), pair.slice(eq + 1)];
+  }));
+}
+
+async function runCommand({ flags, positionals, deps }: Invocation): Promise<number> {
+  const planFile = positionals[0];
+  if (!planFile) throw new UsageError('run: which plan? fedgit run config/<plan>.yaml');
+  const edgeConfigs = pairs(flags['edge-config'], 'edge-config', 'EDGE=participant.yaml');
+  const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
+  if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a positive number of seconds, got '${flags.timeout}'`);
+  const result = await runFederation({
+    planFile,
+    cli: deps.cli,
+    repos: flags.repos ?? 'repos',
+    logs: flags.logs ?? 'logs',
+    results: flags.results ?? 'results',
+    ...(flags['data-root'] ? { dataRoot: flags['data-root'] } : {}),
+    newExperiment: flags.new ?? false,
+    edgeConfigs,
+    ...(flags['aggregator-config'] ? { aggregatorConfig: flags['aggregator-config'] } : {}),
+    ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
+  }, deps.registries);
+  console.log(`\n${result.summary}`);
+  return 0;
+}
+
+const participantCommand = (role: 'aggregator' | 'edge'): Command => async ({ flags, deps }) => {
+  const config = await participantConfig(role, flags);
+  if (config.role !== role) throw new UsageError(`${config.file} is a ${config.role} config; use fedgit ${config.role}`);
+  await runParticipantProcess(config, deps.registries, { exitWhenDone: flags['exit-when-done'] ?? false });
+  return 0;
+};
+
+async function logCommand({ flags, deps }: Invocation): Promise<number> {
+  const where = await whereFrom(flags);
+  const plan = await loadPlan(where, deps.registries, flags.plan);
+  const global = await openForReading(where, where.locate([]).global, 'the global repository');
+  console.log(renderRounds(plan, await readRounds(global, plan), await readFinalTag(global, plan)));
+  return 0;
+}
+
+async function auditCommand({ flags, positionals, deps }: Invocation): Promise<number> {
+  const commit = positionals[0];
+  if (!commit) throw new UsageError('audit: which commit? fedgit audit <commit>');
+  const report = await auditCommit(await whereFrom(flags), deps.registries, commit);
+  console.log(renderAudit(report));
+  return report.ok ? 0 : 1;
+}
+
+async function statusCommand({ flags, deps }: Invocation): Promise<number> {
+  const where = await whereFrom(flags);
+  console.log(await renderStatus(where, await loadPlan(where, deps.registries, flags.plan)));
+  return 0;
+}
+
+/** Prints what the plan needs on a git server; with --apply, creates it on Gitea. */
+async function setupCommand({ flags, positionals, deps }: Invocation): Promise<number> {
+  const planFile = positionals[0];
+  const baseUrl = flags['base-url'];
+  if (!planFile || !baseUrl) throw new UsageError('setup: fedgit setup <plan.yaml> --base-url https://git.example.org [--owner fedgit] [--apply …]');
+  const { readPlanFile } = await import('./plan/plan.js');
+  const { setupPlan, renderSetup } = await import('./commands/setup.js');
+  const { plan } = await readPlanFile(planFile, { apps: deps.registries.apps, strategies: deps.registries.strategies.ids() });
+  const wanted = setupPlan(plan, flags.owner ?? 'fedgit');
+  console.log(renderSetup(wanted, baseUrl));
+  if (flags.apply) await applySetup(wanted, baseUrl, flags);
+  return 0;
+}
+
+async function applySetup(wanted: SetupPlan, baseUrl: string, flags: Flags): Promise<void> {
+  const tokenEnv = flags['admin-token-env'];
+  const adminToken = tokenEnv ? process.env[tokenEnv] : undefined;
+  if (!adminToken) throw new UsageError(`setup --apply needs --admin-token-env VAR naming a set environment variable that holds a Gitea admin token`);
+  const webhookUrls = pairs(flags.webhook, 'webhook', 'PARTICIPANT=URL');
+  const secretEnv = flags['webhook-secret-env'];
+  const { applyToGitea } = await import('./commands/setup.js');
+  const { passwords } = await applyToGitea(wanted, {
+    baseUrl, adminToken, webhookUrls,
+    ...(secretEnv && process.env[secretEnv] ? { webhookSecret: process.env[secretEnv] } : {}),
+    say: (line) => console.log(line),
+  });
+  const created = Object.keys(passwords);
+  if (created.length) console.log(`\nCreated users ${created.join(', ')} with random passwords; have each participant create an access token in Gitea and pass it through auth.tokenEnv or auth.tokenFile.`);
+}
+
+async function keygenCommand({ flags }: Invocation): Promise<number> {
+  if (!flags.out) throw new UsageError('keygen: where should the private key go? fedgit keygen --out FILE [--name NAME]');
+  const { keygen, renderKeygen } = await import('./commands/keygen.js');
+  console.log(renderKeygen(await keygen({ out: flags.out, ...(flags.name ? { name: flags.name } : {}) })));
+  return 0;
+}
+
+const reportCommand = (command: 'report' | 'serve'): Command => async ({ flags, deps }) => {
+  const { runReportCommand } = await import('./report/command.js');
+  return runReportCommand(command, flags, deps.registries);
+};
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  run: runCommand,
+  aggregator: participantCommand('aggregator'),
+  edge: participantCommand('edge'),
+  log: logCommand,
+  audit: auditCommand,
+  status: statusCommand,
+  report: reportCommand('report'),
+  serve: reportCommand('serve'),
+  setup: setupCommand,
+  keygen: keygenCommand,
+};
+
 export async function main(argv: string[], deps: CliDeps): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || command === '--help' || command === '-h' || command === 'help') {
@@ -112,100 +231,9 @@ export async function main(argv: string[], deps: CliDeps): Promise<number> {
     process.stdout.write(usage(deps));
     return 0;
   }
-  const { registries } = deps;
-  switch (command) {
-    case 'run': {
-      const planFile = positionals[0];
-      if (!planFile) throw new UsageError('run: which plan? fedgit run config/<plan>.yaml');
-      const edgeConfigs = Object.fromEntries((flags['edge-config'] ?? []).map((pair) => {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--edge-config takes EDGE=participant.yaml, got '${pair}'`);
-        return [pair.slice(0, eq), pair.slice(eq + 1)];
-      }));
-      const timeout = flags.timeout === undefined ? undefined : Number(flags.timeout);
-      if (timeout !== undefined && !(timeout > 0)) throw new UsageError(`--timeout takes a positive number of seconds, got '${flags.timeout}'`);
-      const result = await runFederation({
-        planFile,
-        cli: deps.cli,
-        repos: flags.repos ?? 'repos',
-        logs: flags.logs ?? 'logs',
-        results: flags.results ?? 'results',
-        ...(flags['data-root'] ? { dataRoot: flags['data-root'] } : {}),
-        newExperiment: flags.new ?? false,
-        edgeConfigs,
-        ...(flags['aggregator-config'] ? { aggregatorConfig: flags['aggregator-config'] } : {}),
-        ...(timeout ? { timeoutMs: timeout * 1000 } : {}),
-      }, registries);
-      console.log(`\n${result.summary}`);
-      return 0;
-    }
-    case 'aggregator':
-    case 'edge': {
-      const config = await participantConfig(command, flags);
-      if (config.role !== command) throw new UsageError(`${config.file} is a ${config.role} config; use fedgit ${config.role}`);
-      await runParticipantProcess(config, registries, { exitWhenDone: flags['exit-when-done'] ?? false });
-      return 0;
-    }
-    case 'log': {
-      const where = await whereFrom(flags);
-      const plan = await loadPlan(where, registries, flags.plan);
-      const global = await openForReading(where, where.locate([]).global, 'the global repository');
-      console.log(renderRounds(plan, await readRounds(global, plan), await readFinalTag(global, plan)));
-      return 0;
-    }
-    case 'audit': {
-      const commit = positionals[0];
-      if (!commit) throw new UsageError('audit: which commit? fedgit audit <commit>');
-      const report = await auditCommit(await whereFrom(flags), registries, commit);
-      console.log(renderAudit(report));
-      return report.ok ? 0 : 1;
-    }
-    case 'setup': {
-      const planFile = positionals[0];
-      if (!planFile || !flags['base-url']) throw new UsageError('setup: fedgit setup <plan.yaml> --base-url https://git.example.org [--owner fedgit] [--apply …]');
-      const { readPlanFile } = await import('./plan/plan.js');
-      const { setupPlan, renderSetup, applyToGitea } = await import('./commands/setup.js');
-      const { plan } = await readPlanFile(planFile, { apps: registries.apps, strategies: registries.strategies.ids() });
-      const wanted = setupPlan(plan, flags.owner ?? 'fedgit');
-      console.log(renderSetup(wanted, flags['base-url']));
-      if (!flags.apply) return 0;
-      const tokenEnv = flags['admin-token-env'];
-      const adminToken = tokenEnv ? process.env[tokenEnv] : undefined;
-      if (!adminToken) throw new UsageError(`setup --apply needs --admin-token-env VAR naming a set environment variable that holds a Gitea admin token`);
-      const webhookUrls = Object.fromEntries((flags.webhook ?? []).map((pair) => {
-        const eq = pair.indexOf('=');
-        if (eq <= 0) throw new UsageError(`--webhook takes PARTICIPANT=URL, got '${pair}'`);
-        return [pair.slice(0, eq), pair.slice(eq + 1)];
-      }));
-      const secretEnv = flags['webhook-secret-env'];
-      const { passwords } = await applyToGitea(wanted, {
-        baseUrl: flags['base-url'], adminToken, webhookUrls,
-        ...(secretEnv && process.env[secretEnv] ? { webhookSecret: process.env[secretEnv] } : {}),
-        say: (line) => console.log(line),
-      });
-      const created = Object.keys(passwords);
-      if (created.length) console.log(`\nCreated users ${created.join(', ')} with random passwords; have each participant create an access token in Gitea and pass it through auth.tokenEnv or auth.tokenFile.`);
-      return 0;
-    }
-    case 'keygen': {
-      if (!flags.out) throw new UsageError('keygen: where should the private key go? fedgit keygen --out FILE [--name NAME]');
-      const { keygen, renderKeygen } = await import('./commands/keygen.js');
-      console.log(renderKeygen(await keygen({ out: flags.out, ...(flags.name ? { name: flags.name } : {}) })));
-      return 0;
-    }
-    case 'status': {
-      const where = await whereFrom(flags);
-      console.log(await renderStatus(where, await loadPlan(where, registries, flags.plan)));
-      return 0;
-    }
-    case 'report':
-    case 'serve': {
-      const { runReportCommand } = await import('./report/command.js');
-      return runReportCommand(command, flags, registries);
-    }
-    default:
-      throw new UsageError(`unknown command '${command}'\n${usage(deps)}`);
-  }
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) throw new UsageError(`unknown command '${command}'\n${usage(deps)}`);
+  return run({ flags, positionals, deps });
 }
 
 /** Runs one command and returns the process's exit status; the only catch of the CLI. */

@@ -94,112 +94,129 @@ type Invocation = {
 
 const discard: Log = { error: () => undefined, warn: () => undefined, info: () => undefined, debug: () => undefined };
 
+type WorkPaths = { readonly inputWeights: string; readonly outputWeights: string; readonly metrics: string };
+
 export function createCommandApp(options: CommandAppOptions): EdgeApp {
-  const [first, ...fixedArgs] = options.command;
-  if (first === undefined || first === '') throw new AppFailed('the external command is empty', { command: [] });
-  const program: string = first;
-  const logger = options.log ?? discard;
-  const retries = options.retries ?? 1;
-  if (!Number.isSafeInteger(retries) || retries < 0) throw new RangeError(`retries must be a non-negative integer, got ${retries}`);
-  const killGraceMs = options.killGraceMs ?? 5000;
-  const dataDir = path.resolve(options.dataDir);
-  const closing = new AbortController();
-  const label = [program, ...fixedArgs].join(' ');
+  return new CommandApp(options);
+}
 
-  async function attempt(inv: Invocation, signal: AbortSignal): Promise<Outputs> {
-    const workDir = await fs.mkdtemp(path.join(options.tmpDir ?? os.tmpdir(), 'fedgit-command-'));
-    try {
-      const paths = {
-        inputWeights: path.join(workDir, FILES.inputWeights),
-        outputWeights: path.join(workDir, FILES.outputWeights),
-        metrics: path.join(workDir, FILES.metrics),
-      };
-      const vars: Record<string, string> = {
-        [ENV.action]: inv.action,
-        [ENV.architecture]: options.architecture,
-        [ENV.dataDir]: dataDir,
-        [ENV.workDir]: workDir,
-        ...inv.vars,
-      };
-      if (inv.inputWeights !== undefined) {
-        await fs.writeFile(paths.inputWeights, renderSafetensors(inv.inputWeights, inv.metadata ?? {}));
-        vars[ENV.inputWeights] = paths.inputWeights;
-      }
-      if (inv.action === 'train' || inv.action === 'init') vars[ENV.outputWeights] = paths.outputWeights;
-      if (inv.action === 'train' || inv.action === 'evaluate') {
-        vars[ENV.metrics] = paths.metrics;
-        if (options.prepareInputs !== undefined) Object.assign(vars, await options.prepareInputs(workDir, signal));
-      }
+/**
+ * One call is an invocation: up to `retries + 1` attempts, each in a fresh work dir
+ * (write inputs → run the program → collect and check its outputs → remove the dir).
+ */
+class CommandApp implements EdgeApp {
+  readonly architecture: string;
+  private readonly program: string;
+  private readonly fixedArgs: readonly string[];
+  private readonly label: string;
+  private readonly logger: Log;
+  private readonly retries: number;
+  private readonly killGraceMs: number;
+  private readonly dataDir: string;
+  private readonly closing = new AbortController();
+  private readonly inflight = new Set<Promise<Outputs>>();
 
-      const outcome = await runCommand({
-        program,
-        args: [...fixedArgs, inv.action],
-        cwd: options.cwd ?? workDir,
-        env: { ...inheritedEnv(), ...options.env, ...vars },
-        signal,
-        timeoutMs: options.timeoutMs,
-        killGraceMs,
-        onStdoutLine: (line) => {
-          const m = PROGRESS_LINE.exec(line);
-          if (m !== null && inv.onProgress !== undefined) {
-            const fraction = Number(m[1]);
-            inv.onProgress(m[2] ?? '', Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : undefined);
-          }
-          logger.info(`[${inv.action}] ${line}`);
-        },
-        onStderrLine: (line) => logger.info(`[${inv.action} stderr] ${line}`),
-      });
-      if (outcome.kind === 'aborted') throw new Aborted(`external command ${inv.action} aborted`);
-      const failure = describeFailure(outcome, options.timeoutMs);
-      if (failure !== undefined) throw new AttemptFailed(failure, outcome);
-      try {
-        return await inv.collect(paths);
-      } catch (e) {
-        if (e instanceof OutputInvalid) throw new AttemptFailed(e.message, outcome, e);
-        throw e;
-      }
-    } finally {
-      await fs.rm(workDir, { recursive: true, force: true }).catch((e: unknown) => logger.warn(`could not remove ${workDir}: ${String(e)}`));
-    }
+  constructor(private readonly options: CommandAppOptions) {
+    const [first, ...fixedArgs] = options.command;
+    if (first === undefined || first === '') throw new AppFailed('the external command is empty', { command: [] });
+    this.program = first;
+    this.fixedArgs = fixedArgs;
+    this.label = [first, ...fixedArgs].join(' ');
+    this.architecture = options.architecture;
+    this.logger = options.log ?? discard;
+    this.retries = options.retries ?? 1;
+    if (!Number.isSafeInteger(this.retries) || this.retries < 0) throw new RangeError(`retries must be a non-negative integer, got ${this.retries}`);
+    this.killGraceMs = options.killGraceMs ?? 5000;
+    this.dataDir = path.resolve(options.dataDir);
   }
 
-  const inflight = new Set<Promise<Outputs>>();
+  async initialWeights(seed: number): Promise<Tensors> {
+    if (this.options.initialWeights !== undefined) return this.options.initialWeights(seed);
+    const out = await this.invoke({
+      action: 'init',
+      signal: new AbortController().signal,
+      vars: { [ENV.seed]: String(seed) },
+      collect: async (p) => ({ weights: this.validated(await readOutputWeights(p.outputWeights, ENV.outputWeights)) }),
+    });
+    return out.weights!;
+  }
 
-  function invoke(inv: Invocation): Promise<Outputs> {
-    const run = invokeWithRetries(inv);
-    inflight.add(run);
-    const forget = () => inflight.delete(run);
+  async train(request: TrainRequest): Promise<TrainResult> {
+    const out = await this.invoke({
+      action: 'train',
+      signal: request.signal,
+      inputWeights: request.weights,
+      metadata: { 'fedgit.architecture': this.architecture, 'fedgit.plan': request.planId, 'fedgit.round': String(request.round) },
+      vars: { [ENV.epochs]: String(request.epochs), [ENV.round]: String(request.round), [ENV.planId]: request.planId, [ENV.seed]: String(request.seed) },
+      ...(request.onProgress !== undefined ? { onProgress: request.onProgress } : {}),
+      collect: async (p) => {
+        const weights = await readOutputWeights(p.outputWeights, ENV.outputWeights);
+        checkSameLayout(weights, request.weights);
+        this.validated(weights);
+        return { weights, trainMetrics: await readTrainMetrics(p.metrics, ENV.metrics) };
+      },
+    });
+    const m = out.trainMetrics!;
+    return { weights: out.weights!, datasetSize: m.datasetSize, metrics: { global: m.global, local: m.local } };
+  }
+
+  async evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics> {
+    const out = await this.invoke({
+      action: 'evaluate',
+      signal,
+      inputWeights: weights,
+      metadata: { 'fedgit.architecture': this.architecture },
+      vars: {},
+      collect: async (p) => ({ metrics: await readEvaluateMetrics(p.metrics, ENV.metrics) }),
+    });
+    return out.metrics!;
+  }
+
+  /** Stops running commands (their process groups are terminated) and waits for them. */
+  async close(): Promise<void> {
+    this.closing.abort();
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  private invoke(inv: Invocation): Promise<Outputs> {
+    const run = this.invokeWithRetries(inv);
+    this.inflight.add(run);
+    const forget = () => this.inflight.delete(run);
     run.then(forget, forget);
     return run;
   }
 
-  async function invokeWithRetries(inv: Invocation): Promise<Outputs> {
-    const signal = AbortSignal.any([inv.signal, closing.signal]);
-    const attempts = retries + 1;
+  private async invokeWithRetries(inv: Invocation): Promise<Outputs> {
+    const signal = AbortSignal.any([inv.signal, this.closing.signal]);
+    const attempts = this.retries + 1;
     let last: AttemptFailed | undefined;
     for (let n = 1; n <= attempts; n++) {
       if (signal.aborted) throw new Aborted(`external command ${inv.action} aborted`);
       try {
-        return await attempt(inv, signal);
+        return await this.attempt(inv, signal);
       } catch (e) {
         if (e instanceof Aborted) throw e;
         if (!(e instanceof AttemptFailed)) {
           // Our own I/O (temp dir, input file): not the command's fault, not worth a retry.
-          throw new AppFailed(`external command \`${label} ${inv.action}\` could not run: ${(e as Error).message}`, { command: [...options.command], action: inv.action }, { cause: e });
+          throw new AppFailed(`external command \`${this.label} ${inv.action}\` could not run: ${(e as Error).message}`, { command: [...this.options.command], action: inv.action }, { cause: e });
         }
         last = e;
-        logger.warn(`external command ${inv.action} failed (attempt ${n} of ${attempts}): ${e.message}`);
+        this.logger.warn(`external command ${inv.action} failed (attempt ${n} of ${attempts}): ${e.message}`);
       }
     }
-    const failed = last!;
+    throw this.exhausted(inv.action, last!, attempts);
+  }
+
+  /** The AppFailed after the last attempt failed: the reason, how the program ended, the last lines of its stderr. */
+  private exhausted(action: CommandAction, failed: AttemptFailed, attempts: number): AppFailed {
     const tail = failed.outcome.stderrTail;
     const tailText = tail.length > 0 ? `\nlast lines of stderr:\n${tail.slice(-10).map((l) => `  ${l}`).join('\n')}` : '';
-    logger.error(`external command ${inv.action} failed after ${attempts} attempt(s): ${failed.message}`);
-    throw new AppFailed(
-      `external command \`${label} ${inv.action}\` failed: ${failed.message}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}${tailText}`,
+    this.logger.error(`external command ${action} failed after ${attempts} attempt(s): ${failed.message}`);
+    return new AppFailed(
+      `external command \`${this.label} ${action}\` failed: ${failed.message}${attempts > 1 ? ` (after ${attempts} attempts)` : ''}${tailText}`,
       {
-        command: [...options.command],
-        action: inv.action,
+        command: [...this.options.command],
+        action,
         reason: failed.message,
         attempts,
         outcome: failed.outcome.kind,
@@ -211,78 +228,84 @@ export function createCommandApp(options: CommandAppOptions): EdgeApp {
     );
   }
 
-  function validated(tensors: Tensors): Tensors {
-    if (options.spec !== undefined) checkSpec(tensors, options.spec);
-    if (options.validate !== undefined) {
+  private async attempt(inv: Invocation, signal: AbortSignal): Promise<Outputs> {
+    const workDir = await fs.mkdtemp(path.join(this.options.tmpDir ?? os.tmpdir(), 'fedgit-command-'));
+    try {
+      const paths: WorkPaths = {
+        inputWeights: path.join(workDir, FILES.inputWeights),
+        outputWeights: path.join(workDir, FILES.outputWeights),
+        metrics: path.join(workDir, FILES.metrics),
+      };
+      const vars = await this.writeInputs(inv, workDir, paths, signal);
+      const outcome = await this.run(inv, workDir, vars, signal);
+      if (outcome.kind === 'aborted') throw new Aborted(`external command ${inv.action} aborted`);
+      const failure = describeFailure(outcome, this.options.timeoutMs);
+      if (failure !== undefined) throw new AttemptFailed(failure, outcome);
       try {
-        options.validate(tensors);
+        return await inv.collect(paths);
+      } catch (e) {
+        if (e instanceof OutputInvalid) throw new AttemptFailed(e.message, outcome, e);
+        throw e;
+      }
+    } finally {
+      await fs.rm(workDir, { recursive: true, force: true }).catch((e: unknown) => this.logger.warn(`could not remove ${workDir}: ${String(e)}`));
+    }
+  }
+
+  /** Writes the input weights (and what `prepareInputs` adds) into the work dir; returns the FEDGIT_* variables naming them. */
+  private async writeInputs(inv: Invocation, workDir: string, paths: WorkPaths, signal: AbortSignal): Promise<Record<string, string>> {
+    const vars: Record<string, string> = {
+      [ENV.action]: inv.action,
+      [ENV.architecture]: this.architecture,
+      [ENV.dataDir]: this.dataDir,
+      [ENV.workDir]: workDir,
+      ...inv.vars,
+    };
+    if (inv.inputWeights !== undefined) {
+      await fs.writeFile(paths.inputWeights, renderSafetensors(inv.inputWeights, inv.metadata ?? {}));
+      vars[ENV.inputWeights] = paths.inputWeights;
+    }
+    if (inv.action === 'train' || inv.action === 'init') vars[ENV.outputWeights] = paths.outputWeights;
+    if (inv.action === 'train' || inv.action === 'evaluate') {
+      vars[ENV.metrics] = paths.metrics;
+      if (this.options.prepareInputs !== undefined) Object.assign(vars, await this.options.prepareInputs(workDir, signal));
+    }
+    return vars;
+  }
+
+  /** Runs `<program> <args...> <action>`; stdout progress lines go to `onProgress`, every line to the log. */
+  private run(inv: Invocation, workDir: string, vars: Record<string, string>, signal: AbortSignal): Promise<RunOutcome> {
+    return runCommand({
+      program: this.program,
+      args: [...this.fixedArgs, inv.action],
+      cwd: this.options.cwd ?? workDir,
+      env: { ...inheritedEnv(), ...this.options.env, ...vars },
+      signal,
+      timeoutMs: this.options.timeoutMs,
+      killGraceMs: this.killGraceMs,
+      onStdoutLine: (line) => {
+        const m = PROGRESS_LINE.exec(line);
+        if (m !== null && inv.onProgress !== undefined) {
+          const fraction = Number(m[1]);
+          inv.onProgress(m[2] ?? '', Number.isFinite(fraction) ? Math.min(1, Math.max(0, fraction)) : undefined);
+        }
+        this.logger.info(`[${inv.action}] ${line}`);
+      },
+      onStderrLine: (line) => this.logger.info(`[${inv.action} stderr] ${line}`),
+    });
+  }
+
+  private validated(tensors: Tensors): Tensors {
+    if (this.options.spec !== undefined) checkSpec(tensors, this.options.spec);
+    if (this.options.validate !== undefined) {
+      try {
+        this.options.validate(tensors);
       } catch (e) {
         throw new OutputInvalid(`the output weights do not match the model: ${(e as Error).message}`, { cause: e });
       }
     }
     return tensors;
   }
-
-  return {
-    architecture: options.architecture,
-
-    async initialWeights(seed: number): Promise<Tensors> {
-      if (options.initialWeights !== undefined) return options.initialWeights(seed);
-      const out = await invoke({
-        action: 'init',
-        signal: new AbortController().signal,
-        vars: { [ENV.seed]: String(seed) },
-        collect: async (p) => ({ weights: validated(await readOutputWeights(p.outputWeights, ENV.outputWeights)) }),
-      });
-      return out.weights!;
-    },
-
-    async train(request: TrainRequest): Promise<TrainResult> {
-      const out = await invoke({
-        action: 'train',
-        signal: request.signal,
-        inputWeights: request.weights,
-        metadata: {
-          'fedgit.architecture': options.architecture,
-          'fedgit.plan': request.planId,
-          'fedgit.round': String(request.round),
-        },
-        vars: {
-          [ENV.epochs]: String(request.epochs),
-          [ENV.round]: String(request.round),
-          [ENV.planId]: request.planId,
-          [ENV.seed]: String(request.seed),
-        },
-        ...(request.onProgress !== undefined ? { onProgress: request.onProgress } : {}),
-        collect: async (p) => {
-          const weights = await readOutputWeights(p.outputWeights, ENV.outputWeights);
-          checkSameLayout(weights, request.weights);
-          validated(weights);
-          return { weights, trainMetrics: await readTrainMetrics(p.metrics, ENV.metrics) };
-        },
-      });
-      const m = out.trainMetrics!;
-      return { weights: out.weights!, datasetSize: m.datasetSize, metrics: { global: m.global, local: m.local } };
-    },
-
-    async evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics> {
-      const out = await invoke({
-        action: 'evaluate',
-        signal,
-        inputWeights: weights,
-        metadata: { 'fedgit.architecture': options.architecture },
-        vars: {},
-        collect: async (p) => ({ metrics: await readEvaluateMetrics(p.metrics, ENV.metrics) }),
-      });
-      return out.metrics!;
-    },
-
-    /** Stops running commands (their process groups are terminated) and waits for them. */
-    async close(): Promise<void> {
-      closing.abort();
-      await Promise.allSettled([...inflight]);
-    },
-  };
 }
 
 /** The operator's environment without any FEDGIT_* contract variable (only the adapter sets those). */
