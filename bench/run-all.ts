@@ -3,6 +3,7 @@
  * the same run. Nothing is asserted: machines here are shared and noisy.
  * `npm run bench -- store` runs only the named parts (orchestration, remote, store, data, model, torch).
  */
+import os from 'node:os';
 import { benchOrchestration } from './orchestration.js';
 import { benchGitStore } from './git-store.js';
 import { benchDataLoader } from './data-loader.js';
@@ -20,6 +21,9 @@ const PARTS: Record<string, () => Promise<void>> = {
 };
 
 const wanted = process.argv.slice(2);
+// docs/measurements.md states when and where its figures were measured: say it with every run.
+console.log(`fedgit bench ${new Date().toISOString()} on ${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'unknown CPU'}, ` +
+  `${(os.totalmem() / 2 ** 30).toFixed(0)} GB, Node.js ${process.version}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 for (const name of wanted.length ? wanted : Object.keys(PARTS)) {
   const part = PARTS[name];
   if (!part) {

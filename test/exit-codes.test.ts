@@ -17,9 +17,6 @@ import { PushRefused, RemoteDenied, RemoteUnreachable } from '../operator/remote
 import { ExperimentFailed, ExperimentUsage, WeightsMismatch } from '../experiment/errors.js';
 import { GridInvalid } from '../edge-app/aspects/spec.js';
 import { runCli, tempDir } from './helpers/temp.js';
-import { setUpFederation } from './helpers/federation.js';
-import { inProcessAggregator } from './helpers/chaos.js';
-import { builtinRegistries } from '../bin/registries.js';
 
 type Case = { error: FedgitError; exit: number; fatal: boolean };
 
@@ -95,13 +92,4 @@ test('exit 3: invalid input (PlanInvalid, ConfigInvalid)', async (t) => {
   const config = await runCli(['edge', '--config', 'edge.yaml'], { cwd });
   assert.equal(config.code, EXIT.invalid, config.stderr);
   assert.match(config.stderr, /^fedgit: edge\.yaml:1: role: /);
-});
-
-test('exit 3 from a running edge: an app error whose class is fatal (ConfigInvalid: no data folder) stops it', { timeout: 120_000 }, async (t) => {
-  const dir = await tempDir(t);
-  const { repos } = await setUpFederation(dir, 'name: asp\nrounds: 1\nedges: [hospital-a]\nseed: 1\napp:\n  id: aspects-cnn\n  options: {}\n');
-  await inProcessAggregator(repos, {}, builtinRegistries).reconcile(); // round 0: the edge has work at once
-  const r = await runCli(['edge', '--name', 'hospital-a', '--repos', repos], { cwd: dir, timeoutMs: 100_000 });
-  assert.equal(r.code, EXIT.invalid, `${r.stdout}\n${r.stderr}`);
-  assert.match(r.stderr, /^fedgit: edge hospital-a: app aspects-cnn needs a data folder/m);
 });

@@ -3,7 +3,7 @@ import { readParticipantConfig, readToken, type ParticipantConfig } from '../con
 import { createOpener, type RepositoryOpener } from '../store/open-repository.js';
 import type { Repository } from '../git/repository.js';
 import { NotFound } from '../errors.js';
-import { PLAN_FILE, shortId } from '../git/names.js';
+import { PLAN_BRANCH, PLAN_FILE, shortId } from '../git/names.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
 import { reposUnder, type RepoLocations } from '../store/federation.js';
 import type { Registries } from '../runtime/registries.js';
@@ -33,7 +33,7 @@ export async function openForReading(where: Where, location: string, what: strin
 /** The plan at a plan-repository commit (default: the current head). */
 export async function loadPlan(where: Where, registries: Registries, planSpec?: string): Promise<CommittedPlan> {
   const repo = await openForReading(where, where.locate([]).plan, 'the plan repository');
-  const id = await repo.resolve(planSpec ?? 'refs/heads/main').catch(() => {
+  const id = await repo.resolve(planSpec ?? PLAN_BRANCH).catch(() => {
     throw new NotFound(planSpec ? `no plan ${planSpec} in ${repo.gitdir}` : `no plan committed yet in ${repo.gitdir}`, { plan: planSpec });
   });
   const text = (await repo.readFile(id, PLAN_FILE)).toString('utf8');

@@ -4,7 +4,9 @@
  */
 import { escapeUntrusted } from '../text/untrusted.js';
 
-export const PLAN_BRANCH = 'refs/heads/main';
+/** The plan repository's branch, and the default branch of every repository fedgit creates. */
+export const DEFAULT_BRANCH = 'main';
+export const PLAN_BRANCH = `refs/heads/${DEFAULT_BRANCH}`;
 export const PLAN_FILE = 'plan.yaml';
 export const WEIGHTS_FILE = 'weights.safetensors';
 export const METRICS_FILE = 'metrics.json';
@@ -30,6 +32,7 @@ export const REPO_DIRS = {
 
 export const TRAILER = {
   plan: 'Fedgit-Plan',
+  planName: 'Fedgit-Plan-Name',
   round: 'Fedgit-Round',
   architecture: 'Fedgit-Architecture',
   edge: 'Fedgit-Edge',

@@ -6,7 +6,7 @@ import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { hasObject, readObject, writeObject, type ReadLimits } from './objects.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
-import { parseTrailers } from './names.js';
+import { DEFAULT_BRANCH, parseTrailers } from './names.js';
 
 /** Commits and trees fedgit writes are a few KiB; one that announces more is refused unread. */
 const MAX_COMMIT_BYTES = 1024 * 1024;
@@ -40,7 +40,7 @@ export class Repository {
 
   /** Creates a bare repository if there is none (idempotent). */
   static async ensureBare(gitdir: string): Promise<Repository> {
-    if (!(await Repository.isRepository(gitdir))) await git.init({ fs, gitdir, bare: true, defaultBranch: 'main' });
+    if (!(await Repository.isRepository(gitdir))) await git.init({ fs, gitdir, bare: true, defaultBranch: DEFAULT_BRANCH });
     return new Repository(gitdir);
   }
 

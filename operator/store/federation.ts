@@ -53,7 +53,7 @@ export async function commitPlan(repo: Repository, text: string, plan: Plan, opt
   const head = await repo.readRef(PLAN_BRANCH);
   if (head && !options.forceNew && (await repo.readFile(head, PLAN_FILE)).toString('utf8') === text) return { id: head, created: false };
   const message = renderMessage(`Plan ${plan.name}: ${plan.rounds} rounds over ${plan.edges.map((e) => e.name).join(', ')}`, [
-    ['Fedgit-Plan-Name', plan.name],
+    [TRAILER.planName, plan.name],
   ]);
   const id = await repo.writeCommit({ files: { [PLAN_FILE]: Buffer.from(text, 'utf8') }, parents: head ? [head] : [], message, author: author('plan') });
   await repo.updateRef(PLAN_BRANCH, id, head);
