@@ -24,17 +24,6 @@ const MAY_IMPORT: Readonly<Record<string, readonly string[]>> = {
 /** The SDK re-exports exactly these operator modules. */
 const SDK_SOURCES = ['operator/contracts.ts', 'operator/errors.ts', 'operator/checkpoint/safetensors.ts'];
 
-/**
- * Imaging files still importing operator/errors.ts directly; their imports move to the SDK once
- * the work in those folders lands (issue 11). Remove entries as they move; the list must shrink.
- */
-const PENDING_SDK_MOVE = new Set([
-  'edge-app/atlas/load-atlas.ts', 'edge-app/cohort/labels-csv.ts', 'edge-app/cohort/load-cohort.ts',
-  'edge-app/intake/dicom.ts', 'edge-app/intake/head-check.ts', 'edge-app/intake/resolve-volume.ts',
-  'edge-app/preprocess/region-cohort.ts', 'edge-app/registration/elastix.ts', 'edge-app/registration/quality.ts',
-  'edge-app/registration/register.ts',
-]);
-
 /** Computed imports that name optional npm packages, never a project module. */
 const COMPUTED_IMPORT_ALLOWED = new Set(['edge-app/tf-backend.ts']);
 
@@ -74,7 +63,6 @@ for (const folder of Object.keys(MAY_IMPORT)) {
     const wrong = IMPORTS.filter((i) => folderOf(i.file) === folder)
       .map((i) => ({ i, to: target(i) }))
       .filter(({ to }) => to !== null && folderOf(to) !== folder && !MAY_IMPORT[folder]!.includes(folderOf(to)))
-      .filter(({ i, to }) => !(PENDING_SDK_MOVE.has(i.file) && to === 'operator/errors.ts'))
       .map(({ i, to }) => `${i.file} → ${to}`);
     assert.deepEqual(wrong, []);
   });

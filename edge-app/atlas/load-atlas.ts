@@ -1,4 +1,4 @@
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { applyAffine, invertAffine } from '../nifti/affine.js';
 import { readNifti } from '../nifti/read-nifti.js';
 import type { NiftiVolume } from '../nifti/volume.js';

@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { isDicomSeriesFolder } from '../intake/dicom.js';
 import { isNiftiName, readScan } from '../intake/resolve-volume.js';
 import { DEFAULT_GRID, type Grid } from '../preprocess/grid.js';

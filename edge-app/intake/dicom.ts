@@ -8,7 +8,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { AppFailed, DataInvalid } from '../../operator/errors.js';
+import { AppFailed, DataInvalid } from '../../sdk/index.js';
 import { parseDcm2niixLog, type Dcm2niixLog } from './dcm2niix-log.js';
 import { decideConversion } from './series-check.js';
 import { HEADER_BYTES, seriesKey, type SeriesFile } from './series-key.js';

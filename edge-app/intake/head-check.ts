@@ -9,7 +9,7 @@
  * the brain touches the first and last slices of a scan and a fill would leak in through them.
  * Whether the head covers the ASPECTS levels is judged after registration, not here.
  */
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { determinant3 } from '../nifti/affine.js';
 import type { NiftiVolume } from '../nifti/volume.js';
 

@@ -5,7 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { readNifti } from '../nifti/read-nifti.js';
 import type { NiftiVolume } from '../nifti/volume.js';
 import { convertDicomSeries } from './dicom.js';

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { builtinAtlas, loadAtlas, type Atlas, type AtlasSource } from '../atlas/load-atlas.js';
 import { readLabelsCsv } from '../cohort/labels-csv.js';
 import { CACHE_FOLDER, readScan, resolveVolume } from '../intake/resolve-volume.js';

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { Aborted, AppFailed, DataInvalid } from '../../operator/errors.js';
+import { Aborted, AppFailed, DataInvalid } from '../../sdk/index.js';
 import type { VoxelGrid } from '../atlas/mni-grid.js';
 import { renderMetaImageHeader } from './metaimage.js';
 

@@ -1,4 +1,4 @@
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import { ATLAS_LABELS, type LabelVolume } from '../atlas/aspects-atlas.js';
 import type { VoxelGrid } from '../atlas/mni-grid.js';
 import { REGION_NAMES } from '../cohort/regions.js';

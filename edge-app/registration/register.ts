@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { DataInvalid } from '../../operator/errors.js';
+import { DataInvalid } from '../../sdk/index.js';
 import type { LabelVolume } from '../atlas/aspects-atlas.js';
 import { builtinAtlas } from '../atlas/load-atlas.js';
 import { invertAffine, multiplyAffines } from '../nifti/affine.js';
