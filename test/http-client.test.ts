@@ -140,6 +140,32 @@ test('a transfer silent for 6 s mid-body is not aborted', async (t) => {
   assert.equal((await readAll(res.body)).toString(), 'first;second');
 });
 
+test('a server that accepts a request and goes silent is given up after the idle timeout, not the overall one', async (t) => {
+  const port = await stallingServer(t, () => {}); // never answers
+  const quick = createHttpClient({ idleTimeoutMs: 300, timeoutMs: 10 * 60_000 });
+  t.after(() => quick.close());
+  await assert.rejects(quick.request({ url: `http://127.0.0.1:${port}/silent`, method: 'GET', headers: {} }), (e: Error) => {
+    assert.ok(e instanceof HttpRequestFailed, String(e));
+    assert.match(e.message, /no data for 300 ms/);
+    return true;
+  });
+});
+
+test('responses nobody reads do not keep every pooled socket: later requests still get one', async (t) => {
+  const big = Buffer.alloc(4 << 20, 7); // more than the socket buffers take, so the server cannot finish sending
+  const port = await stallingServer(t, (req, res) => {
+    if (req.url === '/small') return res.end('ok');
+    res.writeHead(200, { 'content-type': 'application/octet-stream' });
+    res.end(big);
+  });
+  const quick = createHttpClient({ idleTimeoutMs: 300 });
+  t.after(() => quick.close());
+  // Eight responses (the pool's size) whose bodies are never read.
+  for (let n = 0; n < 8; n++) await quick.request({ url: `http://127.0.0.1:${port}/big-${n}`, method: 'GET', headers: {} });
+  const res = await quick.request({ url: `http://127.0.0.1:${port}/small`, method: 'GET', headers: {} });
+  assert.equal((await readAll(res.body)).toString(), 'ok');
+});
+
 test('the overall timeout and connection failures name the URL without credentials', async (t) => {
   const port = await stallingServer(t, (_req, res) => {
     res.writeHead(200);

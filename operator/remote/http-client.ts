@@ -3,9 +3,13 @@
  *
  * Node 20's global agent closes a socket after 5 s without traffic, which
  * aborts big clones and pushes while the server is packing or indexing; this
- * client uses its own keep-alive agents with no socket idle timeout, and bounds
- * each request instead by a connect timeout and an overall timeout (from the
- * request until its response body has been read).
+ * client uses its own keep-alive agents and bounds each request by a connect
+ * timeout, an idle timeout of minutes (no byte either way: git servers send
+ * keep-alives while they pack or index, and nginx itself gives up on a silent
+ * backend after 60 s) and an overall timeout (from the request until its
+ * response body has been read). The idle timeout also frees a pooled socket
+ * whose response nobody reads, so a few such responses cannot leave every
+ * later request waiting for a socket until the overall timeout.
  *
  * Credentials travel only in the Authorization header. Error messages and log
  * lines name the URL without user information and never carry a header.
@@ -27,6 +31,8 @@ export type HttpClientOptions = {
   timeoutMs?: number;
   /** To establish the TCP (and TLS) connection. Default 10 s. */
   connectTimeoutMs?: number;
+  /** No byte received or sent on the connection for this long ends the request. Default 2 minutes. */
+  idleTimeoutMs?: number;
   /** Redirects followed (301/302/303/307/308). Default 5. */
   maxRedirects?: number;
   /** Extra options for the https agent (e.g. `ca` for a private certificate authority). */
@@ -47,6 +53,7 @@ export class HttpRequestFailed extends FedgitError {
 
 export const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 2 * 60_000;
 
 /** `Basic base64(username:token)`. Keep the result out of logs and messages. */
 export function basicAuthorization(auth: HttpAuth): string {
@@ -90,6 +97,7 @@ type Attempt = { url: URL; method: string; headers: Record<string, string>; body
 type Client = {
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
   readonly maxRedirects: number;
   readonly auth: HttpAuth | undefined;
   readonly log: Log;
@@ -102,10 +110,11 @@ export function createHttpClient(options: HttpClientOptions = {}): FedgitHttpCli
   const c: Client = {
     timeoutMs: options.timeoutMs ?? DEFAULT_TIMEOUT_MS,
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS,
     maxRedirects: options.maxRedirects ?? 5,
     auth: options.auth,
     log: options.log ?? SILENT,
-    // No `timeout`: an active transfer is never cut for being quiet. Idle pooled sockets are unref'd by node.
+    // No agent `timeout`: a socket in use is bounded per request (see bound); idle pooled sockets are unref'd by node.
     agents: {
       http: new http.Agent({ keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8 }),
       https: new https.Agent({ keepAlive: true, keepAliveMsecs: 15_000, maxSockets: 8, ...options.tls }),
@@ -187,7 +196,7 @@ function send(c: Client, a: Attempt, deadline: number, signal: AbortSignal | und
       agent: secure ? c.agents.https : c.agents.http,
     });
     let settled = false;
-    const limits = bound(req, { deadline, signal, connectTimeoutMs: c.connectTimeoutMs, secure, fail, timedOut: `timed out after ${c.timeoutMs} ms` });
+    const limits = bound(req, { deadline, signal, connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, secure, fail, timedOut: `timed out after ${c.timeoutMs} ms` });
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (settled) return;
       settled = true;
@@ -209,10 +218,13 @@ function send(c: Client, a: Attempt, deadline: number, signal: AbortSignal | und
   });
 }
 
-type Bounds = { deadline: number; signal: AbortSignal | undefined; connectTimeoutMs: number; secure: boolean; fail: (reason: string) => HttpRequestFailed; timedOut: string };
+type Bounds = {
+  deadline: number; signal: AbortSignal | undefined; connectTimeoutMs: number; idleTimeoutMs: number; secure: boolean;
+  fail: (reason: string) => HttpRequestFailed; timedOut: string;
+};
 
 /**
- * The overall deadline, the connect timeout and the abort signal of one request: each destroys the
+ * The overall deadline, the connect and idle timeouts and the abort signal of one request: each destroys the
  * request (and its response, once there is one) with an HttpRequestFailed. Released when the
  * response body ends or the request fails.
  */
@@ -233,6 +245,8 @@ function bound(req: http.ClientRequest, b: Bounds): { follow(res: http.IncomingM
   const overall = setTimeout(() => abort(b.fail(b.timedOut)), Math.max(0, b.deadline - Date.now())).unref();
   const onAbort = () => abort(b.fail('aborted'));
   b.signal?.addEventListener('abort', onAbort, { once: true });
+  // Node hands the socket back to the agent with the agent's timeout (none) once the response has ended.
+  req.setTimeout(b.idleTimeoutMs, () => abort(b.fail(`no data for ${b.idleTimeoutMs} ms`)));
   req.on('socket', (socket) => {
     if (!socket.connecting && !(socket as { pending?: boolean }).pending) return;
     connecting = setTimeout(() => abort(b.fail(`could not connect within ${b.connectTimeoutMs} ms`)), b.connectTimeoutMs).unref();
