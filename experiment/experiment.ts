@@ -16,6 +16,7 @@ import { buildPlan, checkTorchAvailable, runFederatedChild, writeTorchEdgeConfig
 import { renderReportMarkdown, renderReportSummary, type ExperimentReport } from './report.js';
 import { ExperimentFailed, ExperimentUsage } from './errors.js';
 import { writeHtmlReports } from './html-report.js';
+import { testPredictions } from './predictions.js';
 
 export type ExperimentSettings = {
   readonly data: string;
@@ -204,6 +205,7 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
     },
     federated: { weights: fedRun.exported, finalCommit: fedRun.finalCommit ?? null, wallSeconds: fedRun.seconds, repos: path.join(work, 'repos') },
     test: metrics,
+    predictions: testPredictions({ initial, central: centralResult.weights, federated: federatedWeights }, test.samples, hidden),
     timings,
   };
 

@@ -4,6 +4,7 @@
  */
 import type { Metrics, MetricValue } from '../operator/contracts.js';
 import { METRIC_REGIONS, renderMetricsTable } from '../edge-app/metrics/index.js';
+import type { ExperimentPredictions } from './predictions.js';
 
 export type ArmTiming = { readonly wallSeconds: number; readonly detail?: string };
 
@@ -28,6 +29,8 @@ export type ExperimentReport = {
   readonly central: { readonly weights: string; readonly trainVolumes: number; readonly validationVolumes: number; readonly trainSeconds: number; readonly loadSeconds: number; readonly cpuSeconds: number; readonly epochs: unknown[] };
   readonly federated: { readonly weights: string; readonly finalCommit: string | null; readonly wallSeconds: number; readonly repos: string };
   readonly test: { readonly initial: Metrics; readonly central: Metrics; readonly federated: Metrics };
+  /** Per-scan probabilities of the three models on the test set (experiment/predictions.ts). */
+  readonly predictions?: ExperimentPredictions;
   readonly timings: Record<string, number>;
 };
 

@@ -88,7 +88,7 @@ test("an experiment's report (central vs federated vs round 0) renders every cha
   const out = path.join(dir, 'report.html');
   const cli = await runCli(['report', '--repos', f.repos, '--out', out, '--experiment', 'comparison.json'], { cwd: dir });
   assert.equal(cli.code, 0, cli.stderr);
-  await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated']);
+  await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated', 'chart-roc', 'chart-bland-altman']);
 });
 
 // CI runs `npm start` before `npm test`: the default experiment's own report is then on disk.

@@ -16,6 +16,7 @@ import { readReportModel, renderReportPage } from '../operator/report/build-repo
 import { parseExperimentView } from '../operator/report/experiment-view.js';
 import { pointCount, type ChartSpec } from '../operator/report/charts.js';
 import { escapeHtml, renderScriptJson } from '../operator/report/html.js';
+import { blandAltman, rocCurve } from '../operator/report/agreement.js';
 import { startReportServer } from '../operator/report/serve.js';
 import { createLogger } from '../operator/runtime/logging.js';
 import { builtinRegistries } from '../bin/registries.js';
@@ -116,6 +117,20 @@ test('a 20-round, 4-edge report is under 2 MB', { timeout: 300_000 }, async (t) 
   assert.equal((html.match(/✓ passed/g) ?? []).length, 21, 'every global commit audited');
 });
 
+test('ROC and Bland–Altman by hand', () => {
+  const roc = rocCurve([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]);
+  assert.deepEqual(roc.points, [[0, 0], [0, 0.5], [0.5, 0.5], [0.5, 1], [1, 1]]);
+  assert.equal(roc.auc, 0.75, 'three of the four positive-negative pairs are ordered right');
+  assert.deepEqual(rocCurve([0.5, 0.5], [1, 0]), { auc: 0.5, points: [[0, 0], [1, 1]] }, 'a tie moves diagonally');
+  assert.deepEqual(rocCurve([0.1, 0.2], [0, 0]), { auc: null, points: [] });
+  const ba = blandAltman([10, 8, 7], [10, 9, 5])!;
+  assert.ok(Math.abs(ba.bias - -1 / 3) < 1e-12);
+  assert.ok(Math.abs(ba.sd - Math.sqrt(7 / 3)) < 1e-12);
+  assert.ok(Math.abs(ba.limits[1] - (-1 / 3 + 1.96 * Math.sqrt(7 / 3))) < 1e-12);
+  assert.deepEqual(ba.points, [{ mean: 6, difference: -2, count: 1 }, { mean: 8.5, difference: 1, count: 1 }, { mean: 10, difference: 0, count: 1 }]);
+  assert.deepEqual(blandAltman([5, 5], [6, 6])!.points, [{ mean: 5.5, difference: 1, count: 2 }], 'scans with equal scores share one point');
+});
+
 test("an experiment's comparison: confusion matrices from recall and support, per-region charts", async (t) => {
   const view = parseExperimentView(comparisonFixture())!;
   assert.deepEqual(view.models.map((m) => m.name), ['round 0', 'central', 'federated']);
@@ -123,6 +138,14 @@ test("an experiment's comparison: confusion matrices from recall and support, pe
   assert.deepEqual(view.models[1]!.confusion, { tp: 187, fn: 23, tn: 649, fp: 41 });
   assert.equal(view.regions.length, 10);
   assert.equal(parseExperimentView({ kind: 'something else' }), null);
+  assert.equal(view.scans, 20);
+  assert.deepEqual(view.roc.map((r) => r.model), ['round 0', 'central', 'federated']);
+  assert.ok(view.roc[1]!.auc! > view.roc[0]!.auc!, 'the better model has the larger AUC');
+  assert.deepEqual(view.agreement.map((a) => a.model), ['round 0', 'central', 'federated']);
+  // Rows that do not line up with the scans are left out, not trusted.
+  const broken = comparisonFixture() as { predictions: { probabilities: Record<string, unknown> } };
+  broken.predictions.probabilities.central = [[0.5]];
+  assert.deepEqual(parseExperimentView(broken)!.roc.map((r) => r.model), ['round 0', 'federated']);
   const dir = await tempDir(t, 'fedgit-report-exp-');
   const f = await startToyFederation(dir, { rounds: 1, edges: ['hospital-a'] });
   t.after(() => f.close());
@@ -131,7 +154,7 @@ test("an experiment's comparison: confusion matrices from recall and support, pe
   const cli = await runCli(['report', '--repos', f.repos, '--out', 'r.html', '--experiment', 'comparison.json'], { cwd: dir });
   assert.equal(cli.code, 0, cli.stderr);
   const charts = embeddedCharts(await readFile(path.join(dir, 'r.html'), 'utf8'));
-  for (const id of ['chart-headline', 'chart-region-auc', 'chart-central-vs-federated']) {
+  for (const id of ['chart-headline', 'chart-region-auc', 'chart-central-vs-federated', 'chart-roc', 'chart-bland-altman']) {
     const c = charts.find((x) => x.id === id);
     assert.ok(c && pointCount(c) > 0, `${id} has data`);
   }

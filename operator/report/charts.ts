@@ -140,6 +140,46 @@ export function experimentCharts(model: ReportModel): ChartSpec[] {
       options: baseOptions('', 'fraction', { scales: { y: { min: 0, max: 1 } } }),
     },
   });
+  if (x.roc.some((r) => r.points.length > 0)) {
+    specs.push({
+      id: 'chart-roc',
+      title: 'ROC, all region decisions pooled (test set)',
+      config: {
+        type: 'line',
+        data: {
+          datasets: [
+            ...x.roc.filter((r) => r.points.length > 0).map((r) => ({
+              label: `${r.model} (AUC ${r.auc === null ? '—' : r.auc.toFixed(3)})`,
+              data: r.points.map(([fpr, tpr]) => ({ x: fpr, y: tpr })),
+              borderColor: modelColour(r.model), backgroundColor: modelColour(r.model), pointRadius: 0, borderWidth: 2, tension: 0,
+            })),
+            { label: 'chance', hideInLegend: true, data: [{ x: 0, y: 0 }, { x: 1, y: 1 }], borderColor: '#bbbbbb', borderDash: [4, 4], pointRadius: 0, borderWidth: 1 },
+          ],
+        },
+        options: baseOptions('false positive rate', 'true positive rate', { scales: { x: { type: 'linear', min: 0, max: 1, title: { display: true, text: 'false positive rate (1 − specificity)' } }, y: { min: 0, max: 1, title: { display: true, text: 'true positive rate (sensitivity)' } } } }),
+      },
+    });
+  }
+  const agreement = x.agreement.filter((a) => a.model !== 'round 0');
+  if (agreement.length > 0) {
+    const means = agreement.flatMap((a) => a.points.map((p) => p.mean));
+    const [lo, hi] = [Math.min(...means) - 0.5, Math.max(...means) + 0.5];
+    specs.push({
+      id: 'chart-bland-altman',
+      title: 'ASPECTS agreement (Bland–Altman): model − truth against their mean',
+      config: {
+        type: 'bubble',
+        data: {
+          datasets: agreement.flatMap((a) => [
+            { type: 'bubble', label: `${a.model}: bias ${a.bias.toFixed(2)}, limits ${a.limits[0].toFixed(2)} to ${a.limits[1].toFixed(2)}`, data: a.points.map((p) => ({ x: p.mean, y: p.difference, r: 3 + 2 * Math.sqrt(p.count) })), backgroundColor: `${modelColour(a.model)}88`, borderColor: modelColour(a.model) },
+            { type: 'line', label: `${a.model} bias`, hideInLegend: true, data: [{ x: lo, y: a.bias }, { x: hi, y: a.bias }], borderColor: modelColour(a.model), borderWidth: 1, pointRadius: 0 },
+            ...a.limits.map((limit, i) => ({ type: 'line', label: `${a.model} ${i === 0 ? '−' : '+'}1.96 SD`, hideInLegend: true, data: [{ x: lo, y: limit }, { x: hi, y: limit }], borderColor: modelColour(a.model), borderDash: [5, 4], borderWidth: 1, pointRadius: 0 })),
+          ]),
+        },
+        options: baseOptions('mean of the two scores', 'model − truth', { scales: { x: { type: 'linear', min: lo, max: hi, title: { display: true, text: 'mean of model and true ASPECTS' } }, y: { title: { display: true, text: 'model − true ASPECTS' } } } }),
+      },
+    });
+  }
   const federated = meanGlobalCurve(model, 'loss');
   const central = x.centralEpochs.filter((e) => e.validationLoss !== null);
   const perRound = x.epochsPerRound ?? model.plan.epochsPerRound;

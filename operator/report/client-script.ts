@@ -7,6 +7,8 @@
 export const CLIENT_SCRIPT = String.raw`(function () {
   'use strict';
   var charts = [];
+  // Reference lines (chance, bias, limits) are marked hideInLegend by the server: they explain themselves.
+  Chart.defaults.plugins.legend.labels.filter = function (item, data) { return !data.datasets[item.datasetIndex].hideInLegend; };
   function draw() {
     charts.forEach(function (c) { c.destroy(); });
     charts = [];

@@ -4,6 +4,7 @@
  * every number is taken only if it is one, so a missing or renamed field leaves a gap, not a crash.
  */
 import { escapeUntrusted } from '../text/untrusted.js';
+import { aspectsScoreOf, blandAltman, rocCurve, type BlandAltman, type RocCurve } from './agreement.js';
 
 export type ClassStats = { readonly precision: number | null; readonly recall: number | null; readonly f1: number | null; readonly support: number | null };
 export type RegionStats = { readonly sensitivity: number | null; readonly specificity: number | null; readonly auc: number | null; readonly positives: number | null };
@@ -36,7 +37,45 @@ export type ExperimentView = {
   /** Central training's validation curve, per epoch. */
   readonly centralEpochs: ReadonlyArray<{ readonly epoch: number; readonly validationLoss: number | null; readonly validationMacroAuc: number | null }>;
   readonly wallSeconds: ReadonlyArray<readonly [string, number]>;
+  /** From per-scan predictions, when comparison.json holds them. */
+  readonly roc: ReadonlyArray<{ readonly model: string } & RocCurve>;
+  readonly agreement: ReadonlyArray<{ readonly model: string } & BlandAltman>;
+  readonly scans: number | null;
 };
+
+const MODEL_NAMES: Record<string, string> = { initial: 'round 0', central: 'central', federated: 'federated' };
+/** Most scans read from comparison.json: a bound on what a hand-edited file can make the report do. */
+const MAX_SCANS = 100_000;
+
+const isProbabilityRow = (row: Json, k: number): row is number[] => Array.isArray(row) && row.length === k && row.every((v) => typeof v === 'number' && Number.isFinite(v));
+
+/**
+ * ROC curves (all region decisions pooled) and Bland–Altman agreement of the ASPECTS score, from
+ * `predictions` ({ regions, threshold, scans: [{ labels }], probabilities: { model: [[p per region]] } });
+ * a model whose rows do not line up with the scans is left out.
+ */
+function fromPredictions(predictions: Json): Pick<ExperimentView, 'roc' | 'agreement' | 'scans'> {
+  const regions = at(predictions, 'regions');
+  const scans = at(predictions, 'scans');
+  const k = Array.isArray(regions) ? regions.length : 0;
+  if (k === 0 || !Array.isArray(scans) || scans.length === 0 || scans.length > MAX_SCANS) return { roc: [], agreement: [], scans: null };
+  const labels = scans.map((scan) => at(scan, 'labels'));
+  if (!labels.every((row) => isProbabilityRow(row, k) && row.every((v) => v === 0 || v === 1))) return { roc: [], agreement: [], scans: null };
+  const truth = labels as number[][];
+  const threshold = num(predictions, 'threshold') ?? 0.5;
+  const trueScores = truth.map((row) => aspectsScoreOf(row.map((v) => v === 1)));
+  const roc: Array<{ model: string } & RocCurve> = [];
+  const agreement: Array<{ model: string } & BlandAltman> = [];
+  for (const [key, rows] of entriesOf(at(predictions, 'probabilities'))) {
+    if (!Array.isArray(rows) || rows.length !== truth.length || !rows.every((row) => isProbabilityRow(row, k))) continue;
+    const model = MODEL_NAMES[key] ?? label(key);
+    const probabilities = rows as number[][];
+    roc.push({ model, ...rocCurve(probabilities.flat(), truth.flat()) });
+    const agreed = blandAltman(trueScores, probabilities.map((row) => aspectsScoreOf(row.map((p) => p >= threshold))));
+    if (agreed) agreement.push({ model, ...agreed });
+  }
+  return { roc, agreement, scans: truth.length };
+}
 
 type Json = unknown;
 const at = (value: Json, ...path: string[]): Json => {
@@ -102,6 +141,7 @@ export function parseExperimentView(report: Json): ExperimentView | null {
     models,
     regions,
     centralEpochs: (Array.isArray(epochs) ? epochs : []).slice(0, 10_000).map((e: Json, i) => ({ epoch: num(e, 'epoch') ?? i + 1, validationLoss: num(e, 'validationLoss'), validationMacroAuc: num(e, 'validationMacroAuc') })),
+    ...fromPredictions(at(report, 'predictions')),
     wallSeconds: entriesOf(at(report, 'timings')).slice(0, 32).flatMap(([k, v]) => (typeof v === 'number' && Number.isFinite(v) ? [[label(k), v] as const] : [])),
   };
 }

@@ -154,11 +154,11 @@ function experimentSection(x: ExperimentView | null, specs: readonly ChartSpec[]
   const regions = table(['region', ...compared.flatMap((m) => [`${e(m.name)} sens`, `${e(m.name)} spec`, `${e(m.name)} AUC`]), 'positives'],
     x.regions.map((r) => [e(r), ...compared.flatMap((m) => [fmt(m.regions[r]?.sensitivity), fmt(m.regions[r]?.specificity), fmt(m.regions[r]?.auc)]), fmt(compared[0]?.regions[r]?.positives, 0)]));
   return `<section id="experiment"><h2>Experiment: central vs federated vs round 0</h2><p>${settings}${x.createdAt ? ` (${e(x.createdAt)})` : ''}.</p>
-${headline}<div class="grid">${chart('chart-headline')}${chart('chart-region-auc')}${chart('chart-central-vs-federated')}</div>
+${headline}<div class="grid">${chart('chart-headline')}${chart('chart-region-auc')}${chart('chart-central-vs-federated')}${chart('chart-roc')}${chart('chart-bland-altman')}</div>
 <h3>Per class (region decisions pooled over the test set)</h3>${classes}
 <h3>Confusion matrices</h3><p>Rebuilt from each class's recall and support.</p><div class="confusions">${x.models.map(confusionTable).join('')}</div>
 <h3>Per region</h3>${regions}
-<p class="note">ROC curves, a Bland–Altman plot of the ASPECTS score and example slices need per-scan predictions, which comparison.json does not hold; the ASPECTS agreement above is the summary the experiment reports.</p></section>`;
+<p class="note">${x.scans !== null ? `ROC curves and the Bland–Altman plot are computed from the ${x.scans} test scans' predictions saved in comparison.json.` : 'ROC curves and a Bland–Altman plot need the per-scan predictions that newer comparison.json files hold; this one has only summary figures.'} Example slices with the regions overlaid are not shown yet.</p></section>`;
 }
 
 const STYLE = `

@@ -76,6 +76,18 @@ export function comparisonFixture(): Record<string, unknown> {
     central: { epochs: [1, 2, 3, 4].map((epoch) => ({ epoch, trainLoss: 1 / epoch, validationLoss: 0.8 / epoch, validationMacroAuc: 1 - 0.2 / epoch })) },
     federated: {},
     test: { initial: model(0.3), central: model(0.95), federated: model(0.93) },
+    predictions: predictionsFixture(),
     timings: { total: 70 },
   };
+}
+
+/** Per-scan predictions as experiment/predictions.ts saves them: 20 scans, 0–5 affected regions each, each model wrong on some decisions. */
+function predictionsFixture() {
+  const scans = Array.from({ length: 20 }, (_, s) => ({ id: `scan-${s}.nii.gz`, labels: REGIONS.map((_, r) => (r < s % 6 ? 1 : 0)) }));
+  const model = (quality: number, offset: number) => scans.map((scan, s) => scan.labels.map((l, r) => {
+    const wrong = (s * 31 + r * 17 + offset) % Math.round(1 / (1 - quality)) === 0;
+    const p = (l === 1) !== wrong ? quality : 1 - quality;
+    return Math.round((p + (((s * 7 + r * 3) % 9) - 4) / 100) * 1e4) / 1e4;
+  }));
+  return { regions: REGIONS, threshold: 0.5, scans, probabilities: { initial: model(0.5, 0), central: model(0.9, 1), federated: model(0.85, 2) } };
 }
