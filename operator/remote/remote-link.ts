@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import git from 'isomorphic-git';
 import type { HttpClient } from 'isomorphic-git';
 import { FedgitError, RefConflict } from '../errors.js';
-import { readRef, updateRef, listRefs } from '../git/refs.js';
+import { readRef, updateRef, listRefs, deleteRef } from '../git/refs.js';
 import { hasObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
 import { escapeUntrusted } from '../text/untrusted.js';
@@ -43,7 +43,8 @@ const MIRRORED = /^refs\/(heads|tags)\//;
 const MOVED = /non-fast-forward|not-fast-forward|fetch first|stale info|failed to lock|cannot lock ref|already exists/i;
 
 export class RemoteLink {
-  private lastListing = '';
+  /** The server's refs at the last refresh; undefined until the mirror has been compared with the server. */
+  private lastListing: string | undefined;
   readonly displayUrl: string;
 
   private readonly http: HttpClient;
@@ -88,6 +89,7 @@ export class RemoteLink {
     if (listing === this.lastListing) return false;
     const local = await listRefs(gitdir, 'refs/');
     const moved = [...remote].filter(([ref, oid]) => local.get(ref) !== oid);
+    await this.dropUnpushed(gitdir, local, remote);
     // Branches one at a time: a repository whose HEAD names no branch (fedgit's global and edge
     // repositories) cannot be fetched whole, and a single-branch fetch offers the local branch as
     // "have", so only new objects travel. Tags point at commits the branches brought.
@@ -109,6 +111,19 @@ export class RemoteLink {
     return moved.length > 0;
   }
 
+  /**
+   * A branch or tag the mirror has and the server does not: a process killed between moving the
+   * local ref and pushing it (a failed push is undone in place). Left alone, it would look
+   * published for good — a first update would wait for a merge that cannot come.
+   */
+  private async dropUnpushed(gitdir: string, local: Map<string, string>, remote: Map<string, string>): Promise<void> {
+    for (const [ref, oid] of local) {
+      if (!MIRRORED.test(ref) || remote.has(ref)) continue;
+      await deleteRef(gitdir, ref, oid);
+      this.log.info(`${ref} ${oid.slice(0, 8)} was never pushed to ${this.displayUrl} (interrupted); dropped from the local mirror`);
+    }
+  }
+
   /** isomorphic-git fetches only through a configured remote (its refspec); the URL in the config carries no credentials. */
   private async ensureRemoteConfig(gitdir: string): Promise<void> {
     const configured = await git.getConfig({ fs, gitdir, path: 'remote.origin.url' });
@@ -121,6 +136,7 @@ export class RemoteLink {
    * PushRefused carrying the server's words, so that it is not mistaken for another writer.
    */
   async publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
+    this.lastListing = undefined; // whatever happens next, the next refresh compares the mirror with the server
     let result;
     try {
       result = await git.push({ fs, http: this.http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
@@ -131,7 +147,6 @@ export class RemoteLink {
       throw this.explain(e);
     }
     if (!result.ok || result.refs[ref]?.ok === false) throw this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
-    this.lastListing = '';
     this.log.debug(`pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
   }
 }
