@@ -3,7 +3,8 @@
  * commits its trailers name and checks it matches the stored weights bit for bit.
  */
 import type { Update } from '../contracts.js';
-import { shortId, WEIGHTS_FILE, PLAN_FILE } from '../git/names.js';
+import { shortId, WEIGHTS_FILE, PLAN_FILE, type MergedEntry } from '../git/names.js';
+import type { Repository } from '../git/repository.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
 import { checkpointBytes, globalStatementOf, readMetrics, readWeights } from '../store/federation.js';
 import { verificationFailure } from '../trust/sign.js';
@@ -19,41 +20,68 @@ import { openForReading, type Where } from './locate.js';
 export type AuditCheck = { readonly ok: boolean; readonly what: string };
 export type AuditReport = { readonly ok: boolean; readonly commit: string; readonly round: number | undefined; readonly checks: readonly AuditCheck[] };
 
+/** What every step of one audit needs: the commit, its plan, the stored weights, and the list of checks so far. */
+type Audit = {
+  readonly where: Where;
+  readonly registries: Registries;
+  readonly global: Repository;
+  readonly oid: string;
+  readonly record: GlobalRecord;
+  readonly plan: CommittedPlan;
+  readonly stored: Buffer;
+  readonly meta: { planId: string; round: number; architecture: string };
+  /** Records a check; returns whether it passed. */
+  readonly check: (ok: boolean, what: string) => boolean;
+};
+
 export async function auditCommit(where: Where, registries: Registries, spec: string): Promise<AuditReport> {
   const checks: AuditCheck[] = [];
   const check = (ok: boolean, what: string) => (checks.push({ ok, what }), ok);
-  const report = (round?: number): AuditReport => ({ ok: checks.length > 0 && checks.every((c) => c.ok), commit: oid, round, checks });
   const global = await openForReading(where, where.locate([]).global, 'the global repository');
   const oid = await global.resolve(spec);
+  const report = (round?: number): AuditReport => ({ ok: checks.length > 0 && checks.every((c) => c.ok), commit: oid, round, checks });
   const record = parseGlobalRecord(await global.readCommit(oid));
   if (!check(record !== undefined, `${shortId(oid)} is a fedgit global commit`) || !record) return report();
 
-  const planRepo = await openForReading(where, where.locate([]).plan, 'the plan repository');
-  const planText = (await planRepo.readFile(record.planId, PLAN_FILE)).toString('utf8');
-  const plan: CommittedPlan = { id: record.planId, text: planText, plan: parsePlan(planText, `${PLAN_FILE}@${shortId(record.planId)}`, { apps: registries.apps }) };
+  const plan = await readAuditedPlan(where, registries, record.planId);
   const { app } = plan.plan;
   const architecture = registries.apps.architecture(app.id, app.options);
   check(record.architecture === architecture, `architecture ${record.architecture} is the plan's ${architecture}`);
-  const stored = await global.readFile(oid, WEIGHTS_FILE);
-  const meta = { planId: plan.id, round: record.round, architecture };
+  const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check };
+  checkAggregatorSignature(audit);
+  await (record.round === 0 ? auditRoundZero(audit) : auditMerge(audit));
+  return report(record.round);
+}
+
+async function readAuditedPlan(where: Where, registries: Registries, planId: string): Promise<CommittedPlan> {
+  const planRepo = await openForReading(where, where.locate([]).plan, 'the plan repository');
+  const text = (await planRepo.readFile(planId, PLAN_FILE)).toString('utf8');
+  return { id: planId, text, plan: parsePlan(text, `${PLAN_FILE}@${shortId(planId)}`, { apps: registries.apps }) };
+}
+
+function checkAggregatorSignature({ plan, record, stored, check }: Audit): void {
   const aggregatorKey = plan.plan.aggregator?.publicKey;
-  if (aggregatorKey) {
-    const failure = record.signature ? verificationFailure(globalStatementOf(record, stored), record.signature, aggregatorKey) : 'no signature';
-    check(!failure, `merge signed by the plan's aggregator key (${fingerprint(aggregatorKey)})${failure ? `: ${failure}` : ''}`);
-  }
+  if (!aggregatorKey) return;
+  const failure = record.signature ? verificationFailure(globalStatementOf(record, stored), record.signature, aggregatorKey) : 'no signature';
+  check(!failure, `merge signed by the plan's aggregator key (${fingerprint(aggregatorKey)})${failure ? `: ${failure}` : ''}`);
+}
 
-  if (record.round === 0) {
-    if (record.source?.startsWith('pretrained ')) {
-      const source = record.source.slice('pretrained '.length);
-      const expected = checkpointBytes(await readWeights(global, source), meta);
-      check(expected.equals(stored), `round 0 holds the pretrained weights of ${shortId(source)}`);
-    } else {
-      const expected = checkpointBytes(await registries.apps.initialWeights(app.id, app.options, plan.plan.seed), meta);
-      check(expected.equals(stored), `round 0 equals ${app.id}'s initial weights for seed ${plan.plan.seed}`);
-    }
-    return report(0);
+/** Round 0 holds the pretrained weights it names, or the app's initial weights for the plan's seed. */
+async function auditRoundZero({ registries, global, record, plan, stored, meta, check }: Audit): Promise<void> {
+  const { app, seed } = plan.plan;
+  if (record.source?.startsWith('pretrained ')) {
+    const source = record.source.slice('pretrained '.length);
+    const expected = checkpointBytes(await readWeights(global, source), meta);
+    check(expected.equals(stored), `round 0 holds the pretrained weights of ${shortId(source)}`);
+  } else {
+    const expected = checkpointBytes(await registries.apps.initialWeights(app.id, app.options, seed), meta);
+    check(expected.equals(stored), `round 0 equals ${app.id}'s initial weights for seed ${seed}`);
   }
+}
 
+/** A merge: its parent, every update it names, and the recomputed merge, weights and metrics. */
+async function auditMerge(audit: Audit): Promise<void> {
+  const { where, registries, global, oid, record, plan, stored, meta, check } = audit;
   const parent = record.parent ? parseGlobalRecord(await global.readCommit(record.parent)) : undefined;
   check(parent !== undefined && parent.planId === plan.id && parent.round === record.round - 1, `parent ${record.parent ? shortId(record.parent) : '(none)'} is round ${record.round - 1} of the same plan`);
   check(record.merged.length >= plan.plan.minEdges, `${record.merged.length} updates merged, plan needs at least ${plan.plan.minEdges}`);
@@ -61,28 +89,10 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   const locations = where.locate(record.merged.map((m) => m.edge));
   const updates: Update[] = [];
   for (const m of record.merged) {
-    const location = locations.edges[m.edge];
-    const repo = location ? await where.open.open(location).catch(() => null) : null;
-    if (!check(repo !== null, `repository of ${m.edge} is reachable${location ? ` (${location})` : ''}`) || !repo) continue;
-    await repo.refresh();
-    let edgeRecord;
-    try {
-      edgeRecord = parseEdgeRecord(await repo.readCommit(m.commit));
-    } catch (e) {
-      check(false, `edge commit ${shortId(m.commit)} of ${m.edge} exists: ${(e as Error).message}`);
-      continue;
-    }
-    if (!check(edgeRecord !== undefined, `${shortId(m.commit)} is a fedgit commit of ${m.edge}`) || !edgeRecord) continue;
-    check(edgeRecord.edge === m.edge && edgeRecord.planId === plan.id && edgeRecord.round === record.round, `${m.edge}@${shortId(m.commit)} is ${m.edge}'s round ${record.round} of this plan`);
-    check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
-    check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
-    const loaded = await loadUpdate(repo, plan, edgeRecord, registries.apps.tensorSpec(app.id, app.options));
-    const edgeKey = plan.plan.edges.find((e) => e.name === m.edge)?.publicKey;
-    const signedBy = edgeKey ? ` signed by ${m.edge}'s key (${fingerprint(edgeKey)}) and` : '';
-    if (!check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) || !loaded.ok) continue;
-    updates.push(loaded.update);
+    const update = await auditUpdate(audit, m, locations.edges[m.edge]);
+    if (update) updates.push(update);
   }
-  if (updates.length !== record.merged.length || !parent) return report(record.round);
+  if (updates.length !== record.merged.length || !parent) return;
   const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid));
   const expectedWeight = (edge: string) => expected.weights[expected.updates.findIndex((u) => u.edge === edge)];
   check(record.merged.every((m) => m.weight === expectedWeight(m.edge)), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
@@ -90,7 +100,30 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
   const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
   check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);
-  return report(record.round);
+}
+
+/** One merged update, read from the edge that pushed it: that edge's update for this round and base, passing every check. */
+async function auditUpdate({ where, registries, record, plan, check }: Audit, m: MergedEntry, location: string | undefined): Promise<Update | null> {
+  const repo = location ? await where.open.open(location).catch(() => null) : null;
+  if (!check(repo !== null, `repository of ${m.edge} is reachable${location ? ` (${location})` : ''}`) || !repo) return null;
+  await repo.refresh();
+  let edgeRecord;
+  try {
+    edgeRecord = parseEdgeRecord(await repo.readCommit(m.commit));
+  } catch (e) {
+    check(false, `edge commit ${shortId(m.commit)} of ${m.edge} exists: ${(e as Error).message}`);
+    return null;
+  }
+  if (!check(edgeRecord !== undefined, `${shortId(m.commit)} is a fedgit commit of ${m.edge}`) || !edgeRecord) return null;
+  check(edgeRecord.edge === m.edge && edgeRecord.planId === plan.id && edgeRecord.round === record.round, `${m.edge}@${shortId(m.commit)} is ${m.edge}'s round ${record.round} of this plan`);
+  check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
+  check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
+  const { app } = plan.plan;
+  const loaded = await loadUpdate(repo, plan, edgeRecord, registries.apps.tensorSpec(app.id, app.options));
+  const edgeKey = plan.plan.edges.find((e) => e.name === m.edge)?.publicKey;
+  const signedBy = edgeKey ? ` signed by ${m.edge}'s key (${fingerprint(edgeKey)}) and` : '';
+  if (!check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) || !loaded.ok) return null;
+  return loaded.update;
 }
 
 /** Why a merge's metrics.json disagrees with its trailers (round, merged edges, commits, sizes), or null. */

@@ -52,26 +52,54 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
   const current: CommittedPlan = { id: committed.id, plan, text };
   say(`[run] plan ${plan.name} ${committed.created ? 'committed' : 'unchanged, resuming'} as ${shortId(committed.id)} in ${where.plan}`);
 
+  const finished = finalTag(global, current, say, o.timeoutMs);
   const supervisor = new Supervisor({ say });
+  startParticipants(supervisor, o, edges);
+  let finalCommit: string;
+  try {
+    finalCommit = await finished;
+  } finally {
+    await supervisor.stopAll();
+  }
+  const exported = await exportFinalWeights(global, finalCommit, path.join(o.results, `${plan.name}-${shortId(committed.id)}`));
+  const summary = [
+    renderRounds(current, await readRounds(global, current), finalCommit),
+    '',
+    `Final weights: ${where.global} at ${finalCommit}`,
+    `  tag ${inferenceTag(plan.name, committed.id).replace('refs/tags/', '')}; exported to ${exported}`,
+    `  audit any merge with: fedgit audit <commit> --repos ${o.repos}`,
+  ].join('\n');
+  return { plan: current, finalCommit, exported, summary };
+}
+
+/** Starts the aggregator and every edge as child processes of `o.cli`, with the defaults or their own configs. */
+function startParticipants(supervisor: Supervisor, o: RunOptions, edges: readonly string[]): void {
   const common = ['--repos', path.resolve(o.repos), '--logs', path.resolve(o.logs)];
-  const finished = new Promise<string>((resolve, reject) => {
+  supervisor.start({ name: 'aggregator', args: [o.cli, 'aggregator', ...(o.aggregatorConfig ? ['--config', path.resolve(o.aggregatorConfig)] : common)] });
+  for (const edge of edges) {
+    const config = o.edgeConfigs?.[edge];
+    const args = config ? ['--config', path.resolve(config)] : ['--name', edge, ...common, ...(o.dataRoot ? ['--data', path.resolve(o.dataRoot, edge)] : [])];
+    supervisor.start({ name: edge, args: [o.cli, 'edge', ...args] });
+  }
+}
+
+/** Resolves with the final commit once the plan's inference tag exists, printing each new global round; rejects after `timeoutMs`. */
+function finalTag(global: Repository, plan: CommittedPlan, say: (line: string) => void, timeoutMs: number | undefined): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
     let lastRound = -1;
-    const watcher = new RefWatcher({
-      gitdirs: [global.gitdir],
-      onChange: () => void check(),
-    });
-    const timeout = o.timeoutMs ? setTimeout(() => (void watcher.stop(), reject(new RunTimedOut(`plan ${plan.name} did not finish within ${o.timeoutMs} ms`, { plan: plan.name, timeoutMs: o.timeoutMs! }))), o.timeoutMs) : undefined;
     let checking = false;
+    const watcher = new RefWatcher({ gitdirs: [global.gitdir], onChange: () => void check() });
+    const timeout = timeoutMs ? setTimeout(() => (void watcher.stop(), reject(new RunTimedOut(`plan ${plan.plan.name} did not finish within ${timeoutMs} ms`, { plan: plan.plan.name, timeoutMs }))), timeoutMs) : undefined;
     const check = async () => {
       if (checking) return;
       checking = true;
       try {
-        const head = await readGlobalHead(global, current);
+        const head = await readGlobalHead(global, plan);
         if (head && head.round > lastRound) {
           lastRound = head.round;
-          say(`[run] global round ${head.round}/${plan.rounds}: ${shortId(head.oid)}`);
+          say(`[run] global round ${head.round}/${plan.plan.rounds}: ${shortId(head.oid)}`);
         }
-        const tag = await readFinalTag(global, current);
+        const tag = await readFinalTag(global, plan);
         if (tag) {
           clearTimeout(timeout);
           await watcher.stop();
@@ -83,31 +111,13 @@ export async function runFederation(o: RunOptions, registries: Registries): Prom
     };
     void watcher.start().then(check, reject);
   });
+}
 
-  supervisor.start({ name: 'aggregator', args: [o.cli, 'aggregator', ...(o.aggregatorConfig ? ['--config', path.resolve(o.aggregatorConfig)] : common)] });
-  for (const edge of edges) {
-    const config = o.edgeConfigs?.[edge];
-    const args = config ? ['--config', path.resolve(config)] : ['--name', edge, ...common, ...(o.dataRoot ? ['--data', path.resolve(o.dataRoot, edge)] : [])];
-    supervisor.start({ name: edge, args: [o.cli, 'edge', ...args] });
-  }
-  let finalCommit: string;
-  try {
-    finalCommit = await finished;
-  } finally {
-    await supervisor.stopAll();
-  }
-  const exportDir = path.join(o.results, `${plan.name}-${shortId(committed.id)}`);
+async function exportFinalWeights(global: Repository, finalCommit: string, exportDir: string): Promise<string> {
   await mkdir(exportDir, { recursive: true });
   const exported = path.join(exportDir, WEIGHTS_FILE);
   await writeFile(exported, await global.readFile(finalCommit, WEIGHTS_FILE));
-  const summary = [
-    renderRounds(current, await readRounds(global, current), finalCommit),
-    '',
-    `Final weights: ${where.global} at ${finalCommit}`,
-    `  tag ${inferenceTag(plan.name, committed.id).replace('refs/tags/', '')}; exported to ${exported}`,
-    `  audit any merge with: fedgit audit <commit> --repos ${o.repos}`,
-  ].join('\n');
-  return { plan: current, finalCommit, exported, summary };
+  return exported;
 }
 
 /** `pretrained` must name weights of this app in the global repository: checked before anything is written. */

@@ -4,7 +4,7 @@
  * so that every reconcile can see the global head move and stop it.
  */
 import path from 'node:path';
-import type { AppRegistry, EdgeApp, Engine, Log } from '../contracts.js';
+import type { AppRegistry, EdgeApp, Engine, Log, Progress } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
@@ -215,72 +215,81 @@ export class EdgeOperator implements Reconciler {
     await current?.app.close();
   }
 
+  /** Trains one round in the background; when it ends (pushed, discarded, failed), it asks for another reconcile. */
   private startTraining(plan: CommittedPlan, base: GlobalRecord, round: number): void {
     const controller = new AbortController();
-    const log = this.deps.log;
     this.lastWait = '';
-    const run = async () => {
-      const started = Date.now();
-      log.info(`round ${round}/${plan.plan.rounds}: training ${plan.plan.epochsPerRound} epoch(s) from ${shortId(base.oid)}`, { round, base: base.oid });
-      const { global, own } = await this.repositories();
-      const app = await this.appFor(plan);
-      const weights = await readWeights(global, base.oid);
-      let lastProgress = 0;
-      const result = await app.train({
-        weights,
-        epochs: plan.plan.epochsPerRound,
-        round,
-        planId: plan.id,
-        seed: (plan.plan.seed + round * 7919) >>> 0,
-        signal: controller.signal,
-        onProgress: (message, fraction) => {
-          if (Date.now() - lastProgress < 2_000 && fraction !== 1) return;
-          lastProgress = Date.now();
-          log.info(`round ${round}: ${message}${fraction !== undefined ? ` (${Math.round(fraction * 100)}%)` : ''}`, { round, fraction });
-        },
-      });
-      if (controller.signal.aborted) return;
-      const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
-      const problem = updateProblem(result.weights, spec, result.datasetSize);
-      if (problem) throw new Error(`the app produced an unusable model: ${problem}`);
-      await global.refresh();
-      const head = await readGlobalHead(global, plan);
-      if (head?.oid !== base.oid) {
-        log.info(`round ${round}: the global model moved to ${head ? shortId(head.oid) : 'nothing'} while training; discarding this update`);
-        return;
-      }
-      const oid = await commitEdgeUpdate(own, {
-        plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
-        tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
-        ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}),
-        beforeRefMoves: (commit) => this.journal.add(plan.id, commit),
-      });
-      this.ownership.set(oid, true);
-      this.failure = null;
-      log.info(`round ${round}: pushed ${shortId(oid)} (${result.datasetSize} samples, ${((Date.now() - started) / 1000).toFixed(1)} s)`, { round, commit: oid, metrics: result.metrics });
-    };
-    const done = run()
-      .catch((e) => {
-        if (controller.signal.aborted || e instanceof Aborted) {
-          log.info(`round ${round}: training stopped`);
-          return;
-        }
-        // The app says this edge cannot work as configured (its config or data must change): stop.
-        if (e instanceof FedgitError && e.fatal) {
-          log.error(`cannot train: ${(e as Error).message}`);
-          this.fatalError = e;
-          return;
-        }
-        const count = this.failure?.base === base.oid ? this.failure.count + 1 : 1;
-        const delay = Math.min(60_000, RETRY_BASE_MS * 2 ** (count - 1));
-        this.failure = { base: base.oid, count, retryAtMs: Date.now() + delay };
-        log.error(`round ${round}: training failed (attempt ${count}), nothing pushed; retrying in ${Math.round(delay / 1000)} s: ${(e as Error).message}`, { round, code: (e as { code?: string }).code });
-      })
+    const done = this.trainAndPush(plan, base, round, controller.signal)
+      .catch((e) => this.trainingFailed(e, base, round, controller.signal))
       .finally(() => {
         if (this.training?.controller === controller) this.training = null;
         this.deps.trigger();
       });
     this.training = { planId: plan.id, base: base.oid, round, controller, done };
+  }
+
+  private async trainAndPush(plan: CommittedPlan, base: GlobalRecord, round: number, signal: AbortSignal): Promise<void> {
+    const started = Date.now();
+    const log = this.deps.log;
+    log.info(`round ${round}/${plan.plan.rounds}: training ${plan.plan.epochsPerRound} epoch(s) from ${shortId(base.oid)}`, { round, base: base.oid });
+    const { global, own } = await this.repositories();
+    const app = await this.appFor(plan);
+    const result = await app.train({
+      weights: await readWeights(global, base.oid),
+      epochs: plan.plan.epochsPerRound,
+      round,
+      planId: plan.id,
+      seed: (plan.plan.seed + round * 7919) >>> 0,
+      signal,
+      onProgress: this.progressLog(round),
+    });
+    if (signal.aborted) return;
+    const problem = updateProblem(result.weights, this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options), result.datasetSize);
+    if (problem) throw new Error(`the app produced an unusable model: ${problem}`);
+    await global.refresh();
+    const head = await readGlobalHead(global, plan);
+    if (head?.oid !== base.oid) {
+      log.info(`round ${round}: the global model moved to ${head ? shortId(head.oid) : 'nothing'} while training; discarding this update`);
+      return;
+    }
+    const oid = await commitEdgeUpdate(own, {
+      plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
+      tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
+      ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}),
+      beforeRefMoves: (commit) => this.journal.add(plan.id, commit),
+    });
+    this.ownership.set(oid, true);
+    this.failure = null;
+    log.info(`round ${round}: pushed ${shortId(oid)} (${result.datasetSize} samples, ${((Date.now() - started) / 1000).toFixed(1)} s)`, { round, commit: oid, metrics: result.metrics });
+  }
+
+  /** Progress lines at most every 2 s (and the last one). */
+  private progressLog(round: number): Progress {
+    let lastProgress = 0;
+    return (message, fraction) => {
+      if (Date.now() - lastProgress < 2_000 && fraction !== 1) return;
+      lastProgress = Date.now();
+      this.deps.log.info(`round ${round}: ${message}${fraction !== undefined ? ` (${Math.round(fraction * 100)}%)` : ''}`, { round, fraction });
+    };
+  }
+
+  /** A stop is not a failure; a fatal error is reported by the next reconcile; anything else is retried with back-off. */
+  private trainingFailed(e: unknown, base: GlobalRecord, round: number, signal: AbortSignal): void {
+    const log = this.deps.log;
+    if (signal.aborted || e instanceof Aborted) {
+      log.info(`round ${round}: training stopped`);
+      return;
+    }
+    // The app says this edge cannot work as configured (its config or data must change): stop.
+    if (e instanceof FedgitError && e.fatal) {
+      log.error(`cannot train: ${e.message}`);
+      this.fatalError = e;
+      return;
+    }
+    const count = this.failure?.base === base.oid ? this.failure.count + 1 : 1;
+    const delay = Math.min(60_000, RETRY_BASE_MS * 2 ** (count - 1));
+    this.failure = { base: base.oid, count, retryAtMs: Date.now() + delay };
+    log.error(`round ${round}: training failed (attempt ${count}), nothing pushed; retrying in ${Math.round(delay / 1000)} s: ${(e as Error).message}`, { round, code: (e as { code?: string }).code });
   }
 
   async stop(): Promise<void> {
