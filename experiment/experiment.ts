@@ -17,6 +17,7 @@ import { renderReportMarkdown, renderReportSummary, type ExperimentReport } from
 import { ExperimentFailed, ExperimentUsage } from './errors.js';
 import { writeHtmlReports } from './html-report.js';
 import { testPredictions } from './predictions.js';
+import { examplesFor } from './example-slices.js';
 
 export type ExperimentSettings = {
   readonly data: string;
@@ -171,6 +172,7 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
     central: evaluateRegionSamples(centralResult.weights, test.samples, hidden),
     federated: evaluateRegionSamples(federatedWeights, test.samples, hidden),
   };
+  const predictions = testPredictions({ initial, central: centralResult.weights, federated: federatedWeights }, test.samples, hidden);
   timings.evaluation = (Date.now() - evalStart) / 1000;
   timings.total = (Date.now() - started) / 1000;
   const trainCounts: Record<string, number> = {};
@@ -205,7 +207,8 @@ export async function runExperiment(s: ExperimentSettings): Promise<ExperimentOu
     },
     federated: { weights: fedRun.exported, finalCommit: fedRun.finalCommit ?? null, wallSeconds: fedRun.seconds, repos: path.join(work, 'repos') },
     test: metrics,
-    predictions: testPredictions({ initial, central: centralResult.weights, federated: federatedWeights }, test.samples, hidden),
+    predictions,
+    examples: await examplesFor(path.join(data, 'test'), test.samples, predictions, say),
     timings,
   };
 

@@ -5,6 +5,7 @@
 import type { Metrics, MetricValue } from '../operator/contracts.js';
 import { METRIC_REGIONS, renderMetricsTable } from '../edge-app/metrics/index.js';
 import type { ExperimentPredictions } from './predictions.js';
+import type { ExampleScan } from './example-slices.js';
 
 export type ArmTiming = { readonly wallSeconds: number; readonly detail?: string };
 
@@ -31,6 +32,8 @@ export type ExperimentReport = {
   readonly test: { readonly initial: Metrics; readonly central: Metrics; readonly federated: Metrics };
   /** Per-scan probabilities of the three models on the test set (experiment/predictions.ts). */
   readonly predictions?: ExperimentPredictions;
+  /** A few test scans cut through both ASPECTS levels, for the HTML report (experiment/example-slices.ts). */
+  readonly examples?: readonly ExampleScan[];
   readonly timings: Record<string, number>;
 };
 

@@ -97,11 +97,17 @@ test('fedgit experiment on a tiny cohort: central and federated (fedgit run) bot
   assert.match(await readFile(path.join(besideWeights, 'comparison.md'), 'utf8'), /## Per class \(pooled over the 10 regions\)/);
   assert.ok((await stat(report.central.weights)).size > 0);
 
+  // per-scan predictions and example slices for the HTML report
+  assert.equal(report.predictions?.scans.length, 8);
+  assert.deepEqual(Object.keys(report.predictions!.probabilities), ['initial', 'central', 'federated']);
+  assert.ok((report.examples ?? []).length > 0 && report.examples!.every((e) => e.slices.length === 2), 'example slices at both ASPECTS levels');
+
   // and the HTML report (fedgit report over the federation, with this comparison) next to both
   for (const folder of [path.join(dir, 'work'), besideWeights]) {
     const html = await readFile(path.join(folder, 'report.html'), 'utf8');
     assert.match(html, /<section id="experiment">/);
     assert.match(html, /all 3 global commits recomputed bit for bit/);
+    assert.match(html, /<figure class="slice">/);
   }
   assert.match(r.stdout, /report\.html/);
 });

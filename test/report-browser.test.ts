@@ -45,7 +45,7 @@ const chartStates = (page: Page) => page.evaluate<{ canvases: number; charts: Ch
 })`);
 
 /** Opens a report file offline and checks it; `expectedCharts`: exactly these, or (`atLeast`) these among others. */
-async function checkReportFile(file: string, expectedCharts: readonly string[], atLeast = false) {
+async function checkReportFile(file: string, expectedCharts: readonly string[], atLeast = false, more?: (page: Page) => Promise<void>) {
   const page = await browser.newPage({ offline: true, width: 1280, height: 900 });
   const started = Date.now();
   await page.open(pathToFileURL(file).href);
@@ -60,6 +60,7 @@ async function checkReportFile(file: string, expectedCharts: readonly string[], 
     assert.ok(c.points > 0, `${c.id} plots data`);
     assert.ok(c.painted > 1000, `${c.id} is drawn (${c.painted} pixels)`);
   }
+  await more?.(page);
   const png = await page.screenshot();
   const stats = pixelStats(decodePng(png));
   console.log(`${path.basename(file)}: loaded in ${loadMs} ms offline; screenshot ${(png.length / 1024).toFixed(0)} KiB, luminance σ ${stats.stdDev.toFixed(1)}, ${stats.colours} colours, ${(stats.nonWhiteFraction * 100).toFixed(1)} % non-white`);
@@ -88,7 +89,11 @@ test("an experiment's report (central vs federated vs round 0) renders every cha
   const out = path.join(dir, 'report.html');
   const cli = await runCli(['report', '--repos', f.repos, '--out', out, '--experiment', 'comparison.json'], { cwd: dir });
   assert.equal(cli.code, 0, cli.stderr);
-  await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated', 'chart-roc', 'chart-bland-altman']);
+  await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated', 'chart-roc', 'chart-bland-altman'], false, async (page) => {
+    const images = await page.evaluate<Array<{ complete: boolean; width: number }>>('[...document.querySelectorAll(".slice img")].map((i) => ({ complete: i.complete, width: i.naturalWidth }))');
+    assert.equal(images.length, 1, 'the example slice is on the page');
+    assert.ok(images.every((i) => i.complete && i.width > 0), 'and its image decoded');
+  });
 });
 
 // CI runs `npm start` before `npm test`: the default experiment's own report is then on disk.

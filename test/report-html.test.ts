@@ -9,7 +9,10 @@ import http from 'node:http';
 import path from 'node:path';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { tempDir, runCli, waitFor } from './helpers/temp.js';
-import { troubledFederation, hostileFederation, comparisonFixture, HOSTILE } from './helpers/report-scenarios.js';
+import { troubledFederation, hostileFederation, comparisonFixture, examplesFixture, HOSTILE } from './helpers/report-scenarios.js';
+import { decodePng } from './helpers/png.js';
+import { crc32, renderPng } from '../operator/report/png.js';
+import { renderSlicePng, SLICE_SCALE } from '../operator/report/slices.js';
 import { startToyFederation } from './helpers/toy-federation.js';
 import { whereFrom, loadPlan } from '../operator/commands/locate.js';
 import { readReportModel, renderReportPage } from '../operator/report/build-report.js';
@@ -117,6 +120,30 @@ test('a 20-round, 4-edge report is under 2 MB', { timeout: 300_000 }, async (t) 
   assert.equal((html.match(/✓ passed/g) ?? []).length, 21, 'every global commit audited');
 });
 
+test('slice images: PNG written and read back; outlines say the label, red fill the model', () => {
+  const rgb = Uint8Array.from({ length: 5 * 3 * 3 }, (_, i) => (i * 37) % 256);
+  const back = decodePng(renderPng(5, 3, rgb));
+  assert.deepEqual([back.width, back.height, back.channels], [5, 3, 3]);
+  assert.deepEqual([...back.pixels], [...rgb]);
+  assert.equal(crc32(Buffer.from('IEND')), 0xae426082);
+
+  const ex = examplesFixture('s');
+  const slice = ex.slices[0]!;
+  const truth = [true, false, false, false, false, false, false, false, false, false];
+  const called = [false, false, false, false, true, false, false, false, false, false];
+  const { png, centres } = renderSlicePng({ width: slice.width, height: slice.height, image: Buffer.from(slice.image, 'base64'), regions: Buffer.from(slice.regions, 'base64') }, truth, called);
+  const img = decodePng(png);
+  assert.deepEqual([img.width, img.height], [24 * SLICE_SCALE, 20 * SLICE_SCALE]);
+  const pixel = (x: number, y: number) => [...img.pixels.subarray((y * img.width + x) * 3, (y * img.width + x) * 3 + 3)];
+  assert.deepEqual(pixel(4 * SLICE_SCALE, 10 * SLICE_SCALE), [255, 150, 0], 'region 1 (affected) is outlined orange');
+  assert.deepEqual(pixel(20 * SLICE_SCALE - 1, 10 * SLICE_SCALE), [0, 200, 230], 'region 5 (unaffected) is outlined cyan');
+  const inside1 = pixel(6 * SLICE_SCALE, 8 * SLICE_SCALE), inside5 = pixel(18 * SLICE_SCALE, 8 * SLICE_SCALE);
+  assert.equal(inside1[0], inside1[1], 'region 1, not called: grey');
+  assert.ok(inside5[0]! > inside5[1]! + 40, 'region 5, called affected: tinted red');
+  assert.deepEqual([...centres.keys()].sort(), [1, 5]);
+  assert.ok(Math.abs(centres.get(1)![0] - 8 / 24) < 0.01 && Math.abs(centres.get(1)![1] - 10 / 20) < 0.01);
+});
+
 test('ROC and Bland–Altman by hand', () => {
   const roc = rocCurve([0.9, 0.8, 0.7, 0.6], [1, 0, 1, 0]);
   assert.deepEqual(roc.points, [[0, 0], [0, 0.5], [0.5, 0.5], [0.5, 1], [1, 1]]);
@@ -142,6 +169,13 @@ test("an experiment's comparison: confusion matrices from recall and support, pe
   assert.deepEqual(view.roc.map((r) => r.model), ['round 0', 'central', 'federated']);
   assert.ok(view.roc[1]!.auc! > view.roc[0]!.auc!, 'the better model has the larger AUC');
   assert.deepEqual(view.agreement.map((a) => a.model), ['round 0', 'central', 'federated']);
+  assert.equal(view.examples.length, 1);
+  assert.deepEqual(view.examples[0]!.probabilities.map(([m]) => m), ['round 0', 'central', 'federated']);
+  assert.deepEqual(view.examples[0]!.truth.slice(0, 6), [true, true, true, true, true, false], 'scan-5 has 5 affected regions');
+  // An example whose image does not fit its size, or names a scan without predictions, is left out.
+  const misfit = comparisonFixture() as { examples: Array<Record<string, unknown>> };
+  misfit.examples = [{ ...examplesFixture('scan-5.nii.gz'), slices: [{ ...examplesFixture('x').slices[0], width: 25 }] }, examplesFixture('not-a-scan.nii.gz')];
+  assert.deepEqual(parseExperimentView(misfit)!.examples, []);
   // Rows that do not line up with the scans are left out, not trusted.
   const broken = comparisonFixture() as { predictions: { probabilities: Record<string, unknown> } };
   broken.predictions.probabilities.central = [[0.5]];

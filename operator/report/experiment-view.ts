@@ -41,7 +41,56 @@ export type ExperimentView = {
   readonly roc: ReadonlyArray<{ readonly model: string } & RocCurve>;
   readonly agreement: ReadonlyArray<{ readonly model: string } & BlandAltman>;
   readonly scans: number | null;
+  /** Test scans cut through both ASPECTS levels, with what each model said about each region. */
+  readonly examples: readonly ExampleView[];
 };
+
+export type ExampleView = {
+  readonly id: string;
+  readonly hemisphere: string;
+  readonly regions: readonly string[];
+  readonly truth: readonly boolean[];
+  /** Per model name: probability per region. */
+  readonly probabilities: ReadonlyArray<readonly [string, readonly number[]]>;
+  readonly threshold: number;
+  /** Images as experiment/example-slices.ts writes them (base64, checked to fit width × height). */
+  readonly slices: ReadonlyArray<{ readonly zMm: number; readonly width: number; readonly height: number; readonly image: string; readonly regions: string }>;
+};
+
+const MAX_EXAMPLES = 8;
+const MAX_SLICE_SIDE = 512;
+
+function fromExamples(examples: Json, predictions: Json): ExampleView[] {
+  const regions = at(predictions, 'regions');
+  const scans = at(predictions, 'scans');
+  if (!Array.isArray(examples) || !Array.isArray(regions) || !Array.isArray(scans)) return [];
+  const k = regions.length;
+  const threshold = num(predictions, 'threshold') ?? 0.5;
+  const out: ExampleView[] = [];
+  for (const example of examples.slice(0, MAX_EXAMPLES)) {
+    const id = at(example, 'id');
+    const index = scans.findIndex((scan) => at(scan, 'id') === id);
+    const truth = index >= 0 ? at(scans[index], 'labels') : undefined;
+    if (typeof id !== 'string' || !isProbabilityRow(truth, k)) continue;
+    const probabilities = entriesOf(at(predictions, 'probabilities')).flatMap(([key, rows]) => {
+      const row = Array.isArray(rows) ? rows[index] : undefined;
+      return isProbabilityRow(row, k) ? [[MODEL_NAMES[key] ?? label(key), row] as const] : [];
+    });
+    const slices = (Array.isArray(at(example, 'slices')) ? at(example, 'slices') as Json[] : []).flatMap((slice) => {
+      const width = num(slice, 'width'), height = num(slice, 'height'), zMm = num(slice, 'zMm');
+      const image = at(slice, 'image'), labels = at(slice, 'regions');
+      if (width === null || height === null || zMm === null || typeof image !== 'string' || typeof labels !== 'string') return [];
+      if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1 || width > MAX_SLICE_SIDE || height > MAX_SLICE_SIDE) return [];
+      const size = width * height;
+      const labelBytes = Buffer.from(labels, 'base64');
+      if (Buffer.from(image, 'base64').length !== size || labelBytes.length !== size || labelBytes.some((v) => v > k)) return [];
+      return [{ zMm, width, height, image, regions: labels }];
+    });
+    const hemisphere = at(example, 'hemisphere');
+    if (slices.length) out.push({ id: label(id), hemisphere: hemisphere === 'L' || hemisphere === 'R' ? hemisphere : '?', regions: regions.map((r) => label(String(r))), truth: truth.map((v) => v === 1), probabilities, threshold, slices });
+  }
+  return out;
+}
 
 const MODEL_NAMES: Record<string, string> = { initial: 'round 0', central: 'central', federated: 'federated' };
 /** Most scans read from comparison.json: a bound on what a hand-edited file can make the report do. */
@@ -142,6 +191,7 @@ export function parseExperimentView(report: Json): ExperimentView | null {
     regions,
     centralEpochs: (Array.isArray(epochs) ? epochs : []).slice(0, 10_000).map((e: Json, i) => ({ epoch: num(e, 'epoch') ?? i + 1, validationLoss: num(e, 'validationLoss'), validationMacroAuc: num(e, 'validationMacroAuc') })),
     ...fromPredictions(at(report, 'predictions')),
+    examples: fromExamples(at(report, 'examples'), at(report, 'predictions')),
     wallSeconds: entriesOf(at(report, 'timings')).slice(0, 32).flatMap(([k, v]) => (typeof v === 'number' && Number.isFinite(v) ? [[label(k), v] as const] : [])),
   };
 }

@@ -10,6 +10,7 @@ import { experimentCharts, federationCharts, type ChartSpec } from './charts.js'
 import { CLIENT_SCRIPT } from './client-script.js';
 import type { CellStatus, ReportModel, RoundView } from './model.js';
 import type { ExperimentView, ModelResult } from './experiment-view.js';
+import { renderSlicePng, SLICE_SCALE } from './slices.js';
 
 export type RenderOptions = {
   /** Chart.js's UMD build (chart-library.ts). */
@@ -134,6 +135,26 @@ function confusionTable(m: ModelResult): string {
 <tr><th>affected</th><td class="tp">${c.tp}</td><td class="fn">${c.fn}</td></tr><tr><th>unaffected</th><td class="fp">${c.fp}</td><td class="tn">${c.tn}</td></tr></tbody></table></figure>`;
 }
 
+function examplesBlock(x: ExperimentView): string {
+  if (x.examples.length === 0) return '';
+  const blocks = x.examples.map((ex) => {
+    const decider = ex.probabilities.find(([m]) => m === 'federated') ?? ex.probabilities[ex.probabilities.length - 1];
+    const called = ex.regions.map((_, r) => (decider ? decider[1][r]! >= ex.threshold : false));
+    const figures = ex.slices.map((slice) => {
+      const { png, centres } = renderSlicePng({ width: slice.width, height: slice.height, image: Buffer.from(slice.image, 'base64'), regions: Buffer.from(slice.regions, 'base64') }, ex.truth, called);
+      const names = [...centres].map(([labelValue, [fx, fy]]) => `<span class="region-name" style="left:${(fx * 100).toFixed(1)}%;top:${(fy * 100).toFixed(1)}%">${e(ex.regions[labelValue - 1] ?? '?')}</span>`).join('');
+      return `<figure class="slice"><div class="slice-box" style="width:${slice.width * SLICE_SCALE}px"><img alt="${e(`${ex.id} at z = ${slice.zMm} mm`)}" src="data:image/png;base64,${png.toString('base64')}">${names}</div><figcaption>z = ${slice.zMm} mm (MNI)</figcaption></figure>`;
+    }).join('');
+    const rows = ex.regions.map((region, r) => [e(region), ex.truth[r] ? '<b>affected</b>' : 'unaffected', ...ex.probabilities.map(([, p]) => {
+      const text = fmt(p[r], 2);
+      return (p[r]! >= ex.threshold) === ex.truth[r] ? text : `<span class="bad">${text}</span>`;
+    })]);
+    const table = `<table class="probabilities"><thead><tr><th>region</th><th>label</th>${ex.probabilities.map(([m]) => `<th>${e(m)}</th>`).join('')}</tr></thead><tbody>${rows.map((r) => `<tr>${r.map((c) => `<td>${c}</td>`).join('')}</tr>`).join('')}</tbody></table>`;
+    return `<div class="example"><h4>${e(ex.id)} — symptomatic side ${e(ex.hemisphere === 'L' ? 'left' : ex.hemisphere === 'R' ? 'right' : '?')}</h4><div class="example-row">${figures}${table}</div></div>`;
+  }).join('');
+  return `<h3>Example slices</h3><p>Test scans registered into MNI space, 2 mm, window 0–80 HU, radiological view (the patient's right on the left). Regions of the symptomatic side: outline <span style="color:#ff9600">orange</span> where the label says affected, <span style="color:#00a8c0">cyan</span> where not; filled red where the federated model says affected. Probabilities that disagree with the label are marked.</p>${blocks}`;
+}
+
 function experimentSection(x: ExperimentView | null, specs: readonly ChartSpec[]): string {
   if (!x) return '';
   const chart = (id: string) => {
@@ -158,7 +179,8 @@ ${headline}<div class="grid">${chart('chart-headline')}${chart('chart-region-auc
 <h3>Per class (region decisions pooled over the test set)</h3>${classes}
 <h3>Confusion matrices</h3><p>Rebuilt from each class's recall and support.</p><div class="confusions">${x.models.map(confusionTable).join('')}</div>
 <h3>Per region</h3>${regions}
-<p class="note">${x.scans !== null ? `ROC curves and the Bland–Altman plot are computed from the ${x.scans} test scans' predictions saved in comparison.json.` : 'ROC curves and a Bland–Altman plot need the per-scan predictions that newer comparison.json files hold; this one has only summary figures.'} Example slices with the regions overlaid are not shown yet.</p></section>`;
+${examplesBlock(x)}
+<p class="note">${x.scans !== null ? `ROC curves and the Bland–Altman plot are computed from the ${x.scans} test scans' predictions saved in comparison.json.` : 'ROC curves and a Bland–Altman plot need the per-scan predictions that newer comparison.json files hold; this one has only summary figures.'} </p></section>`;
 }
 
 const STYLE = `
@@ -185,6 +207,10 @@ figure.chart{margin:8px 0}figcaption{font-weight:600;font-size:.9rem;margin-bott
 td.tp,td.tn{background:#d1f5d3}td.fp,td.fn{background:#ffd7d5}
 .note{font-size:.85rem;color:#57606a}
 #fedgit-live{font-size:.8rem;color:#57606a}
+.example-row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}
+figure.slice{margin:0}.slice-box{position:relative}.slice-box img{display:block;width:100%;height:auto}
+.region-name{position:absolute;transform:translate(-50%,-50%);font-size:.7rem;font-weight:700;color:#fff;text-shadow:0 0 2px #000,0 0 2px #000;pointer-events:none}
+table.probabilities td{text-align:right}
 `;
 
 export function renderReportHtml(model: ReportModel, options: RenderOptions): string {

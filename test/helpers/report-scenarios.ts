@@ -77,6 +77,7 @@ export function comparisonFixture(): Record<string, unknown> {
     federated: {},
     test: { initial: model(0.3), central: model(0.95), federated: model(0.93) },
     predictions: predictionsFixture(),
+    examples: [examplesFixture('scan-5.nii.gz')],
     timings: { total: 70 },
   };
 }
@@ -90,4 +91,17 @@ function predictionsFixture() {
     return Math.round((p + (((s * 7 + r * 3) % 9) - 4) / 100) * 1e4) / 1e4;
   }));
   return { regions: REGIONS, threshold: 0.5, scans, probabilities: { initial: model(0.5, 0), central: model(0.9, 1), federated: model(0.85, 2) } };
+}
+
+/** One example as experiment/example-slices.ts writes it: a 24×20 slice, a bright disc, regions 1 (left half) and 5 (right half) in the middle rows. */
+export function examplesFixture(id: string, width = 24, height = 20) {
+  const image = Buffer.alloc(width * height);
+  const regions = Buffer.alloc(width * height);
+  for (let y = 0; y < height; y++) {
+    for (let x = 0; x < width; x++) {
+      image[y * width + x] = (x - width / 2) ** 2 + (y - height / 2) ** 2 < 64 ? 200 : 30;
+      if (y >= 6 && y < 14 && x >= 4 && x < 20) regions[y * width + x] = x < 12 ? 1 : 5;
+    }
+  }
+  return { id, hemisphere: 'L', slices: [{ zMm: 4, width, height, pixelMm: 2, image: image.toString('base64'), regions: regions.toString('base64') }] };
 }
