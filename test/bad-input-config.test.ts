@@ -20,7 +20,8 @@ app:
   options: {}
 `;
 
-test('participant configs pointing at missing repositories or data, or malformed, stop with a clear message', { timeout: 300_000 }, async (t) => {
+// One subtest per case (three at a time), so the runner names the config that did not stop clearly.
+test('participant configs pointing at missing repositories or data, or malformed, stop with a clear message', { timeout: 300_000, concurrency: 3 }, async (t) => {
   const dir = await tempDir(t, 'fedgit-bad-config-');
   const { repos } = await setUpFederation(dir, aspectsPlan);
   // Round 0 exists, so an edge has work to do at once.
@@ -52,27 +53,17 @@ test('participant configs pointing at missing repositories or data, or malformed
     ['config: non-UTF-8 bytes', ['edge', '--config', await config('edge-latin1.yaml', Buffer.concat([Buffer.from('role: edge\nname: hospital-'), Buffer.from([0xe9]), Buffer.from(`\nrepos: { root: ${repos} }\n`)]))], /edge-latin1\.yaml:(2: name|.*UTF-8)/],
   ];
   const tally = new Tally();
-  const failures: string[] = [];
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < cases.length; i = next++) {
-      const [what, args, expected] = cases[i]!;
-      const started = Date.now();
-      const result = await runCli(args, { cwd: dir, timeoutMs: 30_000 });
-      tally.add('bad participant configs tried');
-      const problems = [
-        result.code === 0 || result.code === null ? `exit ${result.code ?? 'none: still running after 30 s'}, expected a non-zero exit` : '',
-        !expected.test(result.stderr) ? `stderr does not match ${expected}` : '',
-        /unexpected error/.test(result.stderr) ? 'an unexpected error' : '',
-      ].filter(Boolean);
-      if (problems.length) failures.push(`${what}: ${problems.join('; ')} (${((Date.now() - started) / 1000).toFixed(1)} s)\n    stderr: ${result.stderr.trim().slice(0, 300)}\n    stdout: ${result.stdout.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`);
-      else tally.add('stopped clearly');
-    }
-  };
-  await Promise.all([worker(), worker(), worker()]);
+  await Promise.all(cases.map(([what, args, expected]) => t.test(what, async () => {
+    const result = await runCli(args, { cwd: dir, timeoutMs: 30_000 });
+    tally.add('bad participant configs tried');
+    const shown = `\n    stderr: ${result.stderr.trim().slice(0, 300)}\n    stdout: ${result.stdout.trim().split('\n').slice(-2).join(' | ').slice(0, 300)}`;
+    assert.ok(result.code !== null, `still running after 30 s${shown}`);
+    assert.notEqual(result.code, 0, `a non-zero exit${shown}`);
+    assert.match(result.stderr, expected);
+    assert.doesNotMatch(result.stderr, /unexpected error/);
+    tally.add('stopped clearly');
+  })));
   const changes = gitStateChanges(before, await gitState(repos));
-  for (const f of failures) console.log(`bad-input-config NOT STOPPED CLEARLY: ${f}`);
   console.log(`bad-input-config: ${tally.get('bad participant configs tried')} bad participant configs tried, ${tally.get('stopped clearly')} stopped with a clear message and a non-zero exit, git changes: ${changes.length ? changes.join('; ') : 'none (nothing lost)'}`);
   assert.deepEqual(changes, [], 'nothing in git was lost or changed');
-  assert.deepEqual(failures, [], `${failures.length} bad configs did not stop clearly:\n${failures.join('\n')}`);
 });

@@ -41,12 +41,13 @@ test('fedgit run restarts a child killed with SIGKILL (edge, then aggregator) an
   const newEdgePid = await waitFor('hospital-a restarted', () => loggedPid(logs, 'hospital-a', 1), 60_000);
   assert.notEqual(newEdgePid, edgePid);
 
-  // And the aggregator too.
+  // And the aggregator too, while the plan is unfinished: the rounds cannot have run ahead, since every
+  // round waits for hospital-a (the 10-minute round deadline is far off), which was down until just now.
   const aggregatorPid = (await loggedPid(logs, 'aggregator'))!;
-  if (round() < rounds) {
-    process.kill(aggregatorPid, 'SIGKILL');
-    await waitFor('the restart line for the aggregator', async () => /\[run\] aggregator exited \(SIGKILL\); restarting in [\d.]+ s/.test(run.output()), 30_000);
-  }
+  assert.ok(round() < rounds, `the plan is unfinished (global round ${round()} of ${rounds}) when the aggregator is killed`);
+  assert.ok(alive(aggregatorPid), `the aggregator (pid ${aggregatorPid}) is running`);
+  process.kill(aggregatorPid, 'SIGKILL');
+  await waitFor('the restart line for the aggregator', async () => /\[run\] aggregator exited \(SIGKILL\); restarting in [\d.]+ s/.test(run.output()), 30_000);
 
   assert.equal(await exited(run), 0, run.output().slice(-4000));
   const out = run.output();
@@ -57,5 +58,6 @@ test('fedgit run restarts a child killed with SIGKILL (edge, then aggregator) an
   assert.deepEqual(globalLog(gitdir, tags[0]!).map((h) => h.round), ['5', '4', '3', '2', '1', '0']);
   fsckStrict(gitdir);
   const restartLines = out.split('\n').filter((l) => /\[run\] \S+ exited \(SIGKILL\); restarting in/.test(l));
+  assert.equal(restartLines.length, 2, `one restart line per SIGKILL:\n${restartLines.join('\n')}`);
   console.log(`chaos-supervisor: ${restartLines.length} SIGKILLs of fedgit run's children, each restarted with a line (${restartLines.map((l) => l.replace(/^.*\[run\] /, '')).join(' | ')}); run exit 0, tagged, rounds 5..0 once each`);
 });
