@@ -59,13 +59,10 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   }
 }
 
-export function createRegionApp(options: RegionAppOptions): EdgeApp {
-  const hidden = options.hidden ?? DEFAULT_HIDDEN;
-  const batchSize = options.batchSize ?? 8;
-  const learningRate = options.learningRate ?? 3e-3;
-  const validationFraction = options.validationFraction ?? 0.2;
+/** Registers and measures every volume of the folder (from its cache where it can), with progress lines. */
+function loadWithProgress(options: RegionAppOptions): (dir: string) => Promise<RegionSample[]> {
   const logger = options.logger;
-  const load = options.loadSamples ?? (async (dir: string) => {
+  return async (dir) => {
     const started = Date.now();
     let computed = 0;
     const cohort = await loadRegionCohort(dir, {
@@ -78,7 +75,40 @@ export function createRegionApp(options: RegionAppOptions): EdgeApp {
     });
     logger?.info(`ASPECTS features of ${cohort.count} volumes ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
     return cohort.samples;
-  });
+  };
+}
+
+type Hyper = { readonly hidden: number; readonly batchSize: number; readonly learningRate: number };
+
+/** One round: the incoming model on the validation split, `epochs` of training, the trained model on the same split. */
+async function trainRegionRound(request: TrainRequest, { train, validation }: SampleSplit<RegionSample>, { hidden, batchSize, learningRate }: Hyper): Promise<TrainResult> {
+  request.onProgress?.('evaluating the global model', 0);
+  const global = evaluateRegionSamples(request.weights, validation, hidden);
+  const trainer = new RegionTrainer(request.weights, { hidden, learningRate });
+  try {
+    const fit = await trainer.fit(train, {
+      epochs: request.epochs, batchSize, learningRate, seed: roundSeed(request.seed, request.round), signal: request.signal,
+      ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+    });
+    const weights = trainer.getWeights();
+    const local: Metrics = {
+      ...toMetrics(computeAspectsMetrics(trainer.predict(validation.map((s) => s.input)), concatLabels(validation))),
+      trainLoss: finiteOrNull(fit.epochLosses[fit.epochLosses.length - 1]),
+      steps: fit.steps,
+    };
+    request.onProgress?.('trained', 1);
+    return { weights, datasetSize: train.length, metrics: { global, local } };
+  } finally {
+    trainer.dispose();
+  }
+}
+
+export function createRegionApp(options: RegionAppOptions): EdgeApp {
+  const hyper: Hyper = { hidden: options.hidden ?? DEFAULT_HIDDEN, batchSize: options.batchSize ?? 8, learningRate: options.learningRate ?? 3e-3 };
+  const { hidden } = hyper;
+  const validationFraction = options.validationFraction ?? 0.2;
+  const logger = options.logger;
+  const load = options.loadSamples ?? loadWithProgress(options);
 
   let split: Promise<SampleSplit<RegionSample>> | undefined;
   const data = (): Promise<SampleSplit<RegionSample>> => {
@@ -106,28 +136,10 @@ export function createRegionApp(options: RegionAppOptions): EdgeApp {
 
     async train(request: TrainRequest): Promise<TrainResult> {
       throwIfAborted(request.signal);
-      const { train, validation } = await data();
+      const split = await data();
       checkRegionWeights(request.weights, hidden);
       throwIfAborted(request.signal);
-      request.onProgress?.('evaluating the global model', 0);
-      const global = evaluateRegionSamples(request.weights, validation, hidden);
-      const trainer = new RegionTrainer(request.weights, { hidden, learningRate });
-      try {
-        const fit = await trainer.fit(train, {
-          epochs: request.epochs, batchSize, learningRate, seed: roundSeed(request.seed, request.round), signal: request.signal,
-          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
-        });
-        const weights = trainer.getWeights();
-        const local: Metrics = {
-          ...toMetrics(computeAspectsMetrics(trainer.predict(validation.map((s) => s.input)), concatLabels(validation))),
-          trainLoss: finiteOrNull(fit.epochLosses[fit.epochLosses.length - 1]),
-          steps: fit.steps,
-        };
-        request.onProgress?.('trained', 1);
-        return { weights, datasetSize: train.length, metrics: { global, local } };
-      } finally {
-        trainer.dispose();
-      }
+      return trainRegionRound(request, split, hyper);
     },
 
     async evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics> {
