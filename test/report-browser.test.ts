@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tempDir, runCli, waitFor } from './helpers/temp.js';
 import { troubledFederation, hostileFederation, comparisonFixture, HOSTILE } from './helpers/report-scenarios.js';
 import { startToyFederation } from './helpers/toy-federation.js';
@@ -97,10 +97,23 @@ test("an experiment's report (central vs federated vs round 0) renders every cha
 });
 
 // CI runs `npm start` before `npm test`: the default experiment's own report is then on disk.
-const DEFAULT_EXPERIMENT_REPORT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'results', 'experiment', 'report.html');
+const DEFAULT_EXPERIMENT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'results', 'experiment');
+const noDefaultReport = (): string | false => {
+  if (existsSync(path.join(DEFAULT_EXPERIMENT, 'report.html'))) return false;
+  if (process.env.CI) throw new Error(`npm start ran but wrote no ${path.join(DEFAULT_EXPERIMENT, 'report.html')}`);
+  return 'no results/experiment/report.html: npm start has not run here';
+};
 
-test("the default experiment's report (npm start) opens offline with every chart drawn", { skip: skip || (!existsSync(DEFAULT_EXPERIMENT_REPORT) && 'no results/experiment/report.html: npm start has not run here'), timeout: 120_000 }, async () => {
-  await checkReportFile(DEFAULT_EXPERIMENT_REPORT, ['chart-metric-0', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated'], true);
+test("the default experiment's report (npm start) opens offline with every chart drawn", { skip: skip || noDefaultReport(), timeout: 120_000 }, async () => {
+  const comparison = JSON.parse(readFileSync(path.join(DEFAULT_EXPERIMENT, 'comparison.json'), 'utf8')) as { predictions?: unknown; examples?: unknown[] };
+  const expected = ['chart-metric-0', 'chart-push-delay', 'chart-merge-weights', 'chart-headline', 'chart-region-auc', 'chart-central-vs-federated'];
+  // A results folder from before per-scan predictions were saved has no ROC, Bland–Altman or slices.
+  if (comparison.predictions) expected.push('chart-roc', 'chart-bland-altman');
+  await checkReportFile(path.join(DEFAULT_EXPERIMENT, 'report.html'), expected, true, async (page) => {
+    const images = await page.evaluate<number[]>('[...document.querySelectorAll(".slice img")].map((i) => i.naturalWidth)');
+    assert.equal(images.length, (comparison.examples ?? []).length * 2, 'two slices per example scan');
+    assert.ok(images.every((w) => w > 0));
+  });
 });
 
 test('hostile names render as text: no injected script runs, the text is shown as written', { skip, timeout: 180_000 }, async (t) => {
