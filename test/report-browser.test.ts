@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { tempDir, runCli, waitFor } from './helpers/temp.js';
 import { troubledFederation, hostileFederation, comparisonFixture, HOSTILE } from './helpers/report-scenarios.js';
 import { startToyFederation } from './helpers/toy-federation.js';
@@ -77,6 +77,18 @@ test('the report of a finished federation opens offline from a file: no console 
   const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });
   assert.equal(cli.code, 0, cli.stderr);
   await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights']);
+});
+
+test('the report of a 20-round, 4-edge run opens offline with every chart drawn (its load time is printed)', { skip, timeout: 300_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-browser-20-');
+  const f = await startToyFederation(dir, { rounds: 20, edges: ['hospital-a', 'hospital-b', 'hospital-c', 'hospital-d'] });
+  t.after(() => f.close());
+  for (let r = 0; r < 20; r++) await f.round();
+  const out = path.join(dir, 'report.html');
+  const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stderr);
+  const { loadMs } = await checkReportFile(out, ['chart-metric-0', 'chart-metric-1', 'chart-push-delay', 'chart-merge-weights']);
+  console.log(`20 rounds × 4 edges: ${(statSync(out).size / 1024).toFixed(0)} KiB, opened in ${loadMs} ms`);
 });
 
 test("an experiment's report (central vs federated vs round 0) renders every chart", { skip, timeout: 180_000 }, async (t) => {
