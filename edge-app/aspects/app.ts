@@ -77,6 +77,35 @@ function throwIfAborted(signal: AbortSignal | undefined): void {
   }
 }
 
+/** One round: the incoming model on the validation split, `epochs` of training, the trained model on the same split. */
+async function trainGridRound(request: TrainRequest, { train, validation }: SampleSplit<AspectsSample>, o: { grid: Grid; batchSize: number; learningRate: number }): Promise<TrainResult> {
+  const { grid, batchSize, learningRate } = o;
+  request.onProgress?.('evaluating the global model', 0);
+  const global = evaluateSamples(request.weights, validation, grid);
+  const trainer = new AspectsTrainer(request.weights, { grid, learningRate });
+  try {
+    const fit = await trainer.fit(train, {
+      epochs: request.epochs,
+      batchSize,
+      learningRate,
+      seed: roundSeed(request.seed, request.round),
+      signal: request.signal,
+      ...(request.onProgress ? { onProgress: request.onProgress } : {}),
+    });
+    const weights = trainer.getWeights();
+    const probabilities = trainer.predict(validation.map((s) => s.input));
+    const local: Metrics = {
+      ...toMetrics(computeAspectsMetrics(probabilities, concatLabels(validation))),
+      trainLoss: finiteOrNull(fit.epochLosses[fit.epochLosses.length - 1]),
+      steps: fit.steps,
+    };
+    request.onProgress?.('trained', 1);
+    return { weights, datasetSize: train.length, metrics: { global, local } };
+  } finally {
+    trainer.dispose();
+  }
+}
+
 export function createAspectsApp(options: AspectsAppOptions): EdgeApp {
   const grid = validateGrid(options.grid ?? DEFAULT_ASPECTS_GRID);
   const batchSize = options.batchSize ?? 4;
@@ -112,33 +141,10 @@ export function createAspectsApp(options: AspectsAppOptions): EdgeApp {
 
     async train(request: TrainRequest): Promise<TrainResult> {
       throwIfAborted(request.signal);
-      const { train, validation } = await data();
+      const split = await data();
       checkAspectsWeights(request.weights, grid);
       throwIfAborted(request.signal);
-      request.onProgress?.('evaluating the global model', 0);
-      const global = evaluateSamples(request.weights, validation, grid);
-      const trainer = new AspectsTrainer(request.weights, { grid, learningRate });
-      try {
-        const fit = await trainer.fit(train, {
-          epochs: request.epochs,
-          batchSize,
-          learningRate,
-          seed: roundSeed(request.seed, request.round),
-          signal: request.signal,
-          ...(request.onProgress ? { onProgress: request.onProgress } : {}),
-        });
-        const weights = trainer.getWeights();
-        const probabilities = trainer.predict(validation.map((s) => s.input));
-        const local: Metrics = {
-          ...toMetrics(computeAspectsMetrics(probabilities, concatLabels(validation))),
-          trainLoss: finiteOrNull(fit.epochLosses[fit.epochLosses.length - 1]),
-          steps: fit.steps,
-        };
-        request.onProgress?.('trained', 1);
-        return { weights, datasetSize: train.length, metrics: { global, local } };
-      } finally {
-        trainer.dispose();
-      }
+      return trainGridRound(request, split, { grid, batchSize, learningRate });
     },
 
     async evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics> {
