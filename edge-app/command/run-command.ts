@@ -64,31 +64,15 @@ export function runCommand(options: RunOptions): Promise<RunOutcome> {
       detached: true, // own process group: -pid reaches the command and everything it starts
       stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let stopping: 'timed-out' | 'aborted' | undefined;
-    let killTimer: NodeJS.Timeout | undefined;
-    let timeoutTimer: NodeJS.Timeout | undefined;
     let settled = false;
     const pgid = child.pid;
     if (pgid !== undefined) liveGroups.add(pgid);
-
-    const stop = (why: 'timed-out' | 'aborted') => {
-      if (stopping !== undefined || pgid === undefined) return;
-      stopping = why;
-      killGroup(pgid, 'SIGTERM');
-      killTimer = setTimeout(() => killGroup(pgid, 'SIGKILL'), options.killGraceMs);
-    };
-    const onAbort = () => stop('aborted');
-    options.signal.addEventListener('abort', onAbort, { once: true });
-    if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
-      timeoutTimer = setTimeout(() => stop('timed-out'), options.timeoutMs);
-    }
+    const stopping = stopOnAbortOrTimeout(pgid, options);
 
     const finish = (outcome: RunOutcome) => {
       if (settled) return;
       settled = true;
-      clearTimeout(killTimer);
-      clearTimeout(timeoutTimer);
-      options.signal.removeEventListener('abort', onAbort);
+      stopping.release();
       if (pgid !== undefined) {
         killGroup(pgid, 'SIGKILL'); // survivors of the group (background children) die with the leader
         liveGroups.delete(pgid);
@@ -111,7 +95,8 @@ export function runCommand(options: RunOptions): Promise<RunOutcome> {
     child.on('exit', (code, signal) => {
       if (pgid !== undefined) killGroup(pgid, 'SIGKILL');
       const report = () => {
-        if (stopping !== undefined) finish({ kind: stopping, stderrTail, durationMs: elapsed() });
+        const why = stopping.why();
+        if (why !== undefined) finish({ kind: why, stderrTail, durationMs: elapsed() });
         else if (signal !== null) finish({ kind: 'signalled', signal, stderrTail, durationMs: elapsed() });
         else finish({ kind: 'exited', code: code ?? -1, stderrTail, durationMs: elapsed() });
       };
@@ -122,6 +107,35 @@ export function runCommand(options: RunOptions): Promise<RunOutcome> {
       });
     });
   });
+}
+
+/**
+ * On abort or at the timeout: SIGTERM to the process group, SIGKILL after the grace period.
+ * `why` is what stopped it (first one wins), or undefined; `release` clears the timers and the listener.
+ */
+function stopOnAbortOrTimeout(pgid: number | undefined, options: RunOptions): { why(): 'timed-out' | 'aborted' | undefined; release(): void } {
+  let stopping: 'timed-out' | 'aborted' | undefined;
+  let killTimer: NodeJS.Timeout | undefined;
+  let timeoutTimer: NodeJS.Timeout | undefined;
+  const stop = (why: 'timed-out' | 'aborted') => {
+    if (stopping !== undefined || pgid === undefined) return;
+    stopping = why;
+    killGroup(pgid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(pgid, 'SIGKILL'), options.killGraceMs);
+  };
+  const onAbort = () => stop('aborted');
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  if (options.timeoutMs !== undefined && options.timeoutMs > 0) {
+    timeoutTimer = setTimeout(() => stop('timed-out'), options.timeoutMs);
+  }
+  return {
+    why: () => stopping,
+    release() {
+      clearTimeout(killTimer);
+      clearTimeout(timeoutTimer);
+      options.signal.removeEventListener('abort', onAbort);
+    },
+  };
 }
 
 function splitLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
