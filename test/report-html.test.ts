@@ -52,9 +52,9 @@ test('the report of a federation with a straggler and a refused update: timeline
   const status = (round: number, edge: string) => model.timeline[round - 1]!.cells.find((c) => c.edge === edge)!;
   assert.deepEqual(model.timeline.map((row) => row.cells.map((c) => c.status)), [
     ['merged', 'merged', 'merged'],
-    ['merged', 'merged', 'missed'],
+    ['merged', 'merged', 'late'],
     ['merged', 'merged', 'merged'],
-    ['merged', 'merged', 'merged'],
+    ['missed', 'merged', 'merged'],
   ]);
   assert.equal(status(3, 'hospital-b').rejected, 1);
   assert.match(status(3, 'hospital-b').reason!, /non-finite value/);
@@ -62,10 +62,12 @@ test('the report of a federation with a straggler and a refused update: timeline
   assert.equal(model.rejections[0]!.round, 3);
   assert.deepEqual(model.rounds[2]!.merged.map((m) => m.edge), ['hospital-a', 'hospital-b']);
   assert.deepEqual(model.metricNames, ['loss', 'accuracy']);
-  // Each edge's global-model curve has a point for rounds 0..3 it trained from; hospital-c missed round 2 (trained from round 1).
+  assert.equal(status(2, 'hospital-c').commit !== null, true, "hospital-c's late commit is named");
+  // Each edge's global-model curve has a point for rounds 0..3 it trained from; hospital-c's late round-2 update counts for its curve.
   const loss = model.curves.loss!;
-  assert.deepEqual(loss.find((s) => s.edge === 'hospital-a' && s.kind === 'global')!.points.map(([x]) => x), [0, 1, 2, 3]);
-  assert.deepEqual(loss.find((s) => s.edge === 'hospital-c' && s.kind === 'local')!.points.map(([x]) => x), [1, 3, 4]);
+  assert.deepEqual(loss.find((s) => s.edge === 'hospital-b' && s.kind === 'global')!.points.map(([x]) => x), [0, 1, 2, 3]);
+  assert.deepEqual(loss.find((s) => s.edge === 'hospital-a' && s.kind === 'local')!.points.map(([x]) => x), [1, 2, 3]);
+  assert.deepEqual(loss.find((s) => s.edge === 'hospital-c' && s.kind === 'local')!.points.map(([x]) => x), [1, 2, 3, 4]);
 
   const out = path.join(dir, 'out', 'report.html');
   const cli = await runCli(['report', '--repos', f.repos, '--out', out], { cwd: dir });

@@ -14,19 +14,24 @@ const withNaN = (t: Tensors): Tensors => {
 };
 
 /**
- * Four rounds over three edges (min 2): round 2 merges without hospital-c after the deadline,
- * round 3 has a NaN update from hospital-b refused before its honest one is merged.
+ * Four rounds over three edges (min 2): round 2 merges without hospital-c after the deadline and
+ * hospital-c's update for it arrives late, round 3 has a NaN update from hospital-b refused
+ * before its honest one is merged, round 4 merges without hospital-a (nothing pushed).
  */
 export async function troubledFederation(dir: string): Promise<ToyFederation> {
   const f = await startToyFederation(dir, { rounds: 4, edges: EDGES3, minEdges: 2 });
   await f.round();
+  const round1 = await f.head();
   await f.round(['hospital-a', 'hospital-b']);
   await f.passDeadline();
+  await f.push('hospital-c', { base: round1 });
+  await f.settle();
   const head = await f.head();
   await f.push('hospital-b', { tensors: withNaN(await readWeights(f.global, head.oid)) });
   await f.settle();
   await f.round();
-  await f.round();
+  await f.round(['hospital-b', 'hospital-c']);
+  await f.passDeadline();
   return f;
 }
 
