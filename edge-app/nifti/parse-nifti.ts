@@ -44,39 +44,17 @@ export function gunzipNifti(bytes: Uint8Array, file: string): Uint8Array {
  * Parses a single-file NIfTI-1 image (`n+1`), gzipped or not, into HU.
  * Pure apart from the synchronous gunzip; every refusal is DataInvalid naming the file.
  */
+type Fail = (reason: string, message: string, extra?: Record<string, unknown>) => never;
+
 export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
   const bytes = isGzip(input) ? gunzipNifti(input, file) : input;
-  const fail = (reason: string, message: string, extra: Record<string, unknown> = {}): never => {
+  const fail: Fail = (reason, message, extra = {}) => {
     throw new DataInvalid(`${file}: ${message}`, { file, reason, ...extra });
   };
-  if (bytes.length < NIFTI1_HEADER_BYTES) fail('truncated', `only ${bytes.length} bytes, shorter than a NIfTI-1 header (348)`);
-
-  // Raw-byte sanity checks the library would not report precisely.
-  const view = new DataView(bytes.buffer, bytes.byteOffset, NIFTI1_HEADER_BYTES);
-  const sizeofHdr = view.getInt32(0, true);
-  if (sizeofHdr !== 348 && view.getInt32(0, false) !== 348) {
-    if (sizeofHdr === 540 || view.getInt32(0, false) === 540) fail('nifti2', 'NIfTI-2 is not supported');
-    fail('sizeof_hdr', `not a NIfTI-1 file (sizeof_hdr ${sizeofHdr}, expected 348)`);
-  }
-  const magic = String.fromCharCode(bytes[344]!, bytes[345]!, bytes[346]!);
-  if (magic === 'ni1') fail('magic', 'separate .hdr/.img pairs are not supported, use a single .nii file');
-  if (magic !== 'n+1' || bytes[347] !== 0) fail('magic', `bad magic ${JSON.stringify(magic)}, expected "n+1"`);
-
+  checkSignature(bytes, fail);
   const hdr = readHeader(bytes, file);
   const le = hdr.littleEndian;
-
-  const dim = hdr.dims.slice(0, 8);
-  const rank = dim[0]!;
-  if (rank < 1 || rank > 7) fail('dims', `dim[0] = ${rank} is not in 1..7`, { dim });
-  for (let n = 1; n <= rank; n++) {
-    if (dim[n]! < 1) fail('dims', `dim[${n}] = ${dim[n]} is not positive`, { dim });
-  }
-  for (let n = 4; n <= rank; n++) {
-    if (dim[n]! > 1) fail('dims', `${rank}-D image with dim[${n}] = ${dim[n]}: only 3-D volumes are supported`, { dim });
-  }
-  const nx = dim[1]!, ny = rank >= 2 ? dim[2]! : 1, nz = rank >= 3 ? dim[3]! : 1;
-  const voxels = nx * ny * nz;
-  if (voxels > MAX_VOXELS) fail('dims', `dims ${nx}×${ny}×${nz} are implausibly large`, { dim });
+  const { nx, ny, nz, voxels } = volumeDims(hdr.dims.slice(0, 8), fail);
 
   const code = hdr.datatypeCode;
   const datatype = datatypeByCode(code);
@@ -116,6 +94,36 @@ export function parseNifti(input: Uint8Array, file: string): NiftiVolume {
   else for (let n = 0; n < voxels; n++) hu[n] = raw[n]! * slope + inter;
 
   return { file, dims: [nx, ny, nz], pixdim: spacing, datatype, hu, affine, description: cString(bytes, 148, 80) };
+}
+
+/** Raw-byte sanity checks the library would not report precisely: length, sizeof_hdr, magic. */
+function checkSignature(bytes: Uint8Array, fail: Fail): void {
+  if (bytes.length < NIFTI1_HEADER_BYTES) fail('truncated', `only ${bytes.length} bytes, shorter than a NIfTI-1 header (348)`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, NIFTI1_HEADER_BYTES);
+  const sizeofHdr = view.getInt32(0, true);
+  if (sizeofHdr !== 348 && view.getInt32(0, false) !== 348) {
+    if (sizeofHdr === 540 || view.getInt32(0, false) === 540) fail('nifti2', 'NIfTI-2 is not supported');
+    fail('sizeof_hdr', `not a NIfTI-1 file (sizeof_hdr ${sizeofHdr}, expected 348)`);
+  }
+  const magic = String.fromCharCode(bytes[344]!, bytes[345]!, bytes[346]!);
+  if (magic === 'ni1') fail('magic', 'separate .hdr/.img pairs are not supported, use a single .nii file');
+  if (magic !== 'n+1' || bytes[347] !== 0) fail('magic', `bad magic ${JSON.stringify(magic)}, expected "n+1"`);
+}
+
+/** A 3-D volume's size from dim[0..7]: rank 1..7, positive sizes, nothing beyond the third dimension, plausibly small. */
+function volumeDims(dim: number[], fail: Fail): { nx: number; ny: number; nz: number; voxels: number } {
+  const rank = dim[0]!;
+  if (rank < 1 || rank > 7) fail('dims', `dim[0] = ${rank} is not in 1..7`, { dim });
+  for (let n = 1; n <= rank; n++) {
+    if (dim[n]! < 1) fail('dims', `dim[${n}] = ${dim[n]} is not positive`, { dim });
+  }
+  for (let n = 4; n <= rank; n++) {
+    if (dim[n]! > 1) fail('dims', `${rank}-D image with dim[${n}] = ${dim[n]}: only 3-D volumes are supported`, { dim });
+  }
+  const nx = dim[1]!, ny = rank >= 2 ? dim[2]! : 1, nz = rank >= 3 ? dim[3]! : 1;
+  const voxels = nx * ny * nz;
+  if (voxels > MAX_VOXELS) fail('dims', `dims ${nx}×${ny}×${nz} are implausibly large`, { dim });
+  return { nx, ny, nz, voxels };
 }
 
 /**
