@@ -2,8 +2,9 @@
 import type { Strategy, StrategyRegistry } from '../sdk/index.js';
 import { UnknownComponent } from '../sdk/index.js';
 import { fedAvgStrategy } from './fedavg.js';
+import { medianStrategy, trimmedMeanStrategy } from './robust.js';
 
-const STRATEGIES: ReadonlyMap<string, Strategy> = new Map([[fedAvgStrategy.name, fedAvgStrategy]]);
+const STRATEGIES: ReadonlyMap<string, Strategy> = new Map([fedAvgStrategy, medianStrategy, trimmedMeanStrategy].map((s) => [s.name, s]));
 
 export const strategies: StrategyRegistry = {
   ids: () => [...STRATEGIES.keys()],
