@@ -10,7 +10,10 @@ import path from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { tempDir, runCli, waitFor } from './helpers/temp.js';
+import { tempDir, runCli, waitFor, startCli, exited, toyPlan } from './helpers/temp.js';
+import { setUpFederation } from './helpers/federation.js';
+import { Repository } from '../operator/git/repository.js';
+import { readGlobalHead } from '../operator/store/federation.js';
 import { troubledFederation, hostileFederation, comparisonFixture, HOSTILE } from './helpers/report-scenarios.js';
 import { startToyFederation } from './helpers/toy-federation.js';
 import { Browser, browserMissing, type Page } from './helpers/chromium.js';
@@ -171,6 +174,38 @@ test('the live view updates after a new global commit', { skip, timeout: 180_000
   assert.match(await page.evaluate<string>('document.body.innerText'), /3 of 3 rounds merged — finished/);
   const { charts } = await chartStates(page);
   assert.ok(charts.length >= chartsBefore && charts.every((c) => c.points > 0), 'the charts were redrawn with the new data');
+  assert.deepEqual(page.problems, []);
+  await page.send('Page.close');
+});
+
+test('the live view follows a federation run by `fedgit run` processes while the page is open', { skip, timeout: 240_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-browser-run-');
+  const { plan, repos, where } = await setUpFederation(dir, toyPlan({ rounds: 4, epochDelayMs: 700 }));
+  const server = await startReportServer({ where: await whereFrom({ repos }), registries: builtinRegistries, host: '127.0.0.1', port: 0, log: createLogger({ participant: 'serve', console: false }) });
+  t.after(() => server.close());
+  const page = await browser.newPage();
+  await page.open(server.url);
+  const run = startCli(['run', 'plan.yaml', '--repos', 'repos', '--timeout', '180'], { cwd: dir });
+  t.after(async () => {
+    run.kill('SIGKILL');
+    await exited(run);
+  });
+
+  // When each global round lands in git (polled here) and when the page shows it.
+  const global = new Repository(where.global);
+  const landed = new Map<number, number>();
+  const shown = new Map<number, number>();
+  await waitFor('the page showing the finished plan', async () => {
+    const head = await readGlobalHead(global, plan);
+    if (head && !landed.has(head.round)) landed.set(head.round, Date.now());
+    const rounds = Number(await page.evaluate<string>('document.getElementById("fedgit-state").dataset.roundsDone'));
+    if (!shown.has(rounds)) shown.set(rounds, Date.now());
+    return rounds === 4 && (await page.evaluate<string>('document.getElementById("fedgit-state").textContent')).includes('finished');
+  }, 200_000, 25);
+  assert.equal(await exited(run), 0, run.output().slice(-2000));
+  const lags = [...landed].filter(([r]) => r > 0 && shown.has(r)).map(([r, at]) => `round ${r}: ${shown.get(r)! - at} ms`);
+  console.log(`fedgit run with the page open: shown after landing — ${lags.join(', ')}`);
+  assert.ok(shown.size >= 3, `the page followed the rounds (${[...shown.keys()].join(', ')}), not only the end`);
   assert.deepEqual(page.problems, []);
   await page.send('Page.close');
 });

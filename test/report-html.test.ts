@@ -228,6 +228,7 @@ test('serve: read-only, loopback only, and an update event after a new global co
   assert.equal((await request(server.url, { method: 'DELETE' })).status, 405);
   assert.equal((await request(`${server.url}events`, { host: 'evil.example:80' })).status, 403, 'a foreign Host (DNS rebinding) is refused');
   assert.equal((await request(`${server.url}.git/config`)).status, 404);
+  assert.equal((await request(`${server.url}events`, { method: 'HEAD' })).status, 200, 'HEAD of the stream answers and ends');
 
   // Server-sent events: the current version on connecting, a new one once round 2 is merged.
   const versions: string[] = [];

@@ -110,6 +110,7 @@ export async function startReportServer(o: ServeOptions): Promise<ReportServer> 
     }
     if (pathname === '/events') {
       res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', Connection: 'keep-alive' });
+      if (req.method === 'HEAD') return void res.end();
       res.write(`retry: 1000\n\n`);
       if (page) res.write(`event: update\ndata: ${page.version}\n\n`);
       clients.add(res);
