@@ -82,6 +82,11 @@ test('the report of a federation with a straggler and a refused update: timeline
   for (const c of charts) assert.ok(pointCount(c) > 0, `${c.id} has data`);
   for (const c of charts) assert.ok(html.includes(`<canvas id="${c.id}"`), `${c.id} has a canvas`);
   assert.match(html, /all 5 global commits recomputed bit for bit/);
+  // Per edge: hospital-a missed round 4, hospital-b had one update refused, hospital-c was late once.
+  const edgeRow = (edge: string) => new RegExp(`<tr><td>${edge}</td><td>(\\d+)</td><td>(\\d+)</td><td>(\\d+)</td><td>(\\d+)</td>`).exec(html)?.slice(1).map(Number);
+  assert.deepEqual(edgeRow('hospital-a'), [3, 0, 1, 0]);
+  assert.deepEqual(edgeRow('hospital-b'), [4, 0, 0, 1]);
+  assert.deepEqual(edgeRow('hospital-c'), [3, 1, 0, 0]);
 });
 
 test('hostile tensor names, edge names, metric names and refusal reasons reach the page as text', { timeout: 120_000 }, async (t) => {

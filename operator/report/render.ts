@@ -87,10 +87,18 @@ function timelineSection(model: ReportModel, specs: readonly ChartSpec[]): strin
       return `<span class="cell ${c.status}" title="${e(title, 1200)}">${STATUS[c.status].symbol}${c.delaySeconds !== null ? `<small>${c.delaySeconds.toFixed(0)}s</small>` : ''}${c.rejected && c.status !== 'rejected' ? '<small class="bad">✗</small>' : ''}</span>`;
     }),
   ]);
+  const perEdge = model.plan.edges.map((edge) => {
+    const cells = model.timeline.map((t) => t.cells.find((c) => c.edge === edge)!);
+    const count = (status: CellStatus) => cells.filter((c) => c.status === status).length;
+    const delays = cells.flatMap((c) => (c.delaySeconds === null ? [] : [c.delaySeconds])).sort((a, b) => a - b);
+    const median = delays.length ? delays[Math.floor((delays.length - 1) / 2)]! : null;
+    return [e(edge), String(count('merged')), String(count('late')), String(count('missed')), String(cells.reduce((n, c) => n + c.rejected, 0)), median === null ? '—' : `${median.toFixed(0)} s`, delays.length ? `${delays[delays.length - 1]!.toFixed(0)} s` : '—'];
+  });
+  const edgeTable = table(['edge', 'merged', 'late', 'missed', 'refused updates', 'median push delay', 'longest'], perEdge);
   const legend = Object.entries(STATUS).map(([k, v]) => `<span class="cell ${k}">${v.symbol}</span> ${e(v.text)}`).join(' · ');
   const delay = specs.find((s) => s.id === 'chart-push-delay');
   return `<section id="timeline"><h2>Timeline</h2><p>One column per round: what each edge did between the global commit it trains from and the merge. Git records commit times to the second; the figure under a mark is when the edge pushed, counted from the round's start.</p>
-${table(head, rows, 'timeline')}<p class="legend">${legend}</p>${delay ? chartFigure(delay, 'stragglers stand out') : ''}</section>`;
+${table(head, rows, 'timeline')}<p class="legend">${legend}</p>${edgeTable}${delay ? chartFigure(delay, 'stragglers stand out') : ''}</section>`;
 }
 
 function mergedCell(r: RoundView): string {
