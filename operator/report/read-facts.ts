@@ -1,11 +1,11 @@
 /** Reads everything the report shows for one plan from git (and, for an experiment, its comparison.json). */
 import { readFile } from 'node:fs/promises';
-import { rejectionBranch, TRAILER, WEIGHTS_FILE, trailer, trailerAll, parseRejected, type RejectedEntry } from '../git/names.js';
+import { planBranch, rejectionBranch, TRAILER, WEIGHTS_FILE, trailer, trailerAll, parseRejected, type RejectedEntry } from '../git/names.js';
 import { parseSafetensors } from '../checkpoint/safetensors.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import type { Repository } from '../git/repository.js';
-import type { EdgeRecord } from '../store/records.js';
-import { readEdgeHistory, readFinalTag, readGlobalHistory, readMetrics } from '../store/federation.js';
+import { parseEdgeRecord, type EdgeRecord } from '../store/records.js';
+import { readFinalTag, readGlobalHistory, readMetrics } from '../store/federation.js';
 import { auditCommit } from '../commands/audit.js';
 import { openForReading, type Where } from '../commands/locate.js';
 import type { Registries } from '../runtime/registries.js';
@@ -56,10 +56,13 @@ export async function readFederationFacts(where: Where, registries: Registries, 
     }
     try {
       await repo.refresh();
-      const records = await readEdgeHistory(repo, plan);
-      const commits = [];
-      for (const record of records) commits.push({ record, subject: subjectOf((await repo.readCommit(record.oid)).message) });
-      edges[edge] = commits;
+      // As readEdgeHistory, keeping each commit's subject (read once).
+      const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
+      const chain = head ? await repo.firstParentChain(head) : [];
+      edges[edge] = chain.flatMap((c) => {
+        const record = parseEdgeRecord(c);
+        return record && record.planId === plan.id ? [{ record, subject: subjectOf(c.message) }] : [];
+      });
     } catch {
       edges[edge] = null;
     }
