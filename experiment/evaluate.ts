@@ -82,7 +82,7 @@ type AppChoice = { readonly app: string; readonly options: unknown; readonly fro
  */
 async function chooseApp(w: LoadedWeights, s: EvaluateSettings, registries: Registries): Promise<AppChoice> {
   if (s.plan) {
-    const { plan } = await readPlanFile(s.plan, { apps: registries.apps, strategies: registries.strategies.ids() });
+    const { plan } = await readPlanFile(s.plan, { apps: registries.apps, strategies: registries.strategies });
     return { app: plan.app.id, options: plan.app.options, from: s.plan };
   }
   if (w.planId) {

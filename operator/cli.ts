@@ -170,7 +170,7 @@ async function setupCommand({ flags, positionals, deps }: Invocation): Promise<n
   if (!planFile || !baseUrl) throw new UsageError('setup: fedgit setup <plan.yaml> --base-url https://git.example.org [--owner fedgit] [--apply …]');
   const { readPlanFile } = await import('./plan/plan.js');
   const { setupPlan, renderSetup } = await import('./commands/setup.js');
-  const { plan } = await readPlanFile(planFile, { apps: deps.registries.apps, strategies: deps.registries.strategies.ids() });
+  const { plan } = await readPlanFile(planFile, { apps: deps.registries.apps, strategies: deps.registries.strategies });
   const wanted = setupPlan(plan, flags.owner ?? 'fedgit');
   console.log(renderSetup(wanted, baseUrl));
   if (flags.apply) await applySetup(wanted, baseUrl, flags);

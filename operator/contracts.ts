@@ -117,7 +117,13 @@ export interface AppRegistry {
   createEdgeApp(appId: string, options: unknown, local: LocalAppConfig): Promise<EdgeApp>;
 }
 
+/** The aggregation strategies a plan may name (`strategy: <id>` or `strategy: { id, options }`). */
 export interface StrategyRegistry {
   ids(): readonly string[];
-  get(name: string): Strategy;
+  /** Validates `strategy.options`; a strategy without options takes only `{}`. Throws a zod error on bad input. */
+  optionsSchema(id: string): import('zod').ZodType;
+  /** Why a plan with this many edges cannot use the strategy with these options (e.g. Krum needs n ≥ 2f + 3), or undefined. */
+  planProblem(id: string, options: unknown, edgeCount: number): string | undefined;
+  /** The strategy with its (validated) options. */
+  get(id: string, options?: unknown): Strategy;
 }

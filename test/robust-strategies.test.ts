@@ -1,13 +1,19 @@
 /**
- * The coordinate-wise robust strategies (aggregator-app/robust.ts): values
- * computed by hand, independence of the update order, the published breakdown
- * point, and a toy federation with one Byzantine edge in five, where FedAvg is
- * dragged off while median and trimmed mean stay with the honest run — and every
- * merge of every run audits.
+ * The robust strategies (aggregator-app/robust.ts, krum.ts): values computed by
+ * hand, independence of the update order, the published breakdown points, plan
+ * options checked with file:line errors, and a toy federation with one Byzantine
+ * edge in five, where FedAvg is dragged off while median, trimmed mean, Krum and
+ * multi-Krum stay with the honest run — every merge of every run audits, and a
+ * forged exclusion list does not.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { medianStrategy, trimmedMeanStrategy, median, trimmedMean } from '../aggregator-app/robust.js';
+import { krumScores, krumSelection, krumStrategy } from '../aggregator-app/krum.js';
+import { parsePlan } from '../operator/plan/plan.js';
+import { PlanInvalid } from '../operator/errors.js';
+import { builtinRegistries } from '../bin/registries.js';
+import { WEIGHTS_FILE, METRICS_FILE } from '../operator/git/names.js';
 import { fedAvgStrategy } from '../aggregator-app/fedavg.js';
 import type { Tensors, Update } from '../operator/contracts.js';
 import { startToyFederation } from './helpers/toy-federation.js';
@@ -67,6 +73,7 @@ const ROUNDS = Number(process.env.R ?? 8);
 async function toyRun(t: Parameters<typeof tempDir>[0], strategy: string, byzantine: boolean): Promise<number> {
   const dir = await tempDir(t);
   const fed = await startToyFederation(dir, { rounds: ROUNDS, edges: EDGES, planYaml: `${toyPlan({ rounds: ROUNDS, edges: EDGES, minEdges: EDGES.length })}strategy: ${strategy}\n` });
+  lastRun = fed;
   t.after(async () => void (await fed.close()));
   for (let r = 0; r < ROUNDS; r++) {
     for (const edge of EDGES) {
@@ -91,19 +98,75 @@ async function toyRun(t: Parameters<typeof tempDir>[0], strategy: string, byzant
   return metrics.accuracy as number;
 }
 
-test('one Byzantine edge in five: FedAvg is dragged off, median and trimmed mean stay within 2 points of the honest run; every merge audits', async (t) => {
+test('one Byzantine edge in five: FedAvg is dragged off, median, trimmed mean, Krum and multi-Krum stay within 2 points of the honest run; every merge audits, a forged exclusion does not', async (t) => {
   const honest = await toyRun(t, 'fedavg', false);
-  const results = { fedavg: await toyRun(t, 'fedavg', true), median: await toyRun(t, 'median', true), 'trimmed-mean': await toyRun(t, 'trimmed-mean', true) };
+  const results = {
+    fedavg: await toyRun(t, 'fedavg', true),
+    median: await toyRun(t, 'median', true),
+    'trimmed-mean': await toyRun(t, 'trimmed-mean', true),
+    krum: await toyRun(t, '{ id: krum, options: { f: 1 } }', true),
+    'multi-krum': await toyRun(t, '{ id: multi-krum, options: { f: 1, m: 3 } }', true),
+  };
   t.diagnostic(`toy accuracy after ${ROUNDS} rounds: honest FedAvg ${honest}; with one sign-flipping edge: ${JSON.stringify(results)}`);
   assert.ok(honest >= 0.7, `the honest run learns (${honest})`);
   assert.ok(results.fedavg < honest - 0.02, `FedAvg under attack ${results.fedavg} vs honest ${honest}`);
   assert.ok(results.median >= honest - 0.02, `median ${results.median} vs honest ${honest}`);
   assert.ok(results['trimmed-mean'] >= honest - 0.02, `trimmed mean ${results['trimmed-mean']} vs honest ${honest}`);
+  assert.ok(results.krum >= honest - 0.02, `Krum ${results.krum} vs honest ${honest}`);
+  assert.ok(results['multi-krum'] >= honest - 0.02, `multi-Krum ${results['multi-krum']} vs honest ${honest}`);
+
+  // The last run (multi-Krum) recorded hospital-e with weight 0 in every merge; a merge that says otherwise does not audit.
+  const fed = lastRun!;
+  const head = await fed.head();
+  assert.equal(head.merged.find((m) => m.edge === 'hospital-e')?.weight, 0);
+  assert.deepEqual(head.merged.map((m) => m.weight).filter((w) => w > 0), [1 / 3, 1 / 3, 1 / 3], 'three kept, two excluded');
+  const commit = await fed.global.readCommit(head.oid);
+  const weightOfE = /(Fedgit-Merged: hospital-e \S+ size=\d+ weight=)0\b/;
+  assert.match(commit.message, weightOfE);
+  const forged = await fed.global.writeCommit({
+    files: { [WEIGHTS_FILE]: await fed.global.readFile(head.oid, WEIGHTS_FILE), [METRICS_FILE]: await fed.global.readFile(head.oid, METRICS_FILE) },
+    parents: commit.parents, message: commit.message.replace(weightOfE, '$10.2'), author: commit.author,
+  });
+  const audit = await auditCommit(whereUnder(fed.repos), fed.registries, forged);
+  assert.equal(audit.ok, false);
+  assert.ok(audit.checks.some((c) => !c.ok && /merge weights/.test(c.what)), JSON.stringify(audit.checks.filter((c) => !c.ok)));
 });
 
-test('plans name the strategies; an unknown one is refused with the known ones listed', async () => {
-  const { builtinRegistries } = await import('../bin/registries.js');
-  assert.deepEqual([...builtinRegistries.strategies.ids()].sort(), ['fedavg', 'median', 'trimmed-mean']);
-  assert.throws(() => builtinRegistries.strategies.get('krum'), /krum.*fedavg, median, trimmed-mean|fedavg, median, trimmed-mean.*krum/s);
+let lastRun: Awaited<ReturnType<typeof startToyFederation>> | undefined;
+
+test('Krum by hand: scores over the n − f − 2 nearest, the lowest kept, ties to edge-name order', () => {
+  // Scalars 0, 1, 2, 10 and −20, f = 1: each score sums the squared distances to the 2 nearest others.
+  const five = [update('a', [0, 0, 0]), update('b', [1, 0, 0]), update('c', [2, 0, 0]), update('d', [10, 0, 0]), update('e', [-20, 0, 0])];
+  assert.deepEqual(krumScores(five, 1), [1 + 4, 1 + 1, 1 + 4, 64 + 81, 400 + 441]);
+  assert.deepEqual(krumSelection(five, { f: 1, m: 1 }), [1]);
+  assert.deepEqual(krumSelection(five, { f: 1, m: 3 }), [0, 1, 2]); // a and c tie at 5: both kept at m = 3
+  assert.deepEqual(krumSelection(five, { f: 1, m: 2 }), [0, 1], 'of the tie a and c, the first in edge-name order');
+  assert.deepEqual(out(krumStrategy('multi-krum', { f: 1, m: 3 }).aggregate(five, previous)), [1, 0, 0]);
+  assert.deepEqual(krumStrategy('krum', { f: 1, m: 1 }).weights(five), [0, 1, 0, 0, 0]);
+});
+
+test('strategy options in the plan: checked with file:line, and plans a strategy cannot serve are refused', () => {
+  const plan = (strategy: string, extra = '', edges = EDGES) => `${toyPlan({ edges })}strategy: ${strategy}\n${extra}`;
+  const parse = (text: string) => parsePlan(text, 'plan.yaml', { apps: builtinRegistries.apps, strategies: builtinRegistries.strategies });
+  const refused = (text: string, pattern: RegExp) => assert.throws(() => parse(text), (e: unknown) => e instanceof PlanInvalid && pattern.test(e.message) && !e.message.includes('\n'));
+  assert.deepEqual(parse(plan('{ id: krum, options: { f: 1 } }')).strategyOptions, { f: 1 });
+  assert.equal(parse(plan('median')).strategy, 'median');
+  refused(plan('{ id: krum, options: { f: 2 } }'), /^plan\.yaml:\d+: strategy\.id: Krum with f = 2 needs at least 7 edges \(n ≥ 2f \+ 3\); the plan has 5$/);
+  refused(plan('{ id: krum, options: { f: 1 } }', '', ['hospital-a', 'hospital-b']), /needs at least 5 edges/);
+  refused(plan('{ id: multi-krum, options: { f: 1, m: 5 } }'), /multi-Krum keeps m = 5 updates, more than the 4/);
+  refused(plan('{ id: krum, options: { f: 1, g: 2 } }'), /^plan\.yaml:\d+: strategy\.options/);
+  refused(plan('{ id: krum }'), /strategy\.options\.f/);
+  refused(plan('{ id: median, options: { beta: 0.1 } }'), /strategy\.options/);
+  refused(plan('krum2'), /^plan\.yaml:\d+: strategy: unknown strategy 'krum2' \(known: fedavg, median, trimmed-mean, krum, multi-krum\)$/);
+  refused(plan('median', 'maxShare: 0.5\n'), /^plan\.yaml:\d+: maxShare: .*median does not weigh by dataset size/);
+});
+
+test('the registry knows each strategy by its id, and each strategy names itself by it', () => {
+  assert.deepEqual([...builtinRegistries.strategies.ids()], ['fedavg', 'median', 'trimmed-mean', 'krum', 'multi-krum']);
+  for (const id of builtinRegistries.strategies.ids()) {
+    const options = id === 'krum' ? { f: 1 } : id === 'multi-krum' ? { f: 1, m: 2 } : {};
+    assert.equal(builtinRegistries.strategies.get(id, options).name, id);
+  }
   assert.equal(fedAvgStrategy.name, 'fedavg');
+  assert.throws(() => builtinRegistries.strategies.get('bulyan'), /bulyan/);
 });

@@ -85,7 +85,8 @@ async function auditMerge(audit: Audit): Promise<void> {
   const parent = record.parent ? parseGlobalRecord(await global.readCommit(record.parent)) : undefined;
   check(parent !== undefined && parent.planId === plan.id && parent.round === record.round - 1, `parent ${record.parent ? shortId(record.parent) : '(none)'} is round ${record.round - 1} of the same plan`);
   check(record.merged.length >= plan.plan.minEdges, `${record.merged.length} updates merged, plan needs at least ${plan.plan.minEdges}`);
-  const strategy = registries.strategies.get(record.strategy ?? plan.plan.strategy);
+  check(record.strategy === undefined || record.strategy === plan.plan.strategy, `strategy ${record.strategy ?? '(none)'} is the plan's (${plan.plan.strategy})`);
+  const strategy = registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
   const locations = where.locate(record.merged.map((m) => m.edge));
   const updates: Update[] = [];
   for (const m of record.merged) {

@@ -37,5 +37,5 @@ export async function loadPlan(where: Where, registries: Registries, planSpec?: 
     throw new NotFound(planSpec ? `no plan ${planSpec} in ${repo.gitdir}` : `no plan committed yet in ${repo.gitdir}`, { plan: planSpec });
   });
   const text = (await repo.readFile(id, PLAN_FILE)).toString('utf8');
-  return { id, text, plan: parsePlan(text, `${PLAN_FILE}@${shortId(id)}`, { apps: registries.apps, strategies: registries.strategies.ids() }) };
+  return { id, text, plan: parsePlan(text, `${PLAN_FILE}@${shortId(id)}`, { apps: registries.apps, strategies: registries.strategies }) };
 }

@@ -38,7 +38,7 @@ export type RunResult = { readonly plan: CommittedPlan; readonly finalCommit: st
 export async function runFederation(o: RunOptions, registries: Registries): Promise<RunResult> {
   const say = o.say ?? ((line: string) => console.log(line));
   // Everything is checked before anything is written.
-  const { plan, text } = await readPlanFile(o.planFile, { apps: registries.apps, strategies: registries.strategies.ids() });
+  const { plan, text } = await readPlanFile(o.planFile, { apps: registries.apps, strategies: registries.strategies });
   const edges = plan.edges.map((e) => e.name);
   for (const [edge] of Object.entries(o.edgeConfigs ?? {})) {
     if (!edges.includes(edge)) throw new UsageError(`--edge-config names ${edge}, which is not an edge of plan ${plan.name} (${edges.join(', ')})`, { edge });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { PlanInvalid } from '../errors.js';
 import { readFile } from 'node:fs/promises';
 import { parseYamlText, validate, lineOf, fieldName, type ParsedYaml } from '../config/yaml-file.js';
-import type { AppRegistry } from '../contracts.js';
+import type { AppRegistry, StrategyRegistry } from '../contracts.js';
 import { parsePublicKey } from '../trust/keys.js';
 import { Name } from '../config/names.js';
 
@@ -44,7 +44,8 @@ export const PlanSchema = z
     edges: z.array(Edge).min(1).max(1_000),
     roundDeadline: Duration.prefault(3_600),
     minEdges: z.number().int().min(1).optional(),
-    strategy: z.string().default('fedavg'),
+    /** `fedavg`, or `{ id, options }` for a strategy that takes options (aggregator-app/registry.ts). */
+    strategy: z.union([z.string().min(1), z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) })]).default('fedavg'),
     /** The largest share of one edge in a merge, e.g. 0.5 (operator/reconcile/influence.ts). */
     maxShare: z.number().gt(0).max(1).optional(),
     app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),
@@ -77,7 +78,13 @@ export const PlanSchema = z
       ctx.addIssue({ code: 'custom', path: ['minEdges'], message: `is ${plan.minEdges} but the plan has only ${plan.edges.length} edges` });
     }
   })
-  .transform((plan) => ({ ...plan, roundDeadlineMs: plan.roundDeadline, minEdges: plan.minEdges ?? plan.edges.length }));
+  .transform(({ strategy, ...plan }) => ({
+    ...plan,
+    roundDeadlineMs: plan.roundDeadline,
+    minEdges: plan.minEdges ?? plan.edges.length,
+    strategy: typeof strategy === 'string' ? strategy : strategy.id,
+    strategyOptions: typeof strategy === 'string' ? {} : strategy.options,
+  }));
 
 export type Plan = Omit<z.output<typeof PlanSchema>, 'roundDeadline'>;
 /** A plan as committed: its id is the plan repository's commit id. */
@@ -85,24 +92,35 @@ export type CommittedPlan = { readonly id: string; readonly plan: Plan; readonly
 
 const fail = (message: string, where: { file: string; line?: number; field?: string }) => new PlanInvalid(message, where);
 
-function checkApp(parsed: ParsedYaml, plan: Plan, apps: AppRegistry | undefined, strategies: readonly string[] | undefined): Plan {
+function checkComponents(parsed: ParsedYaml, plan: Plan, apps: AppRegistry | undefined, strategies: StrategyRegistry | undefined): Plan {
   const at = (path: PropertyKey[], message: string) => {
     const line = lineOf(parsed, path);
     return fail(`${parsed.file}${line ? `:${line}` : ''}: ${fieldName(path)}: ${message}`, { file: parsed.file, ...(line ? { line } : {}), field: fieldName(path) });
   };
-  if (strategies && !strategies.includes(plan.strategy)) throw at(['strategy'], `unknown strategy '${plan.strategy}' (known: ${strategies.join(', ')})`);
+  if (strategies) plan = checkStrategy(parsed, plan, strategies, at);
   if (!apps) return plan;
   if (!apps.ids().includes(plan.app.id)) throw at(['app', 'id'], `unknown app '${plan.app.id}' (known: ${apps.ids().join(', ')})`);
   const options = validate(parsed, apps.optionsSchema(plan.app.id), fail, ['app', 'options'], plan.app.options);
   return { ...plan, app: { id: plan.app.id, options: options as Record<string, unknown> } };
 }
 
-export type PlanChecks = { apps?: AppRegistry; strategies?: readonly string[] };
+function checkStrategy(parsed: ParsedYaml, plan: Plan, strategies: StrategyRegistry, at: (path: PropertyKey[], message: string) => PlanInvalid): Plan {
+  const spelledAsObject = typeof parsed.value === 'object' && parsed.value !== null && typeof (parsed.value as { strategy?: unknown }).strategy === 'object';
+  const path = spelledAsObject ? ['strategy', 'id'] : ['strategy'];
+  if (!strategies.ids().includes(plan.strategy)) throw at(path, `unknown strategy '${plan.strategy}' (known: ${strategies.ids().join(', ')})`);
+  const options = validate(parsed, strategies.optionsSchema(plan.strategy), fail, ['strategy', 'options'], plan.strategyOptions) as Record<string, unknown>;
+  const problem = strategies.planProblem(plan.strategy, options, plan.edges.length);
+  if (problem) throw at(path, problem);
+  if (plan.maxShare !== undefined && plan.strategy !== 'fedavg') throw at(['maxShare'], `bounds FedAvg's dataset-size weights; ${plan.strategy} does not weigh by dataset size (remove maxShare)`);
+  return { ...plan, strategyOptions: options };
+}
+
+export type PlanChecks = { apps?: AppRegistry; strategies?: StrategyRegistry };
 
 export function parsePlan(text: string, file: string, checks: PlanChecks = {}): Plan {
   const parsed = parseYamlText(text, file, fail);
   const { roundDeadline: _, ...plan } = validate(parsed, PlanSchema, fail);
-  return checkApp(parsed, plan, checks.apps, checks.strategies);
+  return checkComponents(parsed, plan, checks.apps, checks.strategies);
 }
 
 /** Reads and checks a plan file; the text is kept verbatim, since it is what gets committed. */

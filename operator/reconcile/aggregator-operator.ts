@@ -60,7 +60,7 @@ export class AggregatorOperator implements Reconciler {
   async stop(): Promise<void> {}
 
   private async planSource(): Promise<PlanSource> {
-    this.plans ??= new PlanSource(await this.deps.open.require(this.deps.locate([]).plan, 'the plan repository'), { apps: this.deps.apps, strategies: this.deps.strategies.ids() }, this.deps.log);
+    this.plans ??= new PlanSource(await this.deps.open.require(this.deps.locate([]).plan, 'the plan repository'), { apps: this.deps.apps, strategies: this.deps.strategies }, this.deps.log);
     return this.plans;
   }
 
@@ -229,7 +229,7 @@ export class AggregatorOperator implements Reconciler {
     if (!updates) return true;
     const global = await this.global();
     const started = Date.now();
-    const strategy = this.deps.strategies.get(plan.plan.strategy);
+    const strategy = this.deps.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
     const { weights, tensors } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid));
     const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const round = action.head.round + 1;

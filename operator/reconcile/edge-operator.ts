@@ -4,7 +4,7 @@
  * so that every reconcile can see the global head move and stop it.
  */
 import path from 'node:path';
-import type { AppRegistry, EdgeApp, Engine, Log, Progress } from '../contracts.js';
+import type { AppRegistry, EdgeApp, Engine, Log, Progress, StrategyRegistry } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
@@ -29,7 +29,7 @@ export type EdgeDeps = {
   readonly locate: (edges: readonly string[]) => RepoLocations;
   readonly open: RepositoryOpener;
   readonly apps: AppRegistry;
-  readonly strategies: readonly string[];
+  readonly strategies: StrategyRegistry;
   readonly engine: Engine;
   readonly dataDir: string | undefined;
   readonly log: Log;

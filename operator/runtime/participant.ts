@@ -86,7 +86,7 @@ function createOperator(config: ParticipantConfig, registries: Registries, { aut
     ...common,
     edge: config.name,
     apps: registries.apps,
-    strategies: registries.strategies.ids(),
+    strategies: registries.strategies,
     engine: config.engine,
     dataDir: config.data,
     stateDir: config.cache,

@@ -8,7 +8,7 @@ import { builtinRegistries } from '../../bin/registries.js';
 
 export async function setUpFederation(dir: string, yaml: string): Promise<{ plan: CommittedPlan; repos: string; where: ReturnType<typeof reposUnder> }> {
   const registries = builtinRegistries;
-  const plan = parsePlan(yaml, 'plan.yaml', { apps: registries.apps, strategies: registries.strategies.ids() });
+  const plan = parsePlan(yaml, 'plan.yaml', { apps: registries.apps, strategies: registries.strategies });
   const repos = path.join(dir, 'repos');
   const where = reposUnder(repos, plan.edges.map((e) => e.name));
   const planRepo = await Repository.ensureBare(where.plan);
