@@ -16,9 +16,9 @@ import { DataInvalid } from '../../sdk/index.js';
 import { builtinAtlas, loadAtlas, type Atlas, type AtlasSource } from '../atlas/load-atlas.js';
 import { readLabelsCsv } from '../cohort/labels-csv.js';
 import { CACHE_FOLDER, readScan, resolveVolume } from '../intake/resolve-volume.js';
-import { blockAverage, registerVolume, resampleToTemplate, type RegistrationMode, type RegistrationQuality } from '../registration/index.js';
+import { blockAverage, registerVolume, resampleToTemplate, REGISTRATION_MM, type RegistrationMode, type RegistrationQuality } from '../registration/index.js';
 import { FEATURE_GRID, FEATURE_VOXEL_MM, labelsOnFeatureGrid } from './feature-grid.js';
-import { FEATURE_COUNT, REGION_COUNT, regionFeatures, type Hemisphere } from './region-features.js';
+import { FEATURE_COUNT, REGION_COUNT, greyThreshold, indexAtlas, regionFeatures, type Hemisphere } from './region-features.js';
 
 /** Bump whenever anything that changes a feature value changes. */
 export const FEATURES_VERSION = 'aspects-region-features/1';
@@ -110,21 +110,28 @@ export async function volumeFeatures(folder: string, name: string, options: Regi
   if (cached) return { ...cached, cached: true };
 
   const { volume } = await readScan(folder, name);
+  // The largest array derived from a scan, made once for registration and, at the same voxel size, for the features.
+  const reduced = blockAverage(volume, REGISTRATION_MM);
   const registration = await registerVolume({
-    volume, template: ctx.atlas.template, atlas: ctx.atlas.atlas, mode,
+    volume, reduced, template: ctx.atlas.template, atlas: ctx.atlas.atlas, mode,
     cacheDir: join(folder, CACHE_FOLDER, 'registration'), threads: options.threads ?? 1,
     ...(options.signal ? { signal: options.signal } : {}),
   });
-  const features = featuresFromRegistered(volume, registration.toTemplate, ctx.labels);
+  const features = featuresFromRegistered(FEATURE_VOXEL_MM === REGISTRATION_MM ? reduced : blockAverage(volume, FEATURE_VOXEL_MM), registration.toTemplate, ctx.labels);
   const entry = { ...features, quality: registration.quality };
   await writeCachedFeatures(cacheDir, key, name, entry);
   return { ...entry, cached: false };
 }
 
-/** Resample a scan into FEATURE_GRID through `toTemplate` and compute both hemispheres' features. Pure. */
-export function featuresFromRegistered(volume: Parameters<typeof blockAverage>[0], toTemplate: readonly number[], labels: Uint8Array): VolumeFeatures {
-  const hu = resampleToTemplate(blockAverage(volume, FEATURE_VOXEL_MM), toTemplate, FEATURE_GRID);
-  return { L: regionFeatures(hu, labels, 'L'), R: regionFeatures(hu, labels, 'R') };
+/**
+ * Resample a scan into FEATURE_GRID through `toTemplate` and compute both hemispheres' features.
+ * `reduced` is the scan block-averaged to FEATURE_VOXEL_MM (blockAverage); that is a no-op on a
+ * scan already that coarse. Pure.
+ */
+export function featuresFromRegistered(reduced: Parameters<typeof blockAverage>[0], toTemplate: readonly number[], labels: Uint8Array): VolumeFeatures {
+  const hu = resampleToTemplate(reduced, toTemplate, FEATURE_GRID);
+  const threshold = greyThreshold(hu, indexAtlas(labels).labelled); // one grey/white split for both sides
+  return { L: regionFeatures(hu, labels, 'L', threshold), R: regionFeatures(hu, labels, 'R', threshold) };
 }
 
 /** Every volume of a labelled folder as model inputs (symptomatic hemisphere from labels.csv), in CSV order. */

@@ -98,11 +98,17 @@ export function indexAtlas(labels: Uint8Array): AtlasIndex {
 const isTissue = (s: number, c: number): boolean =>
   c >= TISSUE_HU.contralateral[0] && c <= TISSUE_HU.contralateral[1] && s >= TISSUE_HU.symptomatic[0] && s <= TISSUE_HU.symptomatic[1];
 
-/** World (x, y, z) mm of a feature-grid index. */
-function world(n: number): [number, number, number] {
+const TREND_ROW = new Float64Array(4);
+
+/** [1, x/100, y/100, z/100] of a feature-grid index (world mm), the trend's regressors; valid until the next call. */
+function trendRow(n: number): Float64Array {
   const [nx, ny] = FEATURE_GRID.dims;
   const a = FEATURE_GRID.affine;
-  return [a[3]! + a[0]! * (n % nx), a[7]! + a[5]! * (Math.floor(n / nx) % ny), a[11]! + a[10]! * Math.floor(n / (nx * ny))];
+  TREND_ROW[0] = 1;
+  TREND_ROW[1] = (a[3]! + a[0]! * (n % nx)) / 100;
+  TREND_ROW[2] = (a[7]! + a[5]! * (Math.floor(n / nx) % ny)) / 100;
+  TREND_ROW[3] = (a[11]! + a[10]! * Math.floor(n / (nx * ny))) / 100;
+  return TREND_ROW;
 }
 
 /**
@@ -122,8 +128,7 @@ export function fitTrend(hu: Float32Array, reference: Int32Array): [number, numb
       if (!(s === s && c === c) || !isTissue(s, c)) continue;
       const d = s - c;
       if (Math.abs(d) > REFERENCE_MAX_ABS_DIFF) continue;
-      const [x, y, z] = world(n);
-      const row = [1, x / 100, y / 100, z / 100];
+      const row = trendRow(n);
       if (pass === 1 && Math.abs(d - dot(beta, row)) > TREND_RESIDUAL_HU) continue;
       count++;
       for (let a = 0; a < 4; a++) {
@@ -139,7 +144,7 @@ export function fitTrend(hu: Float32Array, reference: Int32Array): [number, numb
   return beta;
 }
 
-const dot = (a: readonly number[], b: readonly number[]): number => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]! + a[3]! * b[3]!;
+const dot = (a: ArrayLike<number>, b: ArrayLike<number>): number => a[0]! * b[0]! + a[1]! * b[1]! + a[2]! * b[2]! + a[3]! * b[3]!;
 
 /** Gaussian elimination with partial pivoting (first largest pivot wins); undefined if singular. */
 function solve4(ata: Float64Array, atb: Float64Array): [number, number, number, number] | undefined {
@@ -165,34 +170,43 @@ export function lowerQuantile(sorted: Float64Array, q: number): number {
 
 /** Grey/white split of this scan: midpoint of the 25 % and 75 % quantiles of every labelled tissue voxel's HU (15…60). */
 export function greyThreshold(hu: Float32Array, labelled: Int32Array): number {
-  const values: number[] = [];
+  const values = new Float64Array(labelled.length);
+  let count = 0;
   for (const n of labelled) {
     const v = hu[n]!;
-    if (v >= TISSUE_HU.contralateral[0] && v <= TISSUE_HU.contralateral[1]) values.push(v);
+    if (v >= TISSUE_HU.contralateral[0] && v <= TISSUE_HU.contralateral[1]) values[count++] = v;
   }
-  const sorted = Float64Array.from(values).sort();
-  return values.length === 0 ? 32.5 : (lowerQuantile(sorted, 0.25) + lowerQuantile(sorted, 0.75)) / 2;
+  const sorted = values.subarray(0, count).sort();
+  return count === 0 ? 32.5 : (lowerQuantile(sorted, 0.25) + lowerQuantile(sorted, 0.75)) / 2;
 }
 
 /**
  * FEATURE_COUNT features for each of the 10 regions of `side` (the
  * symptomatic hemisphere), [region][feature] row-major, float32. `hu` is the
  * scan on FEATURE_GRID (NaN where the scan has no data), `labels` the atlas
- * on FEATURE_GRID.
+ * on FEATURE_GRID; `threshold` the scan's grey/white split (greyThreshold),
+ * which a caller wanting both sides computes once.
  */
-export function regionFeatures(hu: Float32Array, labels: Uint8Array, side: Hemisphere): Float32Array {
+export function regionFeatures(hu: Float32Array, labels: Uint8Array, side: Hemisphere, threshold = greyThreshold(hu, indexAtlas(labels).labelled)): Float32Array {
   const index = indexAtlas(labels);
   if (hu.length !== labels.length) throw new RangeError(`volume has ${hu.length} voxels, the feature grid ${labels.length}`);
   const s0 = side === 'L' ? 0 : 1;
   const beta = fitTrend(hu, index.reference[s0]!);
-  const threshold = greyThreshold(hu, index.labelled);
   const out = new Float32Array(REGION_COUNT * FEATURE_COUNT);
-  const scratch = new Float64Array(hu.length).fill(NaN);
+  const scratch = diffScratch(hu.length);
   for (let r = 0; r < REGION_COUNT; r++) {
     const f = featuresOfRegion(hu, index.regions[s0]![r]!, beta, threshold, scratch);
     for (let k = 0; k < FEATURE_COUNT; k++) out[r * FEATURE_COUNT + k] = Math.max(-FEATURE_CLIP, Math.min(FEATURE_CLIP, f[k]!));
   }
   return out;
+}
+
+let scratchSpace: Float64Array | undefined;
+
+/** One grid-sized buffer, all NaN between uses (featuresOfRegion restores it), instead of 3 MB per call. */
+function diffScratch(length: number): Float64Array {
+  if (scratchSpace?.length !== length) scratchSpace = new Float64Array(length).fill(NaN);
+  return scratchSpace;
 }
 
 /** `diff` is scratch space of the grid's size, all NaN on entry and on return (index → d′ of this region's tissue voxels). */
@@ -203,9 +217,8 @@ function featuresOfRegion(hu: Float32Array, voxels: Int32Array, beta: readonly n
   for (const n of voxels) {
     const s = hu[n]!, c = hu[mirrorIndex(n)]!;
     if (!(s === s && c === c) || !isTissue(s, c)) continue;
-    const [x, y, z] = world(n);
     const raw = s - c;
-    const d = raw - dot(beta, [1, x / 100, y / 100, z / 100]);
+    const d = raw - dot(beta, trendRow(n));
     tissue.push(n);
     diff[n] = d;
     sumD += d; sumDD += d * d; sumRaw += raw;

@@ -20,8 +20,7 @@ export type PreparedImage = {
  * plain grid), in a world moved by −`shiftMm`, clipped to the registration
  * window. Pure.
  */
-export function prepareImage(volume: Voxels, shiftMm: readonly [number, number, number], dilateHeadMm?: number): PreparedImage {
-  const reduced = blockAverage(volume, REGISTRATION_MM);
+export function prepareImage(volume: Voxels, shiftMm: readonly [number, number, number], dilateHeadMm?: number, reduced = blockAverage(volume, REGISTRATION_MM)): PreparedImage {
   const [nx, ny, nz] = reduced.dims;
   const corners = [0, nx - 1].flatMap((i) => [0, ny - 1].flatMap((j) => [0, nz - 1].map((k) => applyAffine(reduced.affine, i, j, k))));
   const min = [0, 1, 2].map((a) => Math.min(...corners.map((c) => c[a]!)) - shiftMm[a]!);

@@ -6,6 +6,7 @@ import { invertAffine, multiplyAffines } from '../nifti/affine.js';
 import { parseNifti } from '../nifti/parse-nifti.js';
 import type { NiftiVolume } from '../nifti/volume.js';
 import { cacheKey, readCachedRegistration, writeCachedRegistration } from './cache.js';
+import type { Voxels } from './downsample.js';
 import { prepareImage, type PreparedImage } from './elastix-images.js';
 import { runElastix } from './elastix.js';
 import { findHead, type Head } from './head.js';
@@ -27,6 +28,8 @@ export type RegisterOptions = ({ file: string; volume?: undefined } | { volume: 
   threads?: number;
   /** elastix executable; default `elastix` on PATH. */
   elastix?: string;
+  /** `blockAverage(volume, REGISTRATION_MM)` if the caller has it already (it is the volume's largest derived array). */
+  reduced?: Voxels;
 };
 
 export type Registration = {
@@ -76,7 +79,7 @@ export async function registerVolume(options: RegisterOptions): Promise<Registra
   }
   // Move the head's centre onto the template's first: scanner tables put it a metre away.
   const shift = [0, 1, 2].map((a) => head.centroid[a]! - fixed.head.centroid[a]!) as [number, number, number];
-  const moving = prepareImage(volume, shift);
+  const moving = prepareImage(volume, shift, undefined, options.reduced);
   const result = await runElastix({
     file, fixed: fixed.prepared.image, fixedMask: fixed.prepared.mask, moving: moving.image, movingMask: moving.mask,
     parameters, threads: options.threads, timeoutMs: options.timeoutMs, signal: options.signal, executable: options.elastix,
