@@ -6,6 +6,7 @@
  * (details go to the log) and picks the exit code.
  */
 import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
 import { EXIT, FedgitError, UsageError } from './errors.js';
 import type { Registries } from './runtime/registries.js';
 import { readParticipantConfig, resolveParticipant, ParticipantSchema } from './config/participant.js';
@@ -248,4 +249,11 @@ export async function runCli(argv: string[], deps: CliDeps): Promise<number> {
     console.error(`fedgit: unexpected error: ${(e as Error).stack ?? String(e)}`);
     return EXIT.failed;
   }
+}
+
+// The command used to live here (package.json's bin until December 2026); this module is now the
+// CLI's library and bin/fedgit.ts wires it. An old script calling it directly is told so.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  console.error('fedgit: dist/operator/cli.js is no longer the command; run dist/bin/fedgit.js (npx fedgit)');
+  process.exitCode = EXIT.usage;
 }

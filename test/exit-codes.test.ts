@@ -7,6 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import {
   Aborted, AppFailed, CheckpointCorrupt, ConfigInvalid, DataInvalid, EXIT, FedgitError, NotFound, PlanInvalid,
   RefConflict, RefInvalid, RefLocked, RefUnreadable, RunTimedOut, SetupFailed, UnknownComponent, UsageError,
@@ -92,4 +94,12 @@ test('exit 3: invalid input (PlanInvalid, ConfigInvalid)', async (t) => {
   const config = await runCli(['edge', '--config', 'edge.yaml'], { cwd });
   assert.equal(config.code, EXIT.invalid, config.stderr);
   assert.match(config.stderr, /^fedgit: edge\.yaml:1: role: /);
+});
+
+test('exit 2: the old command path (dist/operator/cli.js) says where the command is now', async (t) => {
+  const dir = await tempDir(t);
+  const old = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'operator', 'cli.js');
+  const r = spawnSync(process.execPath, [old, 'status'], { cwd: dir, encoding: 'utf8' });
+  assert.equal(r.status, 2, r.stderr);
+  assert.match(r.stderr, /^fedgit: dist\/operator\/cli\.js is no longer the command; run dist\/bin\/fedgit\.js/);
 });
