@@ -16,7 +16,7 @@ const head = (round: number, oid = `${round}`.repeat(40).slice(0, 40), timeMs = 
   oid, parent: undefined, planId: plan.id, round, architecture: 'x', strategy: 'fedavg', merged: [], rejected: [], source: undefined, signature: undefined, timeMs,
 });
 const update = (edge: string, base: string, round: number): EdgeRecord => ({
-  oid: `${edge}`.repeat(40).slice(0, 40), edge, planId: plan.id, round, architecture: 'x', base, datasetSize: 10, metricsGlobal: {}, metricsLocal: {}, signature: undefined, timeMs: 0,
+  oid: `${edge}`.repeat(40).slice(0, 40), edge, planId: plan.id, round, architecture: 'x', base, datasetSize: 10, metricsGlobal: {}, metricsLocal: {}, signature: undefined, timeMs: 0, startedMs: 0,
 });
 
 const refusal = (edge: string, reason = 'tensor w holds a non-finite value at index 0'): RejectedEntry => ({ edge, commit: `${edge}f`.repeat(40).slice(0, 40), reason });

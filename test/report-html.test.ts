@@ -89,6 +89,25 @@ test('the report of a federation with a straggler and a refused update: timeline
   assert.deepEqual(edgeRow('hospital-c'), [3, 1, 0, 0]);
 });
 
+test("the timeline says when each edge began training: its commit's author date", { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-report-');
+  const f = await startToyFederation(dir, { rounds: 1, edges: ['hospital-a', 'hospital-b'] });
+  t.after(() => f.close());
+  const opened = await f.head();
+  await f.push('hospital-a', { startedMs: opened.timeMs + 3_000 });
+  await f.push('hospital-b');
+  await f.settle();
+  const where = await whereFrom({ repos: f.repos });
+  const model = await readReportModel(where, builtinRegistries, await loadPlan(where, builtinRegistries));
+  const cell = (edge: string) => model.timeline[0]!.cells.find((c) => c.edge === edge)!;
+  assert.equal(cell('hospital-a').status, 'merged');
+  assert.equal(cell('hospital-a').startedSeconds, 3);
+  assert.equal(cell('hospital-b').startedSeconds, cell('hospital-b').delaySeconds, 'no start given: the commit time');
+  const page = await renderReportPage(model);
+  assert.match(page, /started training 3 s after the round opened/);
+  assert.match(page, /median start delay/);
+});
+
 test('hostile tensor names, edge names, metric names and refusal reasons reach the page as text', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir(t, 'fedgit-report-hostile-');
   const f = await hostileFederation(dir);

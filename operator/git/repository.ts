@@ -97,11 +97,12 @@ export class Repository {
   }
 
   /** Writes a flat tree of files and a commit over it; moves no ref. */
-  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature }): Promise<string> {
+  /** `committer` defaults to `author` (same person, same time). */
+  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature; committer?: Signature }): Promise<string> {
     const entries = [];
     for (const [name, content] of Object.entries(input.files)) entries.push({ name, oid: await writeObject(this.gitdir, 'blob', content) });
     const tree = await writeObject(this.gitdir, 'tree', renderTree(entries));
-    const body = renderCommit({ tree, parents: input.parents, author: input.author, committer: input.author, message: input.message });
+    const body = renderCommit({ tree, parents: input.parents, author: input.author, committer: input.committer ?? input.author, message: input.message });
     return writeObject(this.gitdir, 'commit', body);
   }
 

@@ -257,6 +257,7 @@ export class EdgeOperator implements Reconciler {
       tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
       ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}),
       beforeRefMoves: (commit) => this.journal.add(plan.id, commit),
+      startedMs: started,
     });
     this.ownership.set(oid, true);
     this.failure = null;

@@ -39,6 +39,8 @@ export type TimelineCell = {
   readonly subject: string | null;
   /** Seconds from the round opening (the previous global commit) to the edge's push. */
   readonly delaySeconds: number | null;
+  /** Seconds from the round opening to when the edge began training (its commit's author date). */
+  readonly startedSeconds: number | null;
   readonly rejected: number;
   readonly reason: string | null;
 };
@@ -149,7 +151,7 @@ export function buildReportModel(facts: FederationFacts): ReportModel {
       const known = facts.edges[edge];
       const refused = rejections.filter((x) => x.round === r && x.edge === edge);
       const reason = refused[refused.length - 1]?.reason ?? null;
-      if (known === null || known === undefined) return { edge, status: 'unreachable', commit: null, subject: null, delaySeconds: null, rejected: refused.length, reason };
+      if (known === null || known === undefined) return { edge, status: 'unreachable', commit: null, subject: null, delaySeconds: null, startedSeconds: null, rejected: refused.length, reason };
       const pushed = known.filter((c) => c.record.base === base.oid);
       const mergedEntry = merge?.merged.find((m) => m.edge === edge);
       const refusedCommits = new Set(refused.map((x) => x.commit));
@@ -165,6 +167,7 @@ export function buildReportModel(facts: FederationFacts): ReportModel {
         commit: mergedEntry?.commit ?? shown?.record.oid ?? null,
         subject: shown ? bound(shown.subject, 200) : null,
         delaySeconds: shown ? Math.max(0, (shown.record.timeMs - base.timeMs) / 1000) : null,
+        startedSeconds: shown ? Math.max(0, (shown.record.startedMs - base.timeMs) / 1000) : null,
         rejected: refused.length,
         reason,
       };

@@ -83,7 +83,7 @@ function timelineSection(model: ReportModel, specs: readonly ChartSpec[]): strin
     e(edge),
     ...model.timeline.map((t) => {
       const c = t.cells.find((x) => x.edge === edge)!;
-      const title = [STATUS[c.status].text, c.commit ? `commit ${c.commit}` : '', c.subject ?? '', c.delaySeconds !== null ? `pushed ${c.delaySeconds.toFixed(0)} s after the round opened` : '', c.rejected ? `${c.rejected} refused: ${c.reason ?? ''}` : ''].filter(Boolean).join('\n');
+      const title = [STATUS[c.status].text, c.commit ? `commit ${c.commit}` : '', c.subject ?? '', c.startedSeconds !== null ? `started training ${c.startedSeconds.toFixed(0)} s after the round opened` : '', c.delaySeconds !== null ? `pushed ${c.delaySeconds.toFixed(0)} s after the round opened` : '', c.rejected ? `${c.rejected} refused: ${c.reason ?? ''}` : ''].filter(Boolean).join('\n');
       return `<span class="cell ${c.status}" title="${e(title, 1200)}">${STATUS[c.status].symbol}${c.delaySeconds !== null ? `<small>${c.delaySeconds.toFixed(0)}s</small>` : ''}${c.rejected && c.status !== 'rejected' ? '<small class="bad">✗</small>' : ''}</span>`;
     }),
   ]);
@@ -92,12 +92,14 @@ function timelineSection(model: ReportModel, specs: readonly ChartSpec[]): strin
     const count = (status: CellStatus) => cells.filter((c) => c.status === status).length;
     const delays = cells.flatMap((c) => (c.delaySeconds === null ? [] : [c.delaySeconds])).sort((a, b) => a - b);
     const median = delays.length ? delays[Math.floor((delays.length - 1) / 2)]! : null;
-    return [e(edge), String(count('merged')), String(count('late')), String(count('missed')), String(cells.reduce((n, c) => n + c.rejected, 0)), median === null ? '—' : `${median.toFixed(0)} s`, delays.length ? `${delays[delays.length - 1]!.toFixed(0)} s` : '—'];
+    const starts = cells.flatMap((c) => (c.startedSeconds === null ? [] : [c.startedSeconds])).sort((a, b) => a - b);
+    const medianStart = starts.length ? starts[Math.floor((starts.length - 1) / 2)]! : null;
+    return [e(edge), String(count('merged')), String(count('late')), String(count('missed')), String(cells.reduce((n, c) => n + c.rejected, 0)), medianStart === null ? '—' : `${medianStart.toFixed(0)} s`, median === null ? '—' : `${median.toFixed(0)} s`, delays.length ? `${delays[delays.length - 1]!.toFixed(0)} s` : '—'];
   });
-  const edgeTable = table(['edge', 'merged', 'late', 'missed', 'refused updates', 'median push delay', 'longest'], perEdge);
+  const edgeTable = table(['edge', 'merged', 'late', 'missed', 'refused updates', 'median start delay', 'median push delay', 'longest'], perEdge);
   const legend = Object.entries(STATUS).map(([k, v]) => `<span class="cell ${k}">${v.symbol}</span> ${e(v.text)}`).join(' · ');
   const delay = specs.find((s) => s.id === 'chart-push-delay');
-  return `<section id="timeline"><h2>Timeline</h2><p>One column per round: what each edge did between the global commit it trains from and the merge. Git records commit times to the second; the figure under a mark is when the edge pushed, counted from the round's start.</p>
+  return `<section id="timeline"><h2>Timeline</h2><p>One column per round: what each edge did between the global commit it trains from and the merge. Git records commit times to the second; the figure under a mark is when the edge pushed, counted from the round's start, and the mark's tooltip also says when it began training (the commit's author date).</p>
 ${table(head, rows, 'timeline')}<p class="legend">${legend}</p>${edgeTable}${delay ? chartFigure(delay, 'stragglers stand out') : ''}</section>`;
 }
 

@@ -32,7 +32,7 @@ export function reposUnder(root: string, edgeNames: readonly string[]): RepoLoca
   };
 }
 
-export const author = (participant: string) => ({ name: `fedgit ${participant}`, email: `${participant}@fedgit.invalid`, timestamp: Math.floor(Date.now() / 1000) });
+export const author = (participant: string, atMs = Date.now()) => ({ name: `fedgit ${participant}`, email: `${participant}@fedgit.invalid`, timestamp: Math.floor(atMs / 1000) });
 
 /** The same layout on a git server: `<base>/plan.git`, `<base>/global.git`, `<base>/edge-<name>.git`. */
 export function reposAtUrl(base: string, edgeNames: readonly string[]): RepoLocations {
@@ -209,6 +209,8 @@ export type EdgeCommitInput = {
   readonly sign?: Signer;
   /** Runs once the commit exists and before the branch moves to it (the edge's push journal). */
   readonly beforeRefMoves?: (commit: string) => Promise<void>;
+  /** When training began (ms since the epoch): the commit's author date; its committer date is when it was made. */
+  readonly startedMs?: number;
 };
 
 export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput): Promise<string> {
@@ -237,7 +239,8 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
     },
     parents: parent ? [parent] : [],
     message: renderMessage(`${edge}: round ${round} of ${plan.plan.name}, trained from ${shortId(input.base)}`, trailers),
-    author: author(edge),
+    author: author(edge, input.startedMs),
+    committer: author(edge),
   });
   await input.beforeRefMoves?.(oid);
   await repo.updateRef(ref, oid, parent);

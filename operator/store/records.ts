@@ -27,7 +27,10 @@ export type EdgeRecord = {
   readonly metricsGlobal: Record<string, number>;
   readonly metricsLocal: Record<string, number>;
   readonly signature: string | undefined;
+  /** When the commit was made (committer date). */
   readonly timeMs: number;
+  /** When the edge began training it (author date; fedgit edges write it, git tools show it as the author date). */
+  readonly startedMs: number;
   /** Why the commit's own trailers make it unacceptable (e.g. a single-valued trailer given twice), or undefined. */
   readonly problem?: string;
 };
@@ -89,5 +92,6 @@ export function parseEdgeRecord(c: Commit): EdgeRecord | undefined {
     metricsLocal: parseMetricSummary(trailer(c.trailers, TRAILER.metricsLocal)),
     signature: trailer(c.trailers, TRAILER.signature),
     timeMs: c.committer.timestamp * 1000,
+    startedMs: c.author.timestamp * 1000,
   };
 }

@@ -35,12 +35,13 @@ export async function startToyFederation(dir: string, o: { rounds: number; edges
   const head = async (): Promise<GlobalRecord> => (await readGlobalHead(global, plan))!;
 
   /** `edge` trains from the global head (or an older `base`: a straggler) and pushes (or pushes the tensors or metrics given instead); returns its commit. */
-  const push = async (edge: string, replace: { tensors?: Tensors; metrics?: { global: Metrics; local: Metrics }; base?: GlobalRecord } = {}): Promise<string> => {
+  const push = async (edge: string, replace: { tensors?: Tensors; metrics?: { global: Metrics; local: Metrics }; base?: GlobalRecord; startedMs?: number } = {}): Promise<string> => {
     const base = replace.base ?? await head();
     const app = apps.get(edge)!;
     const result = await app.train({ weights: await readWeights(global, base.oid), epochs: plan.plan.epochsPerRound, round: base.round + 1, planId: plan.id, seed: plan.plan.seed, signal: new AbortController().signal });
     return commitEdgeUpdate(new Repository(where.edges[edge]!), {
       plan, edge, round: base.round + 1, base: base.oid, architecture: app.architecture, tensors: replace.tensors ?? result.weights, datasetSize: result.datasetSize, metrics: replace.metrics ?? result.metrics,
+      ...(replace.startedMs !== undefined ? { startedMs: replace.startedMs } : {}),
     });
   };
 
