@@ -121,10 +121,10 @@ test('chaos over HTTP: participants SIGKILLed and the git server crashed at rand
       launch(name);
     }
   }
-  // On a loaded machine a participant used to stop making progress after a crash until a
-  // request's 10-minute overall timeout ended it (3 times in about 10 runs at load 4-6); requests
-  // now also end after 2 minutes without traffic. The wait stays long enough for the old stall,
-  // and how long the calm phase took is printed, so a stall stays visible.
+  // A round used to stall until its deadline (3 times in about 10 runs): an edge killed between
+  // committing to its mirror and pushing a new branch believed it had pushed (fixed in
+  // remote-link.ts, test/remote-mirror.test.ts). The wait stays long enough for a deadline, and
+  // how long the calm phase took is printed, so a stall stays visible.
   const calmSince = Date.now();
   try {
     await waitFor('the final tag', async () => tagged(), 12 * 60_000, 250);
