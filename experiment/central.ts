@@ -10,7 +10,7 @@ import { computeAspectsMetrics } from '../edge-app/metrics/index.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { shuffledIndices } from '../edge-app/aspects/model.js';
 import { RegionTrainer } from '../edge-app/aspects/region-model.js';
-import { concatLabels } from '../edge-app/aspects/region-app.js';
+import { concatLabels } from '../edge-app/aspects/round-metrics.js';
 import { roundSeed, splitSamples } from '../edge-app/aspects/app.js';
 import { REGION_COUNT, mulberry32 } from '../edge-app/aspects/spec.js';
 import { loadRegionCohort, type RegionSample } from '../edge-app/preprocess/region-cohort.js';

@@ -6,7 +6,7 @@
 import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../sdk/index.js';
 import { Aborted } from '../../sdk/index.js';
 import { loadCohort } from '../cohort/index.js';
-import { computeAspectsMetrics, toMetrics } from '../metrics/index.js';
+import { sampleMetrics, trainedMetrics } from './round-metrics.js';
 import { fnv1a32 } from '../random.js';
 import { selectBackend, type BackendLogger } from '../tf-backend.js';
 import { AspectsTrainer, predictVolumes } from './model.js';
@@ -54,16 +54,8 @@ export function splitSamples<S extends { readonly id: string }>(samples: readonl
 /** Metrics of `weights` on `samples` (validation or test set). */
 export function evaluateSamples(weights: Tensors, samples: readonly { readonly input: Float32Array; readonly labels: ArrayLike<number> }[], grid: Grid = DEFAULT_ASPECTS_GRID, batchSize = 8): Metrics {
   const probabilities = predictVolumes(weights, samples.map((s) => s.input), grid, batchSize);
-  return toMetrics(computeAspectsMetrics(probabilities, concatLabels(samples)));
+  return sampleMetrics(probabilities, samples);
 }
-
-function concatLabels(samples: readonly { readonly labels: ArrayLike<number> }[]): Uint8Array {
-  const out = new Uint8Array(samples.length * 10);
-  samples.forEach((s, i) => out.set(Array.from(s.labels), i * 10));
-  return out;
-}
-
-const finiteOrNull = (v: number | undefined): number | null => (v !== undefined && Number.isFinite(v) ? v : null);
 
 /** A per-round shuffling seed from the plan seed and the round number. */
 export function roundSeed(seed: number, round: number): number {
@@ -93,12 +85,7 @@ async function trainGridRound(request: TrainRequest, { train, validation }: Samp
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
     });
     const weights = trainer.getWeights();
-    const probabilities = trainer.predict(validation.map((s) => s.input));
-    const local: Metrics = {
-      ...toMetrics(computeAspectsMetrics(probabilities, concatLabels(validation))),
-      trainLoss: finiteOrNull(fit.epochLosses[fit.epochLosses.length - 1]),
-      steps: fit.steps,
-    };
+    const local = trainedMetrics(trainer.predict(validation.map((s) => s.input)), validation, fit);
     request.onProgress?.('trained', 1);
     return { weights, datasetSize: train.length, metrics: { global, local } };
   } finally {

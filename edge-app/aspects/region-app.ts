@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { EdgeApp, Metrics, TrainRequest, TrainResult, Tensors } from '../../sdk/index.js';
 import { Aborted } from '../../sdk/index.js';
 import type { AtlasSource } from '../atlas/load-atlas.js';
-import { computeAspectsMetrics, toMetrics } from '../metrics/index.js';
+import { sampleMetrics, trainedMetrics } from './round-metrics.js';
 import { loadRegionCohort, type RegionSample } from '../preprocess/region-cohort.js';
 import { selectBackend, type BackendLogger } from '../tf-backend.js';
 import { roundSeed, splitSamples, type SampleSplit } from './app.js';
@@ -41,16 +41,8 @@ export function atlasSource(dataDir: string, o: { templateFile?: string | undefi
 /** Metrics of `weights` on `samples` (validation or test set). */
 export function evaluateRegionSamples(weights: Tensors, samples: readonly { readonly input: Float32Array; readonly labels: ArrayLike<number> }[], hidden: number = DEFAULT_HIDDEN): Metrics {
   const probabilities = predictRegions(weights, samples.map((s) => s.input), hidden);
-  return toMetrics(computeAspectsMetrics(probabilities, concatLabels(samples)));
+  return sampleMetrics(probabilities, samples);
 }
-
-export function concatLabels(samples: readonly { readonly labels: ArrayLike<number> }[]): Uint8Array {
-  const out = new Uint8Array(samples.length * REGION_COUNT);
-  samples.forEach((s, i) => out.set(Array.from(s.labels), i * REGION_COUNT));
-  return out;
-}
-
-const finiteOrNull = (v: number | undefined): number | null => (v !== undefined && Number.isFinite(v) ? v : null);
 
 function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) {
@@ -91,11 +83,7 @@ async function trainRegionRound(request: TrainRequest, { train, validation }: Sa
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
     });
     const weights = trainer.getWeights();
-    const local: Metrics = {
-      ...toMetrics(computeAspectsMetrics(trainer.predict(validation.map((s) => s.input)), concatLabels(validation))),
-      trainLoss: finiteOrNull(fit.epochLosses[fit.epochLosses.length - 1]),
-      steps: fit.steps,
-    };
+    const local = trainedMetrics(trainer.predict(validation.map((s) => s.input)), validation, fit);
     request.onProgress?.('trained', 1);
     return { weights, datasetSize: train.length, metrics: { global, local } };
   } finally {
