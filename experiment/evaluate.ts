@@ -17,7 +17,7 @@ import { readPlanFile } from '../operator/plan/plan.js';
 import type { Registries } from '../operator/runtime/registries.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { renderMetricsTable } from '../edge-app/metrics/index.js';
-import { classTable, headline, regionTable } from './report.js';
+import { classTable, comparisonSections, headline, regionTable } from './report.js';
 import { ExperimentUsage, WeightsMismatch } from './errors.js';
 import type { Say } from './cohort.js';
 
@@ -213,17 +213,7 @@ export function renderEvaluationMarkdown(r: EvaluationReport): string {
     ...r.sets.map((set) => `- \`${set.name}\`: ${set.architecture} from ${set.source} (app ${set.app}, options from ${set.optionsFrom}); ${set.volumes} volumes` +
       (set.leftOut.length ? `; left out: ${set.leftOut.map((l) => l.message).join('; ')}` : '')),
     '',
-    '## Headline',
-    '',
-    headline(sets),
-    '',
-    '## Per class (pooled over the 10 regions)',
-    '',
-    classTable(sets),
-    '',
-    '## Per region',
-    '',
-    regionTable(sets),
+    ...comparisonSections('Headline', sets, sets),
     '',
     '## Everything',
     '',

@@ -74,6 +74,15 @@ export function headline(sets: ReadonlyArray<readonly [string, Metrics]>): strin
 }
 
 /** One-paragraph verdict: how far federated is from central on the two headline numbers. */
+/** The headline, per-class and per-region sections of a comparison, as Markdown lines. */
+export function comparisonSections(headlineTitle: string, headlineSets: ReadonlyArray<readonly [string, Metrics]>, sets: ReadonlyArray<readonly [string, Metrics]>): string[] {
+  return [
+    `## ${headlineTitle}`, '', headline(headlineSets), '',
+    '## Per class (pooled over the 10 regions)', '', classTable(sets), '',
+    '## Per region', '', regionTable(sets),
+  ];
+}
+
 export function verdict(r: ExperimentReport): string {
   const c = r.test.central, fd = r.test.federated, i = r.test.initial;
   const dAuc = (num(fd, 'macroAuc') ?? NaN) - (num(c, 'macroAuc') ?? NaN);
@@ -107,17 +116,7 @@ export function renderReportMarkdown(r: ExperimentReport): string {
     '',
     verdict(r),
     '',
-    '## Headline (test set)',
-    '',
-    headline(withInitial),
-    '',
-    '## Per class (pooled over the 10 regions)',
-    '',
-    classTable(sets),
-    '',
-    '## Per region',
-    '',
-    regionTable(sets),
+    ...comparisonSections('Headline (test set)', withInitial, sets),
     '',
     '## Wall time',
     '',
