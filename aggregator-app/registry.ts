@@ -10,6 +10,8 @@ type Entry = {
   readonly options: z.ZodType;
   readonly create: (options: never) => Strategy;
   readonly planProblem?: (options: never, edgeCount: number) => string | undefined;
+  /** FedAvg's weights follow dataset sizes; the robust rules ignore them. */
+  readonly weighsByDatasetSize?: boolean;
 };
 
 const NO_OPTIONS = z.strictObject({});
@@ -20,7 +22,7 @@ const KrumOptions = z.strictObject({ f: z.number().int().min(0).max(1_000) });
 const MultiKrumOptions = z.strictObject({ f: z.number().int().min(0).max(1_000), m: z.number().int().min(1).max(1_000) });
 
 const ENTRIES: ReadonlyMap<string, Entry> = new Map<string, Entry>([
-  ['fedavg', fixed(fedAvgStrategy)],
+  ['fedavg', { ...fixed(fedAvgStrategy), weighsByDatasetSize: true }],
   ['median', fixed(medianStrategy)],
   ['trimmed-mean', fixed(trimmedMeanStrategy)],
   ['krum', {
@@ -44,6 +46,7 @@ function entry(id: string): Entry {
 export const strategies: StrategyRegistry = {
   ids: () => [...ENTRIES.keys()],
   optionsSchema: (id) => entry(id).options,
+  weighsByDatasetSize: (id) => entry(id).weighsByDatasetSize === true,
   planProblem: (id, options, edgeCount) => entry(id).planProblem?.(options as never, edgeCount),
   get: (id, options = {}) => entry(id).create(entry(id).options.parse(options) as never),
 };

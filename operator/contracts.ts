@@ -122,6 +122,8 @@ export interface StrategyRegistry {
   ids(): readonly string[];
   /** Validates `strategy.options`; a strategy without options takes only `{}`. Throws a zod error on bad input. */
   optionsSchema(id: string): import('zod').ZodType;
+  /** Whether the strategy weighs updates by dataset size (then the plan's `maxShare` bounds those weights). */
+  weighsByDatasetSize(id: string): boolean;
   /** Why a plan with this many edges cannot use the strategy with these options (e.g. Krum needs n ≥ 2f + 3), or undefined. */
   planProblem(id: string, options: unknown, edgeCount: number): string | undefined;
   /** The strategy with its (validated) options. */

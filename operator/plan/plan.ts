@@ -111,7 +111,7 @@ function checkStrategy(parsed: ParsedYaml, plan: Plan, strategies: StrategyRegis
   const options = validate(parsed, strategies.optionsSchema(plan.strategy), fail, ['strategy', 'options'], plan.strategyOptions) as Record<string, unknown>;
   const problem = strategies.planProblem(plan.strategy, options, plan.edges.length);
   if (problem) throw at(path, problem);
-  if (plan.maxShare !== undefined && plan.strategy !== 'fedavg') throw at(['maxShare'], `bounds FedAvg's dataset-size weights; ${plan.strategy} does not weigh by dataset size (remove maxShare)`);
+  if (plan.maxShare !== undefined && !strategies.weighsByDatasetSize(plan.strategy)) throw at(['maxShare'], `bounds FedAvg's dataset-size weights; ${plan.strategy} does not weigh by dataset size (remove maxShare)`);
   return { ...plan, strategyOptions: options };
 }
 
