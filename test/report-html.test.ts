@@ -6,6 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { tempDir, runCli, waitFor } from './helpers/temp.js';
@@ -276,4 +278,27 @@ test('serve: read-only, loopback only, and an update event after a new global co
     return /data-rounds-done="2"/.test(now.body) && versions.some((v) => now.body.includes(`data-version="${v}"`)) ? now : undefined;
   }, 30_000);
   assert.ok(merged.body.includes(`data-version="${versions[versions.length - 1]}"`), 'the newest event names the version the page now has');
+});
+
+test('serve: close() ends event streams and half-sent requests instead of waiting for the clients to hang up', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t, 'fedgit-serve-close-');
+  const f = await startToyFederation(dir, { rounds: 2, edges: ['hospital-a'] });
+  t.after(() => f.close());
+  const server = await startReportServer({ where: await whereFrom({ repos: f.repos }), registries: builtinRegistries, host: '127.0.0.1', port: 0, log: createLogger({ participant: 'serve', console: false }) });
+  const { port } = new URL(server.url);
+  // An event stream that stays open, and a request whose headers never finish: both hold a connection.
+  const stream = await new Promise<http.IncomingMessage>((resolve) => http.get(`${server.url}events`, { agent: new http.Agent({ keepAlive: true }) }, resolve));
+  const streamEnded = new Promise((resolve, reject) => stream.on('end', resolve).on('error', reject).resume());
+  const stalled = net.connect(Number(port), '127.0.0.1');
+  await new Promise((resolve) => stalled.once('connect', resolve));
+  stalled.write('GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n');
+  // The server drops it without an answer; a reset is what its client sees.
+  const stalledClosed = new Promise((resolve) => stalled.on('error', () => undefined).once('close', resolve));
+  t.after(() => { stalled.destroy(); stream.destroy(); });
+
+  const outcome = await Promise.race([
+    Promise.all([server.close(), streamEnded, stalledClosed]).then(() => 'closed'),
+    sleep(30_000).then(() => 'still open after 30 s'),
+  ]);
+  assert.equal(outcome, 'closed');
 });

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { finished } from 'node:stream/promises';
 import { loadPlan, type Where } from '../commands/locate.js';
 import { isRemoteLocation } from '../store/open-repository.js';
 import { Repository } from '../git/repository.js';
@@ -114,7 +115,8 @@ export async function startReportServer(o: ServeOptions): Promise<ReportServer> 
       res.write(`retry: 1000\n\n`);
       if (page) res.write(`event: update\ndata: ${page.version}\n\n`);
       clients.add(res);
-      req.on('close', () => clients.delete(res));
+      // The response's close, not the request's: a request without a body may close as soon as it is read.
+      res.on('close', () => clients.delete(res));
       return;
     }
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end('not found\n');
@@ -142,9 +144,12 @@ export async function startReportServer(o: ServeOptions): Promise<ReportServer> 
       clearInterval(poll);
       await loop.stop();
       await watcher?.stop();
-      for (const res of clients) res.end();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all([...clients].map((res) => (res.end(), finished(res).catch(() => undefined))));
       clients.clear();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Idle keep-alive connections and half-sent requests would otherwise hold close() until their peers hang up.
+      server.closeAllConnections();
+      await closed;
     },
   };
 }
