@@ -12,13 +12,17 @@ export function fedAvgWeights(updates: readonly Update[]): number[] {
   return updates.map((u) => u.datasetSize / total);
 }
 
-export function fedAvg(updates: readonly Update[], previous: Tensors, given?: readonly number[]): Tensors {
+/**
+ * The weighted mean of every tensor of `previous` over the updates, in float64 (before rounding):
+ * edge-name order, weights by dataset size unless `given` (aligned with `updates`).
+ */
+export function fedAvgFloat64(updates: readonly Update[], previous: Tensors, given?: readonly number[]): Map<string, Float64Array> {
   if (updates.length === 0) throw new RangeError('FedAvg needs at least one update');
   if (given && given.length !== updates.length) throw new RangeError(`FedAvg got ${given.length} weights for ${updates.length} updates`);
   const weightOf = new Map(updates.map((u, i) => [u, given?.[i]]));
   const ordered = inEdgeOrder(updates);
   const weights = given ? ordered.map((u) => weightOf.get(u)!) : fedAvgWeights(ordered);
-  const merged = new Map<string, Tensor>();
+  const sums = new Map<string, Float64Array>();
   for (const [name, reference] of previous) {
     const sum = new Float64Array(reference.data.length);
     ordered.forEach((update, k) => {
@@ -27,8 +31,14 @@ export function fedAvg(updates: readonly Update[], previous: Tensors, given?: re
       const w = weights[k]!;
       for (let i = 0; i < sum.length; i++) sum[i]! += w * data[i]!;
     });
-    merged.set(name, { shape: [...reference.shape], data: Float32Array.from(sum) });
+    sums.set(name, sum);
   }
+  return sums;
+}
+
+export function fedAvg(updates: readonly Update[], previous: Tensors, given?: readonly number[]): Tensors {
+  const merged = new Map<string, Tensor>();
+  for (const [name, sum] of fedAvgFloat64(updates, previous, given)) merged.set(name, { shape: [...previous.get(name)!.shape], data: Float32Array.from(sum) });
   return merged;
 }
 

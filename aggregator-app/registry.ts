@@ -5,12 +5,16 @@ import { UnknownComponent } from '../sdk/index.js';
 import { fedAvgStrategy } from './fedavg.js';
 import { medianStrategy, trimmedMeanStrategy } from './robust.js';
 import { krumProblem, krumStrategy } from './krum.js';
+import { fedAvgMStrategy } from './fedavgm.js';
+import { fedAdagradStrategy } from './fedadagrad.js';
+import { fedAdamStrategy } from './fedadam.js';
+import { fedYogiStrategy } from './fedyogi.js';
 
 type Entry = {
   readonly options: z.ZodType;
   readonly create: (options: never) => Strategy;
   readonly planProblem?: (options: never, edgeCount: number) => string | undefined;
-  /** FedAvg's weights follow dataset sizes; the robust rules ignore them. */
+  /** FedAvg's weights (and the server optimisers', which start from FedAvg) follow dataset sizes; the robust rules ignore them. */
   readonly weighsByDatasetSize?: boolean;
 };
 
@@ -20,6 +24,20 @@ const fixed = (strategy: Strategy): Entry => ({ options: NO_OPTIONS, create: () 
 /** f: the Byzantine edges the plan assumes; multi-Krum also m, how many of the best-scored updates it averages. */
 const KrumOptions = z.strictObject({ f: z.number().int().min(0).max(1_000) });
 const MultiKrumOptions = z.strictObject({ f: z.number().int().min(0).max(1_000), m: z.number().int().min(1).max(1_000) });
+
+/**
+ * The server optimisers' options. η, the server learning rate, has no default in Reddi et al. (it
+ * is tuned per task); these are Flower's. β1 = 0.9, β2 = 0.99 and τ = 10⁻³ are the paper's.
+ */
+const eta = (fallback: number) => z.number().positive().max(1_000).default(fallback);
+const decay = (fallback: number) => z.number().min(0).lt(1).default(fallback);
+const tau = z.number().positive().max(1).default(1e-3);
+const FedAvgMOptions = z.strictObject({ eta: eta(1), beta: decay(0.9) });
+const FedAdagradOptions = z.strictObject({ eta: eta(0.1), beta1: decay(0.9), tau });
+const FedAdamOptions = z.strictObject({ eta: eta(0.1), beta1: decay(0.9), beta2: decay(0.99), tau });
+const FedYogiOptions = z.strictObject({ eta: eta(0.01), beta1: decay(0.9), beta2: decay(0.99), tau });
+
+const serverOptimiser = <S extends z.ZodType>(options: S, create: (o: z.output<S>) => Strategy): Entry => ({ options, create, weighsByDatasetSize: true });
 
 const ENTRIES: ReadonlyMap<string, Entry> = new Map<string, Entry>([
   ['fedavg', { ...fixed(fedAvgStrategy), weighsByDatasetSize: true }],
@@ -35,6 +53,10 @@ const ENTRIES: ReadonlyMap<string, Entry> = new Map<string, Entry>([
     create: (o: z.output<typeof MultiKrumOptions>) => krumStrategy('multi-krum', o),
     planProblem: (o: z.output<typeof MultiKrumOptions>, n: number) => krumProblem(o, n),
   }],
+  ['fedavgm', serverOptimiser(FedAvgMOptions, fedAvgMStrategy)],
+  ['fedadagrad', serverOptimiser(FedAdagradOptions, fedAdagradStrategy)],
+  ['fedadam', serverOptimiser(FedAdamOptions, fedAdamStrategy)],
+  ['fedyogi', serverOptimiser(FedYogiOptions, fedYogiStrategy)],
 ]);
 
 function entry(id: string): Entry {

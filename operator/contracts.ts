@@ -73,6 +73,13 @@ export function inEdgeOrder<T extends { readonly edge: string }>(items: readonly
   return [...items].sort((a, b) => (a.edge < b.edge ? -1 : a.edge > b.edge ? 1 : 0));
 }
 
+/**
+ * What a server optimiser carries from one global commit to the next (momentum, moments): named
+ * float32 tensors and how many steps it has taken. Stored beside the weights in the global commit,
+ * so a restarted aggregator and `fedgit audit` start each step from exactly what was committed.
+ */
+export type StrategyState = { readonly step: number; readonly tensors: Tensors };
+
 /** An aggregation strategy: a pure function, no I/O, never mutates its inputs. */
 export interface Strategy {
   readonly name: string;
@@ -83,6 +90,12 @@ export interface Strategy {
   aggregate(updates: readonly Update[], previous: Tensors, weights?: readonly number[]): Tensors;
   /** The weight each update received, in the order given (for the commit trailers). */
   weights(updates: readonly Update[]): number[];
+  /**
+   * Server optimisers only (stateful strategies): one step from the previous global commit's
+   * weights and state (`null` before the first merge: zero state). When present, the operator
+   * calls it instead of `aggregate` and commits the returned state with the weights.
+   */
+  step?(updates: readonly Update[], previous: Tensors, state: StrategyState | null, weights?: readonly number[]): { readonly tensors: Tensors; readonly state: StrategyState };
 }
 
 /** Where an edge runs its model: the built-in engine or a third-party command (see README, "External command"). */

@@ -16,7 +16,9 @@
  * Writing a strategy
  *   A `Strategy` is a pure function over `Update`s (weights, dataset size,
  *   edge name), given in edge-name order; no I/O, never mutate inputs.
- *   Register it in aggregator-app/registry.ts (`StrategyRegistry`).
+ *   Register it in aggregator-app/registry.ts (`StrategyRegistry`). A server
+ *   optimiser also implements `step`, which takes and returns its
+ *   `StrategyState`; the operator stores that state in the global commit.
  *
  * Errors
  *   Throw the classes below; each declares its exit status and whether it
@@ -35,7 +37,7 @@
  */
 export type {
   Tensor, Tensors, MetricValue, Metrics, Progress, Log, LogLevel,
-  TrainRequest, TrainResult, EdgeApp, Update, Strategy, Engine, LocalAppConfig, TensorSpec,
+  TrainRequest, TrainResult, EdgeApp, Update, Strategy, StrategyState, Engine, LocalAppConfig, TensorSpec,
   AppRegistry, StrategyRegistry,
 } from '../operator/contracts.js';
 

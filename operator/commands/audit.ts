@@ -1,8 +1,10 @@
 /**
  * `fedgit audit <commit>`: recomputes a merged checkpoint from the edge
- * commits its trailers name and checks it matches the stored weights bit for bit.
+ * commits its trailers name and checks it matches the stored weights bit for bit
+ * (and, for a server optimiser, that the stored state is the one the step leaves,
+ * recomputed from the previous commit's state).
  */
-import type { Update } from '../contracts.js';
+import type { StrategyState, Update } from '../contracts.js';
 import { shortId, WEIGHTS_FILE, PLAN_FILE, type MergedEntry } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
@@ -11,7 +13,8 @@ import { verificationFailure } from '../trust/sign.js';
 import { fingerprint } from '../trust/keys.js';
 import { loadUpdate } from '../store/load-update.js';
 import { describeBounds } from '../reconcile/influence.js';
-import { computeMerge } from '../reconcile/merge.js';
+import { computeMerge, type Merge } from '../reconcile/merge.js';
+import { STATE_FILE, parseState, readStateAfter, readStateFile, stateBytes } from '../store/strategy-state.js';
 import { parseEdgeRecord, parseGlobalRecord, type GlobalRecord } from '../store/records.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Registries } from '../runtime/registries.js';
@@ -94,13 +97,59 @@ async function auditMerge(audit: Audit): Promise<void> {
     if (update) updates.push(update);
   }
   if (updates.length !== record.merged.length || !parent) return;
-  const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid));
+  const state = strategy.step ? await previousState(audit, parent) : null;
+  if (state === undefined) return;
+  const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid), state);
   const expectedWeight = (edge: string) => expected.weights[expected.updates.findIndex((u) => u.edge === edge)];
   check(record.merged.every((m) => m.weight === expectedWeight(m.edge)), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
   const recomputed = checkpointBytes(expected.tensors, meta);
   check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
+  await auditState(audit, strategy.name, expected);
   const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
   check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);
+}
+
+/** The optimiser state the merge starts from (null after round 0), or undefined when the parent's cannot be read. */
+async function previousState({ global, check }: Audit, parent: GlobalRecord): Promise<StrategyState | null | undefined> {
+  try {
+    const state = await readStateAfter(global, parent);
+    check(true, parent.round === 0 ? 'the optimiser starts from zero state (the parent is round 0)' : `parent ${shortId(parent.oid)} holds the optimiser state after step ${state!.step}`);
+    return state;
+  } catch (e) {
+    check(false, `parent ${shortId(parent.oid)} holds a readable optimiser state: ${escapeUntrusted((e as Error).message)}`);
+    return undefined;
+  }
+}
+
+/** A server optimiser's stored state is the recomputed one, byte for byte; a stateless strategy's commit holds none. */
+async function auditState({ global, oid, record, plan, check }: Audit, strategy: string, expected: Merge): Promise<void> {
+  const stored = await readStateFile(global, oid);
+  if (!expected.state) {
+    if (stored) check(false, `${STATE_FILE} is absent (${strategy} keeps no state)`);
+    return;
+  }
+  const recomputed = stateBytes(expected.state, { planId: plan.id, round: record.round, strategy });
+  check(expected.state.step === record.round, `the optimiser's step count ${expected.state.step} is the round (${record.round})`);
+  const what = `recomputed ${strategy} optimiser state (step ${expected.state.step}, ${expected.state.tensors.size} tensors) matches the stored ${STATE_FILE} bit for bit`;
+  check(stored !== null && recomputed.equals(stored), stored === null ? `${what}: the commit has no ${STATE_FILE}` : recomputed.equals(stored) ? what : `${what}: it differs (${stateDifference(stored, expected.state)})`);
+}
+
+/** Where a stored state first departs from the recomputed one, for the audit line. */
+function stateDifference(stored: Buffer, expected: StrategyState): string {
+  let state: StrategyState;
+  try {
+    state = parseState(stored, STATE_FILE);
+  } catch (e) {
+    return escapeUntrusted((e as Error).message);
+  }
+  if (state.step !== expected.step) return `step ${state.step} stored, ${expected.step} recomputed`;
+  for (const [name, tensor] of expected.tensors) {
+    const data = state.tensors.get(name)?.data;
+    if (!data || data.length !== tensor.data.length) return `tensor ${name} missing or of another size`;
+    const at = tensor.data.findIndex((v, i) => !Object.is(v, data[i]));
+    if (at >= 0) return `${name}[${at}] is ${data[at]} stored, ${tensor.data[at]} recomputed`;
+  }
+  return state.tensors.size !== expected.tensors.size ? 'extra tensors stored' : 'the metadata differs';
 }
 
 /** One merged update, read from the edge that pushed it: that edge's update for this round and base, passing every check. */

@@ -15,6 +15,7 @@ import { decideAggregator, type AggregatorAction, type AggregatorObserved } from
 import { updateProblem } from './validate-update.js';
 import { computeMerge } from './merge.js';
 import { loadUpdate } from '../store/load-update.js';
+import { readStateAfter } from '../store/strategy-state.js';
 import { sign } from '../trust/sign.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import { PlanSource } from '../runtime/plan-source.js';
@@ -230,7 +231,8 @@ export class AggregatorOperator implements Reconciler {
     const global = await this.global();
     const started = Date.now();
     const strategy = this.deps.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
-    const { weights, tensors } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid));
+    const state = strategy.step ? await readStateAfter(global, action.head) : null;
+    const { weights, tensors, state: next } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid), state);
     const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const round = action.head.round + 1;
     const metrics = {
@@ -241,7 +243,7 @@ export class AggregatorOperator implements Reconciler {
       rejected: action.rejected.map((r) => ({ ...r })),
     };
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected: action.rejected, metrics, ...this.signer() }),
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected: action.rejected, metrics, ...(next ? { state: next } : {}), ...this.signer() }),
     );
     if (oid) {
       const who = merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ');

@@ -3,7 +3,7 @@
  * accepted updates in edge-name order, their weights under the plan's bounds, and the strategy's
  * merged tensors. Pure; one function so that the two can never drift apart.
  */
-import { inEdgeOrder, type Strategy, type Tensors, type Update } from '../contracts.js';
+import { inEdgeOrder, type Strategy, type StrategyState, type Tensors, type Update } from '../contracts.js';
 import type { Plan } from '../plan/plan.js';
 import { mergeWeights } from './influence.js';
 
@@ -13,10 +13,15 @@ export type Merge = {
   /** Aligned with `updates`; sums to 1. */
   readonly weights: readonly number[];
   readonly tensors: Tensors;
+  /** A server optimiser's state after the merge (undefined for a stateless strategy). */
+  readonly state?: StrategyState;
 };
 
-export function computeMerge(plan: Pick<Plan, 'edges' | 'maxShare'>, strategy: Strategy, updates: readonly Update[], previous: Tensors): Merge {
+/** `state`: a server optimiser's state in the previous global commit (null: none yet, the first step). */
+export function computeMerge(plan: Pick<Plan, 'edges' | 'maxShare'>, strategy: Strategy, updates: readonly Update[], previous: Tensors, state: StrategyState | null = null): Merge {
   const ordered = inEdgeOrder(updates);
   const weights = mergeWeights(plan, strategy, ordered);
-  return { updates: ordered, weights, tensors: strategy.aggregate(ordered, previous, weights) };
+  if (!strategy.step) return { updates: ordered, weights, tensors: strategy.aggregate(ordered, previous, weights) };
+  const stepped = strategy.step(ordered, previous, state, weights);
+  return { updates: ordered, weights, tensors: stepped.tensors, state: stepped.state };
 }

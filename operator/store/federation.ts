@@ -3,7 +3,7 @@
  * Every write moves a ref by compare-and-swap; nothing here keeps state.
  */
 import path from 'node:path';
-import type { Metrics, Tensors } from '../contracts.js';
+import type { Metrics, StrategyState, Tensors } from '../contracts.js';
 import { Repository } from '../git/repository.js';
 import {
   METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderMerged, renderMessage,
@@ -13,6 +13,7 @@ import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.j
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
 import type { CommittedPlan, Plan } from '../plan/plan.js';
 import { renderEdgeStatement, renderMergeStatement, sha256Hex, type MergeStatement } from '../trust/statements.js';
+import { STATE_FILE, stateBytes } from './strategy-state.js';
 
 /**
  * How many of an edge's newest commits are read on each look. Only commits based on the current
@@ -110,6 +111,8 @@ export type GlobalCommitInput = {
   readonly source?: string;
   readonly metrics: Metrics;
   readonly sign?: Signer;
+  /** A server optimiser's state after this merge (operator/store/strategy-state.ts). */
+  readonly state?: StrategyState;
 };
 
 /** Writes round `round` of the plan's global branch; fails with RefConflict if the branch moved. */
@@ -134,6 +137,7 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
     files: {
       [WEIGHTS_FILE]: weights,
       [METRICS_FILE]: json(input.metrics),
+      ...(input.state ? { [STATE_FILE]: stateBytes(input.state, { planId: plan.id, round, strategy: input.strategy ?? '' }) } : {}),
     },
     parents: input.parent ? [input.parent] : [],
     message: renderMessage(subject, trailers),
