@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { tempDir, startCli, exited, git, toyPlan, waitFor, sleep } from './helpers/temp.js';
+import { tempDir, startCli, exited, git, runCli, toyPlan, waitFor, sleep } from './helpers/temp.js';
 import { setUpFederation } from './helpers/federation.js';
 import { whereUnder } from './helpers/chaos.js';
 import { Repository } from '../operator/git/repository.js';
@@ -56,4 +56,7 @@ test('fedadam: SIGKILL the aggregator after rounds with state are committed; res
     const audit = await auditCommit(whereUnder(repos), builtinRegistries, merge.oid);
     assert.ok(audit.ok, `round ${merge.round}: ${audit.checks.filter((c) => !c.ok).map((c) => c.what).join('; ')}`);
   }
+  const cli = await runCli(['audit', history.at(-1)!.oid, '--repos', repos], { cwd: dir });
+  assert.equal(cli.code, 0, cli.stdout + cli.stderr);
+  assert.match(cli.stdout, /ok {3}recomputed fedadam optimiser state \(step 6, \d+ tensors\) matches the stored optimiser-state\.safetensors bit for bit/);
 });
