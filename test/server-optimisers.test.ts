@@ -15,7 +15,7 @@ import type { Strategy, StrategyState, Tensors, Update } from '../operator/contr
 import { parsePlan } from '../operator/plan/plan.js';
 import { PlanInvalid } from '../operator/errors.js';
 import { builtinRegistries } from '../bin/registries.js';
-import { METRICS_FILE, WEIGHTS_FILE } from '../operator/git/names.js';
+import { METRICS_FILE, WEIGHTS_FILE, planBranch } from '../operator/git/names.js';
 import { STATE_FILE, parseState, readStateFile, stateBytes } from '../operator/store/strategy-state.js';
 import { readFinalTag, readWeights } from '../operator/store/federation.js';
 import { auditCommit } from '../operator/commands/audit.js';
@@ -216,4 +216,20 @@ test('a tampered optimiser state does not audit: changed, or left out', async (t
     parents: [await forge(null)], message: child.message, author: child.author,
   });
   assert.match((await failures(orphan)).join('; '), /holds a readable optimiser state: .*has no optimiser-state\.safetensors/);
+});
+
+test('an aggregator does not restart a lost state from zero: a head without its state stops the merge, naming the commit', async (t) => {
+  const dir = await tempDir(t);
+  const fed = await startToyFederation(dir, { rounds: ROUNDS, edges: EDGES, planYaml: `${toyPlan({ rounds: ROUNDS, edges: EDGES, minEdges: EDGES.length })}strategy: fedadam\n` });
+  t.after(async () => void (await fed.close()));
+  const first = await fed.round();
+  const commit = await fed.global.readCommit(first.oid);
+  const stateless = await fed.global.writeCommit({
+    files: { [WEIGHTS_FILE]: await fed.global.readFile(first.oid, WEIGHTS_FILE), [METRICS_FILE]: await fed.global.readFile(first.oid, METRICS_FILE) },
+    parents: commit.parents, message: commit.message, author: commit.author,
+  });
+  await fed.global.updateRef(planBranch(fed.plan.plan.name, fed.plan.id), stateless, first.oid);
+  for (const edge of EDGES) await fed.push(edge);
+  await assert.rejects(fed.aggregator.reconcile(), new RegExp(`global commit ${stateless.slice(0, 8)} \\(round 1\\) has no optimiser-state\\.safetensors`));
+  assert.equal((await fed.head()).oid, stateless, 'nothing merged on top of it');
 });
