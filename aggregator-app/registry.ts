@@ -41,6 +41,13 @@ const serverOptimiser = <S extends z.ZodType>(options: S, create: (o: z.output<S
 
 const ENTRIES: ReadonlyMap<string, Entry> = new Map<string, Entry>([
   ['fedavg', { ...fixed(fedAvgStrategy), weighsByDatasetSize: true }],
+  // FedProx (Li et al., MLSys 2020): each edge adds (μ/2)·‖w − w_global‖² to its local loss; the merge is FedAvg's.
+  // μ defaults to 0.01, a mild pull from the middle of the paper's grid {0.001, 0.01, 0.1, 1} (docs/fedprox.md).
+  ['fedprox', {
+    options: z.strictObject({ mu: z.number().min(0).max(1_000).default(0.01) }),
+    create: () => ({ ...fedAvgStrategy, name: 'fedprox' }),
+    weighsByDatasetSize: true,
+  }],
   ['median', fixed(medianStrategy)],
   ['trimmed-mean', fixed(trimmedMeanStrategy)],
   ['krum', {

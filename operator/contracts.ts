@@ -37,6 +37,12 @@ export interface TrainRequest {
   readonly seed: number;
   readonly signal: AbortSignal;
   readonly onProgress?: Progress;
+  /**
+   * FedProx (Li et al., MLSys 2020): μ of the proximal term (μ/2)·‖w − w_global‖² the app adds to
+   * its local loss, w_global being `weights`. Absent or 0: plain local training. The operator sets
+   * it only for apps with `appliesProximalTerm`.
+   */
+  readonly proximalMu?: number;
 }
 
 export interface TrainResult {
@@ -50,6 +56,8 @@ export interface TrainResult {
 export interface EdgeApp {
   /** Architecture id, e.g. `aspects-cnn/v2`; written into every commit. */
   readonly architecture: string;
+  /** True when `train` applies `TrainRequest.proximalMu`; an edge refuses a plan with μ > 0 for an app without it. */
+  readonly appliesProximalTerm?: boolean;
   initialWeights(seed: number): Promise<Tensors>;
   train(request: TrainRequest): Promise<TrainResult>;
   evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics>;

@@ -11,7 +11,10 @@
  *   architecture id written into every commit, and the `TensorSpec` every
  *   update must match. Weights are `Tensors`: named float32 arrays in the
  *   canonical layout (README, "Weights on the wire"). Honour
- *   `TrainRequest.signal`: throw `Aborted` once it fires.
+ *   `TrainRequest.signal`: throw `Aborted` once it fires. Set
+ *   `appliesProximalTerm` when `train` adds FedProx's (μ/2)·‖w − w_global‖²
+ *   for `TrainRequest.proximalMu` (docs/fedprox.md); without it an edge
+ *   refuses plans with μ > 0.
  *
  * Writing a strategy
  *   A `Strategy` is a pure function over `Update`s (weights, dataset size,

@@ -76,14 +76,15 @@ type Hyper = { readonly hidden: number; readonly batchSize: number; readonly lea
 async function trainRegionRound(request: TrainRequest, { train, validation }: SampleSplit<RegionSample>, { hidden, batchSize, learningRate }: Hyper): Promise<TrainResult> {
   request.onProgress?.('evaluating the global model', 0);
   const global = evaluateRegionSamples(request.weights, validation, hidden);
-  const trainer = new RegionTrainer(request.weights, { hidden, learningRate });
+  const proximalMu = request.proximalMu ?? 0;
+  const trainer = new RegionTrainer(request.weights, { hidden, learningRate, proximalMu });
   try {
     const fit = await trainer.fit(train, {
       epochs: request.epochs, batchSize, learningRate, seed: roundSeed(request.seed, request.round), signal: request.signal,
       ...(request.onProgress ? { onProgress: request.onProgress } : {}),
     });
     const weights = trainer.getWeights();
-    const local = trainedMetrics(trainer.predict(validation.map((s) => s.input)), validation, fit);
+    const local = { ...trainedMetrics(trainer.predict(validation.map((s) => s.input)), validation, fit), ...(proximalMu > 0 ? { proximalMu } : {}) };
     request.onProgress?.('trained', 1);
     return { weights, datasetSize: train.length, metrics: { global, local } };
   } finally {
@@ -117,6 +118,7 @@ export function createRegionApp(options: RegionAppOptions): EdgeApp {
 
   return {
     architecture: REGION_ARCHITECTURE,
+    appliesProximalTerm: true,
 
     async initialWeights(seed: number): Promise<Tensors> {
       return initialRegionWeights(seed, hidden);

@@ -108,15 +108,28 @@ export type RegionTrainSample = TrainSample;
 export type RegionFitOptions = FitOptions;
 export type RegionFitResult = FitResult;
 
+export type RegionTrainerOptions = {
+  readonly hidden?: number;
+  readonly learningRate?: number;
+  /** FedProx's μ (MODEL.md, "Network"); 0 or absent: plain local Adam. */
+  readonly proximalMu?: number;
+  /** The model the proximal term pulls toward; default: the weights the trainer starts from (the round's global model). */
+  readonly globalWeights?: Tensors;
+};
+
 /** Holds aspects-region/v3 as tf.Variables. Call dispose() when done. */
 export class RegionTrainer {
   readonly hidden: number;
   private readonly variables = new Map<string, tf.Variable>();
   private optimizer: Adam;
+  /** FedProx: μ and w_global (TF.js layout), when μ > 0. */
+  private readonly proximal: { readonly mu: number; readonly anchor: Map<string, tf.Tensor> } | null;
   private disposed = false;
 
-  constructor(weights: Tensors, options: { hidden?: number; learningRate?: number } = {}) {
+  constructor(weights: Tensors, options: RegionTrainerOptions = {}) {
     this.hidden = options.hidden ?? DEFAULT_HIDDEN;
+    const mu = options.proximalMu ?? 0;
+    if (!(mu >= 0 && Number.isFinite(mu))) throw new RangeError(`proximalMu must be a finite number ≥ 0, got ${mu}`);
     this.optimizer = makeAdam(options.learningRate ?? 3e-3);
     const initial = toTf(weights, this.hidden);
     try {
@@ -124,6 +137,7 @@ export class RegionTrainer {
     } finally {
       disposeAll(initial.values());
     }
+    this.proximal = mu > 0 ? { mu, anchor: toTf(options.globalWeights ?? weights, this.hidden) } : null;
   }
 
   /** Start a fresh Adam state (as every round does). */
@@ -137,12 +151,38 @@ export class RegionTrainer {
   trainStep(inputs: Float32Array, labels: ArrayLike<number>): number {
     this.assertLive();
     const batch = labels.length / REGION_COUNT;
-    const cost = this.optimizer.minimize(() => bceWithLogits(regionLogits(this.variables, inputTensor(inputs, batch)), labelTensor(labels, batch)), true, [...this.variables.values()]);
+    const dataLoss = () => bceWithLogits(regionLogits(this.variables, inputTensor(inputs, batch)), labelTensor(labels, batch));
+    if (this.proximal !== null) return this.proximalStep(dataLoss, this.proximal);
+    const cost = this.optimizer.minimize(dataLoss, true, [...this.variables.values()]);
     if (cost === null) throw new Error('optimizer returned no cost');
     try {
       return cost.dataSync()[0]!;
     } finally {
       cost.dispose();
+    }
+  }
+
+  /**
+   * FedProx (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020): one Adam
+   * step on the gradient of F(w) + (μ/2)·‖w − w_global‖², i.e. ∇F + μ·(w − w_global) per tensor.
+   * The term's gradient is added explicitly (no kernel gradients needed); returns F, the data loss.
+   */
+  private proximalStep(dataLoss: () => tf.Scalar, { mu, anchor }: { readonly mu: number; readonly anchor: Map<string, tf.Tensor> }): number {
+    const { value, grads } = this.optimizer.computeGradients(dataLoss, [...this.variables.values()]);
+    try {
+      const total = [...this.variables].map(([name, v]) => ({
+        name: v.name,
+        tensor: tf.tidy(() => tf.add(grads[v.name]!, tf.mul(tf.sub(v, anchor.get(name)!), mu))),
+      }));
+      try {
+        this.optimizer.applyGradients(total);
+      } finally {
+        disposeAll(total.map((g) => g.tensor));
+      }
+      return value.dataSync()[0]!;
+    } finally {
+      value.dispose();
+      disposeAll(Object.values(grads));
     }
   }
 
@@ -176,6 +216,7 @@ export class RegionTrainer {
     this.optimizer.dispose();
     disposeAll(this.variables.values());
     this.variables.clear();
+    if (this.proximal !== null) disposeAll(this.proximal.anchor.values());
   }
 
   private assertLive(): void {
@@ -185,10 +226,15 @@ export class RegionTrainer {
 
 /** Exactly one Adam step (fresh state) from `weights` on one batch; the new canonical weights. For parity tests. */
 export function regionAdamStep(weights: Tensors, inputs: Float32Array, labels: ArrayLike<number>, learningRate: number, hidden: number = DEFAULT_HIDDEN): Tensors {
-  const trainer = new RegionTrainer(weights, { hidden, learningRate });
+  return regionStep(weights, inputs, labels, { hidden, learningRate }).weights;
+}
+
+/** One Adam step (fresh state) with any trainer options (e.g. FedProx's μ and w_global): the new weights and the batch's data loss. */
+export function regionStep(weights: Tensors, inputs: Float32Array, labels: ArrayLike<number>, options: RegionTrainerOptions): { weights: Tensors; loss: number } {
+  const trainer = new RegionTrainer(weights, options);
   try {
-    trainer.trainStep(inputs, labels);
-    return trainer.getWeights();
+    const loss = trainer.trainStep(inputs, labels);
+    return { weights: trainer.getWeights(), loss };
   } finally {
     trainer.dispose();
   }

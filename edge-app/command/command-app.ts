@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderSafetensors } from '../../sdk/index.js';
 import type { EdgeApp, Log, Metrics, Progress, TensorSpec, Tensors, TrainRequest, TrainResult } from '../../sdk/index.js';
-import { Aborted, AppFailed } from '../../sdk/index.js';
+import { Aborted, AppFailed, ConfigInvalid } from '../../sdk/index.js';
 import { checkSameLayout, checkSpec, OutputInvalid, readEvaluateMetrics, readOutputWeights, readTrainMetrics } from './read-outputs.js';
 import { runCommand, type RunOutcome } from './run-command.js';
 
@@ -72,6 +72,7 @@ export const ENV = {
   dataDir: 'FEDGIT_DATA_DIR',
   workDir: 'FEDGIT_WORK_DIR',
   features: 'FEDGIT_FEATURES',
+  proximalMu: 'FEDGIT_PROXIMAL_MU',
 } as const;
 
 /** A stdout line `fedgit-progress <fraction> <message>` is reported as training progress. */
@@ -106,6 +107,8 @@ export function createCommandApp(options: CommandAppOptions): EdgeApp {
  */
 class CommandApp implements EdgeApp {
   readonly architecture: string;
+  /** The command gets μ in FEDGIT_PROXIMAL_MU and must confirm it applied it (`acknowledgedMu`). */
+  readonly appliesProximalTerm = true;
   private readonly program: string;
   private readonly fixedArgs: readonly string[];
   private readonly label: string;
@@ -147,7 +150,10 @@ class CommandApp implements EdgeApp {
       signal: request.signal,
       inputWeights: request.weights,
       metadata: { 'fedgit.architecture': this.architecture, 'fedgit.plan': request.planId, 'fedgit.round': String(request.round) },
-      vars: { [ENV.epochs]: String(request.epochs), [ENV.round]: String(request.round), [ENV.planId]: request.planId, [ENV.seed]: String(request.seed) },
+      vars: {
+        [ENV.epochs]: String(request.epochs), [ENV.round]: String(request.round), [ENV.planId]: request.planId, [ENV.seed]: String(request.seed),
+        [ENV.proximalMu]: String(request.proximalMu ?? 0),
+      },
       ...(request.onProgress !== undefined ? { onProgress: request.onProgress } : {}),
       collect: async (p) => {
         const weights = await readOutputWeights(p.outputWeights, ENV.outputWeights);
@@ -157,7 +163,22 @@ class CommandApp implements EdgeApp {
       },
     });
     const m = out.trainMetrics!;
-    return { weights: out.weights!, datasetSize: m.datasetSize, metrics: { global: m.global, local: m.local } };
+    const mu = this.acknowledgedMu(request.proximalMu ?? 0, m.proximalMu);
+    return { weights: out.weights!, datasetSize: m.datasetSize, metrics: { global: m.global, local: mu > 0 ? { ...m.local, proximalMu: mu } : m.local } };
+  }
+
+  /**
+   * A command written before FedProx would ignore FEDGIT_PROXIMAL_MU and silently train FedAvg's
+   * local step, so with μ > 0 its metrics must say `"proximalMu": μ`. Otherwise this engine cannot
+   * serve the plan, and retrying would not change that: ConfigInvalid stops the edge.
+   */
+  private acknowledgedMu(requested: number, acknowledged: number | undefined): number {
+    if (requested === 0 || acknowledged === requested) return requested;
+    const said = acknowledged === undefined ? 'its metrics file has no "proximalMu"' : `its metrics file says "proximalMu": ${acknowledged}`;
+    throw new ConfigInvalid(
+      `external command \`${this.label} train\` did not apply the FedProx proximal term: it was given ${ENV.proximalMu}=${requested} but ${said}; a command that does not implement FedProx (CONTRACT.md, "FedProx") cannot train this plan`,
+      { field: 'engine', command: [...this.options.command], requested, ...(acknowledged !== undefined ? { acknowledged } : {}) },
+    );
   }
 
   async evaluate(weights: Tensors, signal: AbortSignal): Promise<Metrics> {

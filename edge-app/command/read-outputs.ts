@@ -87,12 +87,13 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export type TrainMetrics = { readonly datasetSize: number; readonly global: Metrics; readonly local: Metrics };
+/** `proximalMu`: the FedProx μ the command says it applied (CONTRACT.md, "FedProx"), when it wrote one. */
+export type TrainMetrics = { readonly datasetSize: number; readonly global: Metrics; readonly local: Metrics; readonly proximalMu?: number };
 
-/** `{ "datasetSize": int > 0, "global": {...}, "local": {...} }`; global/local default to `{}`. */
+/** `{ "datasetSize": int > 0, "global": {...}, "local": {...}, "proximalMu"?: number ≥ 0 }`; global/local default to `{}`. */
 export function parseTrainMetrics(json: unknown): TrainMetrics {
   if (!isObject(json)) throw new OutputInvalid('the metrics file must hold a JSON object');
-  const { datasetSize, global, local } = json;
+  const { datasetSize, global, local, proximalMu } = json;
   if (datasetSize === undefined) throw new OutputInvalid('the metrics file has no datasetSize');
   if (typeof datasetSize !== 'number' || !Number.isSafeInteger(datasetSize) || datasetSize <= 0) {
     throw new OutputInvalid(`datasetSize must be a positive integer, got ${JSON.stringify(datasetSize)}`);
@@ -100,7 +101,10 @@ export function parseTrainMetrics(json: unknown): TrainMetrics {
   for (const [key, v] of [['global', global], ['local', local]] as const) {
     if (v !== undefined && !isObject(v)) throw new OutputInvalid(`metrics.${key} must be a JSON object`);
   }
-  return { datasetSize, global: (global ?? {}) as Metrics, local: (local ?? {}) as Metrics };
+  if (proximalMu !== undefined && !(typeof proximalMu === 'number' && proximalMu >= 0 && Number.isFinite(proximalMu))) {
+    throw new OutputInvalid(`proximalMu must be a finite number ≥ 0, got ${JSON.stringify(proximalMu)}`);
+  }
+  return { datasetSize, global: (global ?? {}) as Metrics, local: (local ?? {}) as Metrics, ...(proximalMu !== undefined ? { proximalMu } : {}) };
 }
 
 export function parseEvaluateMetrics(json: unknown): Metrics {

@@ -14,14 +14,16 @@ in its metadata. Needs only torch, numpy and the standard library.
 
 Actions (the last command-line argument, else $FEDGIT_ACTION):
   init        FEDGIT_SEED                                   -> FEDGIT_OUTPUT_WEIGHTS
-  train       FEDGIT_INPUT_WEIGHTS, FEDGIT_FEATURES, FEDGIT_EPOCHS, FEDGIT_SEED, FEDGIT_ROUND
-                                                            -> FEDGIT_OUTPUT_WEIGHTS, FEDGIT_METRICS
+  train       FEDGIT_INPUT_WEIGHTS, FEDGIT_FEATURES, FEDGIT_EPOCHS, FEDGIT_SEED, FEDGIT_ROUND,
+              FEDGIT_PROXIMAL_MU (FedProx's μ, default 0)   -> FEDGIT_OUTPUT_WEIGHTS, FEDGIT_METRICS
   evaluate    FEDGIT_INPUT_WEIGHTS, FEDGIT_FEATURES         -> FEDGIT_METRICS
 Helpers for parity tests and benchmarks (not part of the operator contract):
   forward     FEDGIT_INPUT_WEIGHTS, FEDGIT_INPUT (`input` [B,10,F]) -> FEDGIT_OUTPUT (`probs` [B,10])
-  step        FEDGIT_INPUT_WEIGHTS, FEDGIT_INPUT (`input`, `labels` [B,10]), FEDGIT_LR
+  step        FEDGIT_INPUT_WEIGHTS, FEDGIT_INPUT (`input`, `labels` [B,10]), FEDGIT_LR,
+              optional FEDGIT_PROXIMAL_MU and FEDGIT_GLOBAL_WEIGHTS (the proximal term's w_global,
+              default the input weights)
               -> FEDGIT_OUTPUT_WEIGHTS (after one Adam step from fresh state),
-                 FEDGIT_OUTPUT (`loss` [1] and `grad.<name>` per tensor)
+                 FEDGIT_OUTPUT (`loss` [1] (the data loss), `proximal` [1] and `grad.<name>` per tensor)
   bench       FEDGIT_BATCH_SIZE, FEDGIT_REPS -> prints one JSON line {"msPerStep": ...}
 
 Other settings: FEDGIT_THREADS (default 2), FEDGIT_LR (3e-3), FEDGIT_BATCH_SIZE (8),
@@ -281,6 +283,25 @@ def bce(logits, labels):
     return F.binary_cross_entropy_with_logits(logits, labels, reduction="mean")
 
 
+def proximal_mu():
+    """FedProx's μ, $FEDGIT_PROXIMAL_MU (CONTRACT.md "FedProx"); 0 or unset: plain local training."""
+    mu = env_float("FEDGIT_PROXIMAL_MU", 0.0)
+    if not (math.isfinite(mu) and mu >= 0):
+        raise UsageError(f"$FEDGIT_PROXIMAL_MU must be a finite number >= 0, got {mu}")
+    return mu
+
+
+def frozen_parameters(model):
+    """w_global for the proximal term: a detached copy of every parameter, by name."""
+    return {name: p.detach().clone() for name, p in model.named_parameters()}
+
+
+def proximal_term(model, anchor, mu):
+    """FedProx (Li et al., "Federated Optimization in Heterogeneous Networks", MLSys 2020):
+    (μ/2)·‖w − w_global‖² over every tensor, added to the local loss; its gradient is μ·(w − w_global)."""
+    return (mu / 2) * sum(torch.sum((p - anchor[name]) ** 2) for name, p in model.named_parameters())
+
+
 # ---------------------------------------------------------------- data
 
 def fnv1a32(text):
@@ -441,6 +462,8 @@ def action_train():
     check_features(model, train)
     held_out = validation_or_all(train, validation)
     global_metrics = evaluate_model(model, held_out, 64)
+    mu = proximal_mu()
+    anchor = frozen_parameters(model) if mu > 0 else None
     optimizer = make_optimizer(model, lr)
     random = mulberry32(seed)  # one stream for the whole fit, as RegionTrainer.fit
     steps_per_epoch = math.ceil(len(train) / batch_size)
@@ -453,7 +476,8 @@ def action_train():
             xs, ys = stack(batch)
             optimizer.zero_grad(set_to_none=True)
             loss = bce(model(xs), ys)
-            loss.backward()
+            objective = loss + proximal_term(model, anchor, mu) if anchor is not None else loss
+            objective.backward()
             optimizer.step()
             total += float(loss) * len(batch)
         done = (epoch + 1) / max(1, epochs)
@@ -469,7 +493,9 @@ def action_train():
         "fedgit.plan": env("FEDGIT_PLAN_ID", ""),
         "fedgit.round": str(round_),
     })
-    write_json(env("FEDGIT_METRICS"), {"datasetSize": len(train), "global": global_metrics, "local": local_metrics})
+    # "proximalMu" tells fedgit which μ was applied: with μ > 0 it refuses a result that does not say so.
+    write_json(env("FEDGIT_METRICS"), {"datasetSize": len(train), "global": global_metrics, "local": local_metrics,
+                                       "proximalMu": mu})
 
 
 def action_evaluate():
@@ -499,15 +525,20 @@ def action_forward():
 def action_step():
     inputs, _ = read_safetensors(env("FEDGIT_INPUT"))
     model = load_input_model()
+    mu = proximal_mu()
+    global_file = env("FEDGIT_GLOBAL_WEIGHTS", "")
+    anchor = frozen_parameters(model_from_weights(read_safetensors(global_file)[0]) if global_file else model)
     optimizer = make_optimizer(model, env_float("FEDGIT_LR", 3e-3))
     model.train()
     optimizer.zero_grad(set_to_none=True)
     loss = bce(model(torch.from_numpy(check_input(inputs["input"]))), torch.from_numpy(inputs["labels"]))
-    loss.backward()
+    proximal = proximal_term(model, anchor, mu)
+    (loss + proximal if mu > 0 else loss).backward()
     grads = {f"grad.{name}": p.grad.detach().numpy().copy() for name, p in model.named_parameters()}
     optimizer.step()
     write_safetensors(env("FEDGIT_OUTPUT_WEIGHTS"), model_weights(model), {"fedgit.architecture": ARCHITECTURE})
-    write_safetensors(env("FEDGIT_OUTPUT"), {"loss": np.array([float(loss)], dtype=np.float32), **grads})
+    write_safetensors(env("FEDGIT_OUTPUT"), {"loss": np.array([float(loss)], dtype=np.float32),
+                                             "proximal": np.array([float(proximal)], dtype=np.float32), **grads})
 
 
 def action_bench():

@@ -77,16 +77,49 @@ function evaluate(weights: Tensors, data: Dataset): Metrics {
   return { loss: loss / data.x.length, accuracy: correct / data.x.length };
 }
 
+/** The toy model between steps, in float64. */
+export type ToyParams = { readonly w: Float64Array; b: number };
+export type ToyBatch = { readonly x: readonly ArrayLike<number>[]; readonly y: readonly number[] };
+
+/**
+ * One mini-batch SGD step on the mean logistic loss of `batch`, in place. With μ > 0 the loss gains
+ * FedProx's proximal term (μ/2)·‖θ − θ_global‖² over every parameter (Li et al., "Federated
+ * Optimization in Heterogeneous Networks", MLSys 2020), whose gradient μ·(θ − θ_global) pulls each
+ * step back toward the round's global model `anchor`. μ = 0 is plain SGD.
+ */
+export function toySgdStep(params: ToyParams, anchor: ToyParams, batch: ToyBatch, learningRate: number, mu = 0): void {
+  const { w } = params;
+  const gw = new Float64Array(w.length);
+  let gb = 0;
+  batch.x.forEach((xi, i) => {
+    let z = params.b;
+    for (let j = 0; j < w.length; j++) z += xi[j]! * w[j]!;
+    const err = sigmoid(z) - batch.y[i]!;
+    for (let j = 0; j < w.length; j++) gw[j]! += err * xi[j]!;
+    gb += err;
+  });
+  const n = batch.x.length;
+  // Written so that μ = 0 gives exactly the bytes plain SGD gave before FedProx existed.
+  for (let j = 0; j < w.length; j++) w[j]! -= (learningRate * gw[j]!) / n + learningRate * mu * (w[j]! - anchor.w[j]!);
+  params.b -= (learningRate * gb) / n + learningRate * mu * (params.b - anchor.b);
+}
+
+function toyParams(weights: Tensors): ToyParams {
+  return { w: Float64Array.from(weights.get('linear.weight')!.data), b: weights.get('linear.bias')!.data[0]! };
+}
+
 export function createLinearToyApp(o: LinearToyOptions, edge: string): EdgeApp {
   const train = makeDataset(o, edge, o.samplesPerEdge, 'train');
   const validation = makeDataset(o, edge, Math.max(20, Math.round(o.samplesPerEdge / 4)), 'validation');
   return {
     architecture: LINEAR_TOY_ARCHITECTURE,
+    appliesProximalTerm: true,
     initialWeights: async (seed) => linearToyInitialWeights(o, seed),
     async train(request: TrainRequest): Promise<TrainResult> {
       const globalMetrics = evaluate(request.weights, validation);
-      const w = Float64Array.from(request.weights.get('linear.weight')!.data);
-      let b = request.weights.get('linear.bias')!.data[0]!;
+      const anchor = toyParams(request.weights);
+      const params = toyParams(request.weights);
+      const mu = request.proximalMu ?? 0;
       const order = train.x.map((_, i) => i);
       const random = mulberry32(request.seed ^ request.round);
       for (let epoch = 0; epoch < request.epochs; epoch++) {
@@ -97,25 +130,17 @@ export function createLinearToyApp(o: LinearToyOptions, edge: string): EdgeApp {
         }
         for (let start = 0; start < order.length; start += o.batchSize) {
           const batch = order.slice(start, start + o.batchSize);
-          const gw = new Float64Array(o.features);
-          let gb = 0;
-          for (const i of batch) {
-            const xi = train.x[i]!;
-            const err = sigmoid(xi.reduce((s, v, j) => s + v * w[j]!, b)) - train.y[i]!;
-            for (let j = 0; j < o.features; j++) gw[j]! += err * xi[j]!;
-            gb += err;
-          }
-          for (let j = 0; j < o.features; j++) w[j]! -= (o.learningRate * gw[j]!) / batch.length;
-          b -= (o.learningRate * gb) / batch.length;
+          toySgdStep(params, anchor, { x: batch.map((i) => train.x[i]!), y: batch.map((i) => train.y[i]!) }, o.learningRate, mu);
         }
         request.onProgress?.(`epoch ${epoch + 1}/${request.epochs}`, (epoch + 1) / request.epochs);
         if (o.epochDelayMs > 0) await sleep(o.epochDelayMs, request.signal);
       }
       const weights: Tensors = new Map([
-        ['linear.bias', { shape: [1], data: Float32Array.of(b) }],
-        ['linear.weight', { shape: [1, o.features], data: Float32Array.from(w) }],
+        ['linear.bias', { shape: [1], data: Float32Array.of(params.b) }],
+        ['linear.weight', { shape: [1, o.features], data: Float32Array.from(params.w) }],
       ]);
-      return { weights, datasetSize: train.x.length, metrics: { global: globalMetrics, local: evaluate(weights, validation) } };
+      const local = { ...evaluate(weights, validation), ...(mu > 0 ? { proximalMu: mu } : {}) };
+      return { weights, datasetSize: train.x.length, metrics: { global: globalMetrics, local } };
     },
     evaluate: async (weights) => evaluate(weights, validation),
     close: async () => undefined,

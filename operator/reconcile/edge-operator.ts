@@ -23,6 +23,7 @@ import { sign } from '../trust/sign.js';
 import { fingerprint, publicKeyOf } from '../trust/keys.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import { PlanSource } from '../runtime/plan-source.js';
+import { proximalMuOf, proximalTermProblem } from './proximal-term.js';
 
 export type EdgeDeps = {
   readonly edge: string;
@@ -54,6 +55,8 @@ export class EdgeOperator implements Reconciler {
   private lastWait = '';
   /** Set when training met an error whose class is fatal: the next reconcile reports it. */
   private fatalError: Error | null = null;
+  /** A plan this edge's app cannot train (FedProx without a proximal term): it waits for the next plan. */
+  private refusedPlan: { planId: string; reason: string } | null = null;
   private readonly journal: PushJournal;
   /** Commits on this edge's branch already judged: pushed by this edge, or not. */
   private readonly ownership = new Map<string, boolean>();
@@ -176,6 +179,10 @@ export class EdgeOperator implements Reconciler {
           this.note(keyProblem);
           return;
         }
+        if (this.refusedPlan?.planId === observed.plan!.id) {
+          this.note(this.refusedPlan.reason);
+          return;
+        }
         if (this.failure && this.failure.base === action.base.oid && Date.now() < this.failure.retryAtMs) return { wakeAtMs: this.failure.retryAtMs };
         this.startTraining(observed.plan!, action.base, action.round);
         return;
@@ -234,6 +241,14 @@ export class EdgeOperator implements Reconciler {
     log.info(`round ${round}/${plan.plan.rounds}: training ${plan.plan.epochsPerRound} epoch(s) from ${shortId(base.oid)}`, { round, base: base.oid });
     const { global, own } = await this.repositories();
     const app = await this.appFor(plan);
+    const proximalMu = proximalMuOf(plan.plan, this.deps.strategies);
+    const refusal = proximalTermProblem(plan.plan, proximalMu, app);
+    if (refusal) {
+      log.error(refusal);
+      this.refusedPlan = { planId: plan.id, reason: refusal };
+      this.lastWait = refusal;
+      return;
+    }
     const result = await app.train({
       weights: await readWeights(global, base.oid),
       epochs: plan.plan.epochsPerRound,
@@ -242,6 +257,7 @@ export class EdgeOperator implements Reconciler {
       seed: (plan.plan.seed + round * 7919) >>> 0,
       signal,
       onProgress: this.progressLog(round),
+      ...(proximalMu > 0 ? { proximalMu } : {}),
     });
     if (signal.aborted) return;
     const problem = updateProblem(result.weights, this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options), result.datasetSize);
