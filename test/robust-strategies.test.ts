@@ -157,12 +157,12 @@ test('strategy options in the plan: checked with file:line, and plans a strategy
   refused(plan('{ id: krum, options: { f: 1, g: 2 } }'), /^plan\.yaml:\d+: strategy\.options/);
   refused(plan('{ id: krum }'), /strategy\.options\.f/);
   refused(plan('{ id: median, options: { beta: 0.1 } }'), /strategy\.options/);
-  refused(plan('krum2'), /^plan\.yaml:\d+: strategy: unknown strategy 'krum2' \(known: fedavg, median, trimmed-mean, krum, multi-krum, fedavgm, fedadagrad, fedadam, fedyogi\)$/);
+  refused(plan('krum2'), /^plan\.yaml:\d+: strategy: unknown strategy 'krum2' \(known: fedavg, fedprox, median, trimmed-mean, krum, multi-krum, fedavgm, fedadagrad, fedadam, fedyogi\)$/);
   refused(plan('median', 'maxShare: 0.5\n'), /^plan\.yaml:\d+: maxShare: .*median does not weigh by dataset size/);
 });
 
 test('the registry knows each strategy by its id, and each strategy names itself by it', () => {
-  assert.deepEqual([...builtinRegistries.strategies.ids()], ['fedavg', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'fedavgm', 'fedadagrad', 'fedadam', 'fedyogi']);
+  assert.deepEqual([...builtinRegistries.strategies.ids()], ['fedavg', 'fedprox', 'median', 'trimmed-mean', 'krum', 'multi-krum', 'fedavgm', 'fedadagrad', 'fedadam', 'fedyogi']);
   for (const id of builtinRegistries.strategies.ids()) {
     const options = id === 'krum' ? { f: 1 } : id === 'multi-krum' ? { f: 1, m: 2 } : {};
     assert.equal(builtinRegistries.strategies.get(id, options).name, id);
