@@ -55,6 +55,10 @@ export function renderParameters(options: ParameterOptions): string {
     ['ImageSampler', '"RandomCoordinate"'],
     ['NumberOfSpatialSamples', [2048, 2048, 4096]],
     ['NewSamplesEveryIteration', '"true"'],
+    // The step-size estimation's exact gradient: elastix's default of 100 000 samples took ~0.4 s
+    // per level; 10 000 give transforms within 0.1 mm (mean) of it for ~10 % less CPU per volume
+    // (docs/registration.md).
+    ['NumberOfSamplesForExactGradient', 10000],
     ['RandomSeed', options.randomSeed ?? 20240917],
     ['DefaultPixelValue', 0],
     ['WriteResultImage', '"false"'],
