@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Strategy, StrategyRegistry } from '../sdk/index.js';
 import { UnknownComponent } from '../sdk/index.js';
 import { fedAvgStrategy } from './fedavg.js';
-import { medianStrategy, trimmedMeanStrategy } from './robust.js';
+import { medianStrategy, TRIM_FRACTION, trimmedMeanWith } from './robust.js';
 import { krumProblem, krumStrategy } from './krum.js';
 import { fedAvgMStrategy } from './fedavgm.js';
 import { fedAdagradStrategy } from './fedadagrad.js';
@@ -14,6 +14,8 @@ type Entry = {
   readonly options: z.ZodType;
   readonly create: (options: never) => Strategy;
   readonly planProblem?: (options: never, edgeCount: number) => string | undefined;
+  /** μ of the proximal term this strategy asks the edges to add to their local loss (FedProx), from its validated options; absent: 0. */
+  readonly proximalMu?: (options: never) => number;
   /** FedAvg's weights (and the server optimisers', which start from FedAvg) follow dataset sizes; the robust rules ignore them. */
   readonly weighsByDatasetSize?: boolean;
 };
@@ -22,6 +24,10 @@ const NO_OPTIONS = z.strictObject({});
 const fixed = (strategy: Strategy): Entry => ({ options: NO_OPTIONS, create: () => strategy });
 
 /** f: the Byzantine edges the plan assumes; multi-Krum also m, how many of the best-scored updates it averages. */
+/** β of the trimmed mean: the share of values dropped at each end of every parameter; below 1/2 or nothing would remain. */
+const TrimmedMeanOptions = z.strictObject({ beta: z.number().min(0).lt(0.5).default(TRIM_FRACTION) });
+const FedProxOptions = z.strictObject({ mu: z.number().min(0).max(1_000).default(0.01) });
+
 const KrumOptions = z.strictObject({ f: z.number().int().min(0).max(1_000) });
 const MultiKrumOptions = z.strictObject({ f: z.number().int().min(0).max(1_000), m: z.number().int().min(1).max(1_000) });
 
@@ -44,12 +50,13 @@ const ENTRIES: ReadonlyMap<string, Entry> = new Map<string, Entry>([
   // FedProx (Li et al., MLSys 2020): each edge adds (μ/2)·‖w − w_global‖² to its local loss; the merge is FedAvg's.
   // μ defaults to 0.01, a mild pull from the middle of the paper's grid {0.001, 0.01, 0.1, 1} (docs/fedprox.md).
   ['fedprox', {
-    options: z.strictObject({ mu: z.number().min(0).max(1_000).default(0.01) }),
+    options: FedProxOptions,
     create: () => ({ ...fedAvgStrategy, name: 'fedprox' }),
     weighsByDatasetSize: true,
+    proximalMu: (o: z.output<typeof FedProxOptions>) => o.mu,
   }],
   ['median', fixed(medianStrategy)],
-  ['trimmed-mean', fixed(trimmedMeanStrategy)],
+  ['trimmed-mean', { options: TrimmedMeanOptions, create: (o: z.output<typeof TrimmedMeanOptions>) => trimmedMeanWith(o.beta) }],
   ['krum', {
     options: KrumOptions,
     create: (o: z.output<typeof KrumOptions>) => krumStrategy('krum', { f: o.f, m: 1 }),
@@ -76,6 +83,7 @@ export const strategies: StrategyRegistry = {
   ids: () => [...ENTRIES.keys()],
   optionsSchema: (id) => entry(id).options,
   weighsByDatasetSize: (id) => entry(id).weighsByDatasetSize === true,
+  proximalMu: (id, options = {}) => entry(id).proximalMu?.(entry(id).options.parse(options) as never) ?? 0,
   planProblem: (id, options, edgeCount) => entry(id).planProblem?.(options as never, edgeCount),
   get: (id, options = {}) => entry(id).create(entry(id).options.parse(options) as never),
 };

@@ -8,9 +8,10 @@
  *   edges are Byzantine; at half or more it follows them (the published
  *   breakdown point).
  * - `trimmed-mean`: each parameter drops the ⌊β·n⌋ largest and ⌊β·n⌋ smallest
- *   values and averages the rest, β = TRIM_FRACTION. Robust while the Byzantine
- *   edges are at most ⌊β·n⌋; with n < 1/β nothing is trimmed and it is FedAvg
- *   without dataset-size weights.
+ *   values and averages the rest; β is the plan's `options.beta`, 0 ≤ β < 0.5,
+ *   default TRIM_FRACTION. Robust while the Byzantine edges are at most ⌊β·n⌋
+ *   (its breakdown point is ⌊β·n⌋/n, below β); with n < 1/β nothing is trimmed
+ *   and it is FedAvg without dataset-size weights; β = 0 is that mean always.
  *
  * Both ignore dataset sizes: a weight by declared size would hand an attacker
  * the lever these rules take away. Each edge is reported with weight 1/n. The
@@ -67,8 +68,14 @@ export const medianStrategy: Strategy = {
   weights: equalWeights,
 };
 
-export const trimmedMeanStrategy: Strategy = {
-  name: 'trimmed-mean',
-  aggregate: (updates, previous) => coordinatewise(updates, previous, (sorted) => trimmedMean(sorted)),
-  weights: equalWeights,
-};
+/** The trimmed mean dropping ⌊β·n⌋ values at each end of every parameter. */
+export function trimmedMeanWith(beta: number): Strategy {
+  if (!(beta >= 0 && beta < 0.5)) throw new RangeError(`the trimmed mean's β must be in [0, 0.5), got ${beta}`);
+  return {
+    name: 'trimmed-mean',
+    aggregate: (updates, previous) => coordinatewise(updates, previous, (sorted) => trimmedMean(sorted, beta)),
+    weights: equalWeights,
+  };
+}
+
+export const trimmedMeanStrategy: Strategy = trimmedMeanWith(TRIM_FRACTION);

@@ -145,6 +145,12 @@ export interface StrategyRegistry {
   optionsSchema(id: string): import('zod').ZodType;
   /** Whether the strategy weighs updates by dataset size (then the plan's `maxShare` bounds those weights). */
   weighsByDatasetSize(id: string): boolean;
+  /**
+   * μ of the proximal term (μ/2)·‖w − w_global‖² the strategy asks every edge to add to its local
+   * loss (FedProx, Li et al. 2020), from its options (defaults applied); 0 for a strategy that asks
+   * for none. The edge reads this capability, never the strategy's id.
+   */
+  proximalMu(id: string, options?: unknown): number;
   /** Why a plan with this many edges cannot use the strategy with these options (e.g. Krum needs n ≥ 2f + 3), or undefined. */
   planProblem(id: string, options: unknown, edgeCount: number): string | undefined;
   /** The strategy with its (validated) options. */

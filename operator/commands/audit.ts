@@ -5,7 +5,7 @@
  * recomputed from the previous commit's state).
  */
 import type { StrategyState, Update } from '../contracts.js';
-import { shortId, WEIGHTS_FILE, PLAN_FILE, type MergedEntry } from '../git/names.js';
+import { shortId, WEIGHTS_FILE, PLAN_FILE, type ClippedEntry, type MergedEntry } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
 import { checkpointBytes, globalStatementOf, readMetrics, readWeights } from '../store/federation.js';
@@ -100,6 +100,7 @@ async function auditMerge(audit: Audit): Promise<void> {
   const state = strategy.step ? await previousState(audit, parent) : null;
   if (state === undefined) return;
   const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid), state);
+  checkClipping(audit, expected);
   const expectedWeight = (edge: string) => expected.weights[expected.updates.findIndex((u) => u.edge === edge)];
   check(record.merged.every((m) => m.weight === expectedWeight(m.edge)), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
   const recomputed = checkpointBytes(expected.tensors, meta);
@@ -107,6 +108,20 @@ async function auditMerge(audit: Audit): Promise<void> {
   await auditState(audit, strategy.name, expected);
   const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
   check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);
+}
+
+/**
+ * The clipping the merge records is the recomputed one: the same edges, each with the same original
+ * norm (exactly, as float64), none hidden, none invented, none on a plan without `clip`.
+ */
+function checkClipping({ record, plan, check }: Audit, expected: Merge): void {
+  const recorded = record.clipped ?? [];
+  if (!plan.plan.clip && recorded.length === 0) return;
+  const render = (list: readonly ClippedEntry[]) => (list.length ? list.map((c) => `${c.edge} (norm ${c.norm})`).join(', ') : 'none');
+  const same = recorded.length === expected.clipped.length && recorded.every((c, i) => c.edge === expected.clipped[i]!.edge && Object.is(c.norm, expected.clipped[i]!.norm));
+  const bound = plan.plan.clip ? `norm ${plan.plan.clip.maxNorm}` : 'no clip in the plan';
+  const what = `updates clipped (${bound}): ${escapeUntrusted(render(recorded), 500)}`;
+  check(same, same ? what : `${what}; recomputed: ${render(expected.clipped)}`);
 }
 
 /** The optimiser state the merge starts from (null after round 0), or undefined when the parent's cannot be read. */

@@ -42,6 +42,7 @@ export const TRAILER = {
   metricsLocal: 'Fedgit-Metrics-Local',
   strategy: 'Fedgit-Strategy',
   merged: 'Fedgit-Merged',
+  clipped: 'Fedgit-Clipped',
   rejected: 'Fedgit-Rejected',
   source: 'Fedgit-Source',
   signature: 'Fedgit-Signature',
@@ -94,6 +95,22 @@ export function parseMerged(value: string): MergedEntry {
   const m = /^(\S+) ([0-9a-f]{40}) size=(\d+) weight=(\S+)$/.exec(value);
   if (!m) throw new Error(`malformed ${TRAILER.merged} trailer: ${value}`);
   return { edge: m[1]!, commit: m[2]!, datasetSize: Number(m[3]), weight: Number(m[4]) };
+}
+
+/**
+ * `Fedgit-Clipped: <edge> norm=<n>`: an update whose delta was scaled down to the plan's
+ * `clip.maxNorm` before the strategy ran, with its original L2 norm (the shortest decimal that
+ * reads back as the same float64, so audit compares it exactly).
+ */
+export type ClippedEntry = { readonly edge: string; readonly norm: number };
+
+export const renderClipped = (e: ClippedEntry): string => `${e.edge} norm=${e.norm}`;
+
+export function parseClipped(value: string): ClippedEntry {
+  const m = /^(\S+) norm=(\S+)$/.exec(value);
+  const norm = m ? Number(m[2]) : NaN;
+  if (!m || !(norm >= 0) || !Number.isFinite(norm)) throw new Error(`malformed ${TRAILER.clipped} trailer: ${value}`);
+  return { edge: m[1]!, norm };
 }
 
 /** A reason may quote what an edge wrote: escaped and bounded once, where it is made, so that re-rendering it changes nothing. */

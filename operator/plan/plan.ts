@@ -46,6 +46,11 @@ export const PlanSchema = z
     minEdges: z.number().int().min(1).optional(),
     /** `fedavg`, or `{ id, options }` for a strategy that takes options (aggregator-app/registry.ts). */
     strategy: z.union([z.string().min(1), z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) })]).default('fedavg'),
+    /**
+     * Update-norm clipping before any strategy (operator/reconcile/merge.ts): an update whose delta
+     * from the previous global model is longer than `maxNorm` (L2 over every tensor) is scaled down to it.
+     */
+    clip: z.strictObject({ maxNorm: z.number().positive().max(1e12) }).optional(),
     /** The largest share of one edge in a merge, e.g. 0.5 (operator/reconcile/influence.ts). */
     maxShare: z.number().gt(0).max(1).optional(),
     app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),

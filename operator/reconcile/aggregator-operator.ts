@@ -232,7 +232,7 @@ export class AggregatorOperator implements Reconciler {
     const started = Date.now();
     const strategy = this.deps.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
     const state = strategy.step ? await readStateAfter(global, action.head) : null;
-    const { weights, tensors, state: next } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid), state);
+    const { weights, tensors, state: next, clipped } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid), state);
     const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const round = action.head.round + 1;
     const metrics = {
@@ -241,13 +241,14 @@ export class AggregatorOperator implements Reconciler {
       missing: [...action.missing],
       updates: Object.fromEntries(records.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
       rejected: action.rejected.map((r) => ({ ...r })),
+      ...(plan.plan.clip ? { clip: { maxNorm: plan.plan.clip.maxNorm, clipped: Object.fromEntries(clipped.map((c) => [c.edge, { norm: c.norm }])) } } : {}),
     };
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected: action.rejected, metrics, ...(next ? { state: next } : {}), ...this.signer() }),
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, clipped, rejected: action.rejected, metrics, ...(next ? { state: next } : {}), ...this.signer() }),
     );
     if (oid) {
       const who = merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ');
-      this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
+      this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''}${clipped.length ? ` (clipped to norm ${plan.plan.clip!.maxNorm}: ${clipped.map((c) => `${c.edge} from ${c.norm.toPrecision(4)}`).join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
     }
     return true;
   }

@@ -6,8 +6,8 @@ import path from 'node:path';
 import type { Metrics, StrategyState, Tensors } from '../contracts.js';
 import { Repository } from '../git/repository.js';
 import {
-  METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderMerged, renderMessage,
-  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type MergedEntry, type RejectedEntry,
+  METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderClipped, renderMerged, renderMessage,
+  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type ClippedEntry, type MergedEntry, type RejectedEntry,
 } from '../git/names.js';
 import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
@@ -107,6 +107,8 @@ export type GlobalCommitInput = {
   readonly parent: string | null;
   readonly strategy?: string;
   readonly merged?: readonly MergedEntry[];
+  /** Updates scaled down to the plan's `clip.maxNorm` (operator/reconcile/merge.ts). */
+  readonly clipped?: readonly ClippedEntry[];
   readonly rejected?: readonly RejectedEntry[];
   readonly source?: string;
   readonly metrics: Metrics;
@@ -130,6 +132,7 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
   if (input.source) trailers.push([TRAILER.source, input.source]);
   if (input.strategy) trailers.push([TRAILER.strategy, input.strategy]);
   for (const m of merged) trailers.push([TRAILER.merged, renderMerged(m)]);
+  for (const c of input.clipped ?? []) trailers.push([TRAILER.clipped, renderClipped(c)]);
   for (const r of input.rejected ?? []) trailers.push([TRAILER.rejected, renderRejected(r.edge, r.commit, r.reason)]);
   const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
   if (input.sign) trailers.push([TRAILER.signature, input.sign(renderMergeStatement(mergeStatementOf({ planId: plan.id, round, parent: input.parent, strategy: input.strategy ?? input.source ?? 'initial', merged }, weights)))]);

@@ -1,6 +1,6 @@
 /** What fedgit reads back from its commits: pure parsing of trailers into records. */
 import type { Commit } from '../git/repository.js';
-import { TRAILER, trailer, trailerAll, parseMerged, parseMetricSummary, type MergedEntry } from '../git/names.js';
+import { TRAILER, trailer, trailerAll, parseClipped, parseMerged, parseMetricSummary, type ClippedEntry, type MergedEntry } from '../git/names.js';
 
 export type GlobalRecord = {
   readonly oid: string;
@@ -10,6 +10,8 @@ export type GlobalRecord = {
   readonly architecture: string;
   readonly strategy: string | undefined;
   readonly merged: readonly MergedEntry[];
+  /** Updates scaled down to the plan's `clip.maxNorm` before the strategy ran, with their original norms. */
+  readonly clipped?: readonly ClippedEntry[];
   readonly rejected: readonly string[];
   readonly source: string | undefined;
   readonly signature: string | undefined;
@@ -51,8 +53,10 @@ export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
   const round = roundOf(trailer(c.trailers, TRAILER.round));
   if (!planId || round === undefined) return undefined;
   let merged: MergedEntry[];
+  let clipped: ClippedEntry[];
   try {
     merged = trailerAll(c.trailers, TRAILER.merged).map(parseMerged);
+    clipped = trailerAll(c.trailers, TRAILER.clipped).map(parseClipped);
   } catch {
     return undefined;
   }
@@ -64,6 +68,7 @@ export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
     architecture: trailer(c.trailers, TRAILER.architecture) ?? '',
     strategy: trailer(c.trailers, TRAILER.strategy),
     merged,
+    clipped,
     rejected: trailerAll(c.trailers, TRAILER.rejected),
     source: trailer(c.trailers, TRAILER.source),
     signature: trailer(c.trailers, TRAILER.signature),
