@@ -33,10 +33,13 @@ export function buildPlan(templateText: string, templateFile: string, overrides:
     name: template.name,
     rounds: overrides.rounds ?? template.rounds,
     epochsPerRound: overrides.epochsPerRound ?? template.epochsPerRound,
-    edges: template.edges.map((e) => e.name),
+    edges: template.edges.map((e) => (e.maxDatasetSize !== undefined ? { name: e.name, maxDatasetSize: e.maxDatasetSize } : e.name)),
     roundDeadline: `${Math.round(template.roundDeadlineMs / 1000)}s`,
     minEdges: template.minEdges,
-    strategy: template.strategy,
+    // The strategy with its options (fedprox's μ, fedadam's η…), and the merge's bounds: the template's choices, not defaults.
+    strategy: Object.keys(template.strategyOptions).length ? { id: template.strategy, options: template.strategyOptions } : template.strategy,
+    ...(template.clip ? { clip: template.clip } : {}),
+    ...(template.maxShare !== undefined ? { maxShare: template.maxShare } : {}),
     seed: overrides.seed ?? template.seed,
     app: { id: template.app.id, options: template.app.options },
   };

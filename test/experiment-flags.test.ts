@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { runCli, tempDir } from './helpers/temp.js';
+import { buildPlan } from '../experiment/federated.js';
 
 const cases: Array<{ args: string[]; message: RegExp }> = [
   { args: ['experiment', '--rounds', '0'], message: /--rounds takes an integer from 1 to 10000, got '0'/ },
@@ -51,4 +52,23 @@ test('fedgit experiment --help and fedgit synth --help print their usage', async
   assert.match(s.stdout, /--profile NAME/);
   assert.match(s.stdout, /fedgit synth --profile independent --seed 777 --count 90 --out data\/independent/);
   for (const flag of ['--slice-mm', '--noise', '--bias', '--tilt', '--storage', '--orientation', '--lesion-rate', '--region-rate', '--lesion-hu', '--shift', '--rotation', '--table-z']) assert.ok(s.stdout.includes(flag), flag);
+});
+
+test("the experiment's plan keeps the template's strategy options, clipping and bounds, and applies the flags", () => {
+  const template = `name: aspects
+rounds: 8
+edges: [{ name: hospital-a, maxDatasetSize: 100 }, hospital-b]
+strategy: { id: fedprox, options: { mu: 0.1 } }
+clip: { maxNorm: 5 }
+maxShare: 0.75
+app: { id: aspects-cnn, options: { hidden: 8 } }
+`;
+  const { plan } = buildPlan(template, 'template.yaml', { rounds: 3, seed: 7 });
+  assert.equal(plan.strategy, 'fedprox');
+  assert.deepEqual(plan.strategyOptions, { mu: 0.1 });
+  assert.deepEqual(plan.clip, { maxNorm: 5 });
+  assert.equal(plan.maxShare, 0.75);
+  assert.deepEqual(plan.edges.map((e) => [e.name, e.maxDatasetSize]), [['hospital-a', 100], ['hospital-b', undefined]]);
+  assert.equal(plan.rounds, 3);
+  assert.equal(plan.seed, 7);
 });
