@@ -22,6 +22,11 @@
  *   Register it in aggregator-app/registry.ts (`StrategyRegistry`). A server
  *   optimiser also implements `step`, which takes and returns its
  *   `StrategyState`; the operator stores that state in the global commit.
+ *   What the operator must know about a strategy is a capability of the
+ *   registry (`weighsByDatasetSize`, `planProblem`, `proximalMu` for a μ the
+ *   edges add to their loss), never a comparison with its id. Update-norm
+ *   clipping (plan `clip`) runs before any strategy: a strategy sees the
+ *   clipped updates and needs nothing of its own for it.
  *
  * Errors
  *   Throw the classes below; each declares its exit status and whether it
