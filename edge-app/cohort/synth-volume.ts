@@ -30,6 +30,7 @@ const HEAD_CENTRE = [0, -17, 12] as const;
 
 /** One synthetic non-contrast head CT, fully determined by `seed`. Pure. */
 export function synthVolume(seed: number, options: SynthVolumeOptions = {}): SynthVolume {
+  // The draws happen in this order; changing it changes every volume of every seed.
   const random = mulberry32(seed);
   const matrix = options.matrix ?? 512;
   const nz = options.slices ?? randomInt(random, 28, 36);
@@ -37,59 +38,85 @@ export function synthVolume(seed: number, options: SynthVolumeOptions = {}): Syn
   const { hemisphere, labels, head } = drawHead(random, options);
   const affine = drawAffine(random, matrix, nz, pixel);
   const sigma = uniform(random, 3, 5);
-
-  // Voxel → MNI: the head sits at its MNI place, scaled about its centre and shifted a little
-  // in y and z. Its midsagittal plane stays at world x = 0, as after the rigid registration a real
-  // pipeline does first: the model compares each hemisphere with the mirrored other one, and a
-  // midline off by a few mm makes boundary differences far larger than a 2–6 HU lesion. (The x
-  // draw is still made so every other parameter of a seed stays as it was.)
-  const scale = uniform(random, 0.95, 1.05);
-  uniform(random, -3, 3);
-  const shift = [0, uniform(random, -3, 3), uniform(random, -3, 3)];
-  const worldToMni = [
-    1 / scale, 0, 0, HEAD_CENTRE[0] - (HEAD_CENTRE[0] + shift[0]!) / scale,
-    0, 1 / scale, 0, HEAD_CENTRE[1] - (HEAD_CENTRE[1] + shift[1]!) / scale,
-    0, 0, 1 / scale, HEAD_CENTRE[2] - (HEAD_CENTRE[2] + shift[2]!) / scale,
-    0, 0, 0, 1,
-  ];
-  const m = multiplyAffines(worldToMni, affine);
-
-  const hu = new Float32Array(matrix * matrix * nz);
-  const blocks = Math.ceil(matrix / BLOCK);
-  const base = new Float32Array(blocks * blocks);
-  const centre = (matrix - 1) / 2;
-  const fovRadius2 = (matrix / 2) ** 2;
-  let noiseState = (seed ^ 0x9e3779b9) >>> 0 || 1;
-  const tableShift = 32 - GAUSSIAN_TABLE_BITS;
-
-  for (let k = 0; k < nz; k++) {
-    for (let b = 0; b < blocks; b++) {
-      for (let a = 0; a < blocks; a++) {
-        const i = a * BLOCK + (BLOCK - 1) / 2, j = b * BLOCK + (BLOCK - 1) / 2;
-        base[b * blocks + a] = headHu(head,
-          m[0]! * i + m[1]! * j + m[2]! * k + m[3]!,
-          m[4]! * i + m[5]! * j + m[6]! * k + m[7]!,
-          m[8]! * i + m[9]! * j + m[10]! * k + m[11]!);
-      }
-    }
-    for (let j = 0; j < matrix; j++) {
-      const row = (k * matrix + j) * matrix;
-      const halfChord = Math.sqrt(Math.max(0, fovRadius2 - (j - centre) ** 2));
-      const first = Math.max(0, Math.ceil(centre - halfChord)), last = Math.min(matrix - 1, Math.floor(centre + halfChord));
-      hu.fill(PADDING_HU, row, row + first);
-      hu.fill(PADDING_HU, row + last + 1, row + matrix);
-      const baseRow = ((j / BLOCK) | 0) * blocks;
-      for (let i = first; i <= last; i++) {
-        noiseState ^= noiseState << 13; noiseState ^= noiseState >>> 17; noiseState ^= noiseState << 5;
-        hu[row + i] = base[baseRow + ((i / BLOCK) | 0)]! + sigma * GAUSSIAN_TABLE[noiseState >>> tableShift]!;
-      }
-    }
-  }
+  const voxelToMni = multiplyAffines(drawWorldToMni(random), affine);
+  const hu = renderVoxels({ head, voxelToMni, matrix, nz, sigma, seed });
   return {
     volume: { dims: [matrix, matrix, nz], pixdim: [pixel, pixel, SLICE_MM], hu, affine, description: 'fedgit synthetic NCCT' },
     hemisphere,
     labels,
   };
+}
+
+/**
+ * World → MNI: the head sits at its MNI place, scaled about its centre and shifted a little
+ * in y and z. Its midsagittal plane stays at world x = 0, as after the rigid registration a real
+ * pipeline does first: the model compares each hemisphere with the mirrored other one, and a
+ * midline off by a few mm makes boundary differences far larger than a 2–6 HU lesion. (The x
+ * draw is still made so every other parameter of a seed stays as it was.)
+ */
+function drawWorldToMni(random: Random): number[] {
+  const scale = uniform(random, 0.95, 1.05);
+  uniform(random, -3, 3);
+  const shift = [0, uniform(random, -3, 3), uniform(random, -3, 3)];
+  return [
+    1 / scale, 0, 0, HEAD_CENTRE[0] - (HEAD_CENTRE[0] + shift[0]!) / scale,
+    0, 1 / scale, 0, HEAD_CENTRE[1] - (HEAD_CENTRE[1] + shift[1]!) / scale,
+    0, 0, 1 / scale, HEAD_CENTRE[2] - (HEAD_CENTRE[2] + shift[2]!) / scale,
+    0, 0, 0, 1,
+  ];
+}
+
+/** What the voxels are made from: the head, where each voxel lies in MNI space, and the noise. */
+type Scan = { readonly head: HeadParams; readonly voxelToMni: readonly number[]; readonly matrix: number; readonly nz: number; readonly sigma: number; readonly seed: number };
+
+/** The image: the head model per block, noise per voxel, padding outside the reconstruction circle. */
+function renderVoxels(scan: Scan): Float32Array {
+  const { matrix, nz } = scan;
+  const hu = new Float32Array(matrix * matrix * nz);
+  const blocks = Math.ceil(matrix / BLOCK);
+  const base = new Float32Array(blocks * blocks);
+  // The noise is its own xorshift stream, so the per-voxel draws do not move the seed's other draws.
+  let noiseState = (scan.seed ^ 0x9e3779b9) >>> 0 || 1;
+  for (let k = 0; k < nz; k++) {
+    sampleHeadBlocks(scan, k, blocks, base);
+    noiseState = fillNoisySlice(scan, k, blocks, base, hu, noiseState);
+  }
+  return hu;
+}
+
+/** The head model at the centre of each BLOCK×BLOCK block of slice k, into `base`. */
+function sampleHeadBlocks(scan: Scan, k: number, blocks: number, base: Float32Array): void {
+  const m = scan.voxelToMni;
+  for (let b = 0; b < blocks; b++) {
+    for (let a = 0; a < blocks; a++) {
+      const i = a * BLOCK + (BLOCK - 1) / 2, j = b * BLOCK + (BLOCK - 1) / 2;
+      base[b * blocks + a] = headHu(scan.head,
+        m[0]! * i + m[1]! * j + m[2]! * k + m[3]!,
+        m[4]! * i + m[5]! * j + m[6]! * k + m[7]!,
+        m[8]! * i + m[9]! * j + m[10]! * k + m[11]!);
+    }
+  }
+}
+
+/** Slice k of `hu`: its block's value plus noise inside the circle, padding outside. Returns the noise state after it. */
+function fillNoisySlice(scan: Scan, k: number, blocks: number, base: Float32Array, hu: Float32Array, noiseState: number): number {
+  const { matrix, sigma } = scan;
+  const centre = (matrix - 1) / 2;
+  const fovRadius2 = (matrix / 2) ** 2;
+  const tableShift = 32 - GAUSSIAN_TABLE_BITS;
+  for (let j = 0; j < matrix; j++) {
+    const row = (k * matrix + j) * matrix;
+    const halfChord = Math.sqrt(Math.max(0, fovRadius2 - (j - centre) ** 2));
+    const first = Math.max(0, Math.ceil(centre - halfChord)), last = Math.min(matrix - 1, Math.floor(centre + halfChord));
+    hu.fill(PADDING_HU, row, row + first);
+    hu.fill(PADDING_HU, row + last + 1, row + matrix);
+    const baseRow = ((j / BLOCK) | 0) * blocks;
+    for (let i = first; i <= last; i++) {
+      noiseState ^= noiseState << 13; noiseState ^= noiseState >>> 17; noiseState ^= noiseState << 5;
+      hu[row + i] = base[baseRow + ((i / BLOCK) | 0)]! + sigma * GAUSSIAN_TABLE[noiseState >>> tableShift]!;
+    }
+  }
+  return noiseState;
 }
 
 function drawHead(random: Random, options: SynthVolumeOptions): { hemisphere: 'L' | 'R'; labels: Uint8Array; head: HeadParams } {
