@@ -32,7 +32,11 @@ const EXPERIMENT_USAGE = `usage: fedgit experiment [options]
 
 Generates a synthetic NCCT cohort if missing (two hospitals + a test set),
 trains the ASPECTS model centrally and federated (fedgit run, one process per
-edge), and compares both final models on the test set.
+edge), and compares both final models on the test set. A cohort folder
+written by \`fedgit synth\` with other settings is regenerated, except under a
+--data you name without a generation flag (--per-edge, --test, --matrix,
+--data-seed): that one is used as written. Folders of your own (no
+.fedgit-synth.json) are never overwritten.
 
   --data DIR               cohort root: DIR/<edge>/ and DIR/test/     (${EXPERIMENT_DEFAULTS.data})
   --work DIR               plan, repositories, logs, results, report (${EXPERIMENT_DEFAULTS.work})
@@ -298,6 +302,8 @@ async function experimentCommand(args: string[], cli: string): Promise<number> {
     testCount: integer('test', v.test, { min: 1, max: 100_000 }) ?? EXPERIMENT_DEFAULTS.test,
     matrix: integer('matrix', v.matrix, { min: 32, max: 1024 }) ?? EXPERIMENT_DEFAULTS.matrix,
     dataSeed: integer('data-seed', v['data-seed'], { min: 0, max: 2 ** 32 - 1 }) ?? EXPERIMENT_DEFAULTS.dataSeed,
+    // A cohort the user named is kept as written unless they also ask for other generation settings.
+    keepCohort: v.data !== undefined && [v['per-edge'], v.test, v.matrix, v['data-seed']].every((flag) => flag === undefined),
     parallel: !(v.sequential ?? false),
     python: v.python ?? EXPERIMENT_DEFAULTS.python,
     timeoutSeconds: integer('timeout', v.timeout, { min: 1 }) ?? EXPERIMENT_DEFAULTS.timeoutSeconds,

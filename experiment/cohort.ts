@@ -43,8 +43,8 @@ export function experimentCohortParts(dataRoot: string, o: { edges: readonly str
 export type FolderState =
   | { readonly kind: 'complete'; readonly count: number; readonly ours: boolean; readonly settings?: SynthSettings }
   | { readonly kind: 'empty' }
-  /** ours but unfinished or with other settings: safe to regenerate */
-  | { readonly kind: 'stale'; readonly reason: string }
+  /** ours but unfinished, or complete with other settings (`unfinished` false): safe to regenerate */
+  | { readonly kind: 'stale'; readonly reason: string; readonly unfinished: boolean }
   | { readonly kind: 'foreign'; readonly reason: string };
 
 /**
@@ -100,15 +100,15 @@ export async function inspectCohortFolder(dir: string, wanted?: SynthSettings): 
   if (!manifest) {
     return problem ? { kind: 'foreign', reason: problem } : { kind: 'complete', count, ours: false };
   }
-  if (problem) return { kind: 'stale', reason: `unfinished (${problem})` };
-  if (manifest.version !== GENERATOR_VERSION || manifest.profile === undefined) return { kind: 'stale', reason: `written by generator version ${manifest.version ?? 1}, this is version ${GENERATOR_VERSION}` };
+  if (problem) return { kind: 'stale', reason: `unfinished (${problem})`, unfinished: true };
+  if (manifest.version !== GENERATOR_VERSION || manifest.profile === undefined) return { kind: 'stale', reason: `written by generator version ${manifest.version ?? 1}, this is version ${GENERATOR_VERSION}`, unfinished: false };
   const settings: SynthSettings = { count: manifest.count, seed: manifest.seed, matrix: manifest.matrix, profile: manifest.profile };
-  if (count !== manifest.count) return { kind: 'stale', reason: `labels.csv has ${count} rows, manifest says ${manifest.count}` };
+  if (count !== manifest.count) return { kind: 'stale', reason: `labels.csv has ${count} rows, manifest says ${manifest.count}`, unfinished: true };
   if (wanted && (wanted.count !== settings.count || wanted.seed !== settings.seed || wanted.matrix !== settings.matrix)) {
-    return { kind: 'stale', reason: `written with count ${settings.count}, seed ${settings.seed}, matrix ${settings.matrix}; wanted count ${wanted.count}, seed ${wanted.seed}, matrix ${wanted.matrix}` };
+    return { kind: 'stale', reason: `written with count ${settings.count}, seed ${settings.seed}, matrix ${settings.matrix}; wanted count ${wanted.count}, seed ${wanted.seed}, matrix ${wanted.matrix}`, unfinished: false };
   }
   if (wanted && JSON.stringify(wanted.profile) !== JSON.stringify(settings.profile)) {
-    return { kind: 'stale', reason: `written with profile ${settings.profile.name}${wanted.profile.name === settings.profile.name ? ' as it was then' : ''}; wanted ${wanted.profile.name}` };
+    return { kind: 'stale', reason: `written with profile ${settings.profile.name}${wanted.profile.name === settings.profile.name ? ' as it was then' : ''}; wanted ${wanted.profile.name}`, unfinished: false };
   }
   return { kind: 'complete', count, ours: true, settings };
 }
@@ -168,10 +168,11 @@ export type EnsureResult = { readonly generated: string[]; readonly reused: stri
 
 /**
  * Makes sure every part exists and is complete: complete folders are reused
- * (ours with other settings are regenerated), missing ones are generated in
- * worker threads, `concurrency` at a time (default: the cores, at most 3).
+ * (ours with other settings are regenerated, unless `keepWritten`: a cohort the
+ * user wrote with `fedgit synth` and named is theirs to keep), missing ones are
+ * generated in worker threads, `concurrency` at a time (default: the cores, at most 3).
  */
-export async function ensureCohort(parts: readonly CohortPart[], o: { say: Say; concurrency?: number }): Promise<EnsureResult> {
+export async function ensureCohort(parts: readonly CohortPart[], o: { say: Say; concurrency?: number; keepWritten?: boolean }): Promise<EnsureResult> {
   const started = Date.now();
   const todo: CohortPart[] = [];
   const reused: string[] = [];
@@ -185,6 +186,11 @@ export async function ensureCohort(parts: readonly CohortPart[], o: { say: Say; 
       case 'foreign':
         throw new ExperimentUsage(`${part.dir} is not a complete cohort (${state.reason}) and was not written by fedgit; fix or remove it, or choose another --data`);
       case 'stale':
+        if (o.keepWritten && !state.unfinished) {
+          o.say(`[synth] ${part.name}: reusing ${part.dir} as written (${state.reason}; the generation flags apply only to a missing folder)`);
+          reused.push(part.name);
+          break;
+        }
         o.say(`[synth] ${part.name}: regenerating ${part.dir}: ${state.reason}`);
         todo.push(part);
         break;

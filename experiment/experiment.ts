@@ -33,6 +33,8 @@ export type ExperimentSettings = {
   readonly testCount: number;
   readonly matrix: number;
   readonly dataSeed: number;
+  /** Reuse complete cohort folders written with other settings (`--data` given, no generation flag). */
+  readonly keepCohort?: boolean;
   /** Train central while the federation runs (two arms share the cores). */
   readonly parallel: boolean;
   readonly python: string;
@@ -144,7 +146,7 @@ async function prepare(s: ExperimentSettings): Promise<Run> {
  */
 async function prepareCohort({ s, say, started, timings, edges, data }: Run): Promise<Awaited<ReturnType<typeof ensureCohort>>> {
   const parts = experimentCohortParts(data, { edges, perEdge: s.perEdge, test: s.testCount, dataSeed: s.dataSeed, matrix: s.matrix });
-  const cohort = await ensureCohort(parts, { say });
+  const cohort = await ensureCohort(parts, { say, keepWritten: s.keepCohort ?? false });
   timings.synth = cohort.seconds;
   say(`[experiment] cohort ready (${elapsed(started)})`);
   const preprocessStart = Date.now();

@@ -49,6 +49,14 @@ test('the experiment cohort is generated once, reused, and never written over fo
   assert.deepEqual(second.reused, ['a', 'b', 'test']);
   assert.equal((await stat(path.join(dir, 'data', 'a', 'synth-0000.nii.gz'))).mtimeMs, mtime, 'not rewritten');
 
+  // a cohort the user named (keepWritten): kept as written whatever it was written with, but an unfinished folder is redone
+  const otherSeed = experimentCohortParts(path.join(dir, 'data'), { edges: ['a', 'b'], perEdge: 3, test: 2, dataSeed: 9, matrix: 48 });
+  const kept = await ensureCohort(otherSeed, { say, keepWritten: true });
+  assert.deepEqual(kept.generated, []);
+  assert.deepEqual(kept.reused, ['a', 'b', 'test']);
+  assert.equal((await stat(path.join(dir, 'data', 'a', 'synth-0000.nii.gz'))).mtimeMs, mtime, 'not rewritten');
+  assert.equal(await readFile(path.join(dir, 'data', 'a', 'labels.csv'), 'utf8'), labelsA);
+
   // ours, but other settings: regenerated; an unfinished folder (no labels.csv) too
   const bigger = experimentCohortParts(path.join(dir, 'data'), { edges: ['a', 'b'], perEdge: 3, test: 2, dataSeed: 1, matrix: 48 });
   await writeFile(path.join(dir, 'data', 'test', 'labels.csv'), 'garbage');
