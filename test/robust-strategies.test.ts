@@ -1,10 +1,13 @@
 /**
  * The robust strategies (aggregator-app/robust.ts, krum.ts): values computed by
- * hand, independence of the update order, the published breakdown points, plan
- * options checked with file:line errors, and a toy federation with one Byzantine
- * edge in five, where FedAvg is dragged off while median, trimmed mean, Krum and
- * multi-Krum stay with the honest run — every merge of every run audits, and a
- * forged exclusion list does not.
+ * hand (the trimmed mean at β = 0.4 too), independence of the update order, the
+ * published breakdown points, plan options checked with file:line errors, the
+ * proximal μ as a registry capability, and the issue-13 table: a toy federation
+ * with one Byzantine edge in five, scaled or sign-flipped, where FedAvg ends more
+ * than 2 points below the honest run while median, trimmed mean, Krum, multi-Krum
+ * and FedAvg with update-norm clipping stay within 2 points — every merge of every
+ * run audits, and a forged exclusion list does not. The table is printed as `#`
+ * lines: `node --test --test-name-pattern=Byzantine dist/test/robust-strategies.test.js`.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
