@@ -192,6 +192,9 @@ test('roundsWithin is the largest T with epsilonAfter(T) ≤ target; nextRoundFi
   }
   assert.equal(roundsWithin(0.1, 1e-5, 0.5), 0, 'not even one round fits');
   assert.equal(roundsWithin(1, 1e-5, 1e4, 1e-6), Infinity, 'more than 2^53 rounds fit');
+  // RDP ≈ 1e-26 per round here, below log A's rounding error: clamped at 0, never negative (which would be refused).
+  assert.equal(epsilonAfter(1, 1e-5, 1e4, 1e-9), 0);
+  assert.ok(roundRdp(1e4, 1e-9).every((rdp) => rdp >= 0));
 });
 
 test('bad arguments are refused with a RangeError naming the argument', () => {

@@ -156,7 +156,8 @@ export function sampledGaussianRdp(samplingRate: number, noiseMultiplier: number
   const logA = Number.isInteger(order)
     ? logAForIntegerOrder(samplingRate, noiseMultiplier, order)
     : logAForFractionalOrder(samplingRate, noiseMultiplier, order);
-  return logA / (order - 1);
+  // RDP is ≥ 0; for tiny q and huge z the true value (~1e-26) is below the rounding error of log A.
+  return Math.max(0, logA / (order - 1));
 }
 
 /** RDP per order of one round, over a grid of orders. */
