@@ -1,5 +1,5 @@
 /**
- * The RDP accountant (aggregator-app/privacy/) against published values. Each reference names
+ * The RDP accountant (operator/privacy/) against published values. Each reference names
  * its source: repository, file, test and the commit read. Tolerances: where the source asserts
  * its own tolerance we use the same one (assertAlmostEqual(places=7) is |Δ| < 5e-8, places=5
  * is |Δ| < 5e-6, rtol=1e-4 is relative); our computation is the same float64 algorithm, so the
@@ -21,9 +21,9 @@ import {
   roundsWithin,
   sampledGaussianRdp,
   TF_PRIVACY_ORDERS,
-} from '../aggregator-app/privacy/rdp-accountant.js';
-import { logAdd, logErfc, logSub } from '../aggregator-app/privacy/log-math.js';
-import { privacyPlanSchema } from '../aggregator-app/privacy/plan-schema.js';
+} from '../operator/privacy/rdp-accountant.js';
+import { logAdd, logErfc, logSub } from '../operator/privacy/log-math.js';
+import { privacyPlanSchema } from '../operator/privacy/plan-schema.js';
 
 function assertClose(actual: number, expected: number, tolerance: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual} vs ${expected} (tolerance ${tolerance})`);

@@ -9,6 +9,7 @@ import { shortId, WEIGHTS_FILE, PLAN_FILE, type ClippedEntry, type MergedEntry }
 import type { Repository } from '../git/repository.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
 import { checkpointBytes, globalStatementOf, readMetrics, readWeights } from '../store/federation.js';
+import type { Tensors } from '../contracts.js';
 import { verificationFailure } from '../trust/sign.js';
 import { fingerprint } from '../trust/keys.js';
 import { loadUpdate } from '../store/load-update.js';
@@ -19,6 +20,8 @@ import { parseEdgeRecord, parseGlobalRecord, type GlobalRecord } from '../store/
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Registries } from '../runtime/registries.js';
 import { openForReading, type Where } from './locate.js';
+import { noiseCommitment, SEED_BYTES } from '../privacy/gaussian-noise.js';
+import { privacyTrailerValues } from '../privacy/accounting.js';
 
 export type AuditCheck = { readonly ok: boolean; readonly what: string };
 export type AuditReport = { readonly ok: boolean; readonly commit: string; readonly round: number | undefined; readonly checks: readonly AuditCheck[] };
@@ -33,11 +36,15 @@ type Audit = {
   readonly plan: CommittedPlan;
   readonly stored: Buffer;
   readonly meta: { planId: string; round: number; architecture: string };
+  /** The round's DP noise seed, when the auditor was given it (a DP merge is then recomputed bit for bit). */
+  readonly noiseSeed?: Uint8Array;
   /** Records a check; returns whether it passed. */
   readonly check: (ok: boolean, what: string) => boolean;
 };
 
-export async function auditCommit(where: Where, registries: Registries, spec: string): Promise<AuditReport> {
+export type AuditOptions = { readonly noiseSeed?: Uint8Array };
+
+export async function auditCommit(where: Where, registries: Registries, spec: string, options: AuditOptions = {}): Promise<AuditReport> {
   const checks: AuditCheck[] = [];
   const check = (ok: boolean, what: string) => (checks.push({ ok, what }), ok);
   const global = await openForReading(where, where.locate([]).global, 'the global repository');
@@ -50,7 +57,7 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   const { app } = plan.plan;
   const architecture = registries.apps.architecture(app.id, app.options);
   check(record.architecture === architecture, `architecture ${record.architecture} is the plan's ${architecture}`);
-  const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check };
+  const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check, ...(options.noiseSeed ? { noiseSeed: options.noiseSeed } : {}) };
   checkAggregatorSignature(audit);
   await (record.round === 0 ? auditRoundZero(audit) : auditMerge(audit));
   return report(record.round);
@@ -84,7 +91,7 @@ async function auditRoundZero({ registries, global, record, plan, stored, meta, 
 
 /** A merge: its parent, every update it names, and the recomputed merge, weights and metrics. */
 async function auditMerge(audit: Audit): Promise<void> {
-  const { where, registries, global, oid, record, plan, stored, meta, check } = audit;
+  const { where, registries, global, record, plan, stored, meta, check } = audit;
   const parent = record.parent ? parseGlobalRecord(await global.readCommit(record.parent)) : undefined;
   check(parent !== undefined && parent.planId === plan.id && parent.round === record.round - 1, `parent ${record.parent ? shortId(record.parent) : '(none)'} is round ${record.round - 1} of the same plan`);
   check(record.merged.length >= plan.plan.minEdges, `${record.merged.length} updates merged, plan needs at least ${plan.plan.minEdges}`);
@@ -97,6 +104,10 @@ async function auditMerge(audit: Audit): Promise<void> {
     if (update) updates.push(update);
   }
   if (updates.length !== record.merged.length || !parent) return;
+  if (plan.plan.privacy || record.privacy) {
+    await auditDpMerge(audit, updates, parent);
+    return checkMergeMetrics(audit);
+  }
   const state = strategy.step ? await previousState(audit, parent) : null;
   if (state === undefined) return;
   const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid), state);
@@ -106,6 +117,10 @@ async function auditMerge(audit: Audit): Promise<void> {
   const recomputed = checkpointBytes(expected.tensors, meta);
   check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
   await auditState(audit, strategy.name, expected);
+  await checkMergeMetrics(audit);
+}
+
+async function checkMergeMetrics({ global, oid, record, check }: Audit): Promise<void> {
   const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
   check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);
 }
@@ -116,10 +131,11 @@ async function auditMerge(audit: Audit): Promise<void> {
  */
 function checkClipping({ record, plan, check }: Audit, expected: Merge): void {
   const recorded = record.clipped ?? [];
-  if (!plan.plan.clip && recorded.length === 0) return;
+  const clipNorm = plan.plan.privacy?.clipNorm ?? plan.plan.clip?.maxNorm;
+  if (clipNorm === undefined && recorded.length === 0) return;
   const render = (list: readonly ClippedEntry[]) => (list.length ? list.map((c) => `${c.edge} (norm ${c.norm})`).join(', ') : 'none');
   const same = recorded.length === expected.clipped.length && recorded.every((c, i) => c.edge === expected.clipped[i]!.edge && Object.is(c.norm, expected.clipped[i]!.norm));
-  const bound = plan.plan.clip ? `norm ${plan.plan.clip.maxNorm}` : 'no clip in the plan';
+  const bound = clipNorm !== undefined ? `norm ${clipNorm}` : 'no clip in the plan';
   const what = `updates clipped (${bound}): ${escapeUntrusted(render(recorded), 500)}`;
   check(same, same ? what : `${what}; recomputed: ${render(expected.clipped)}`);
 }
@@ -201,6 +217,73 @@ function mergeMetricsProblem(metrics: Record<string, unknown>, record: GlobalRec
   if (listed.join(',') !== merged.join(',')) return `lists ${listed.map((e) => escapeUntrusted(e, 64)).join(', ')} but the merge used ${merged.join(', ')}`;
   const wrong = record.merged.find((m) => updates[m.edge]?.commit !== m.commit || updates[m.edge]?.datasetSize !== m.datasetSize);
   return wrong ? `the entry of ${wrong.edge} does not name commit ${shortId(wrong.commit)} with dataset size ${wrong.datasetSize}` : null;
+}
+
+/**
+ * A DP merge (plan `privacy`): the privacy trailers recomputed from the plan and the round, the
+ * fixed 1/n weights, the clipping, and then either the whole merge bit for bit (given the round's
+ * noise seed, which must match the commitment) or, without it, a statistical check of the noise.
+ */
+async function auditDpMerge(audit: Audit, updates: readonly Update[], parent: GlobalRecord): Promise<void> {
+  const { global, oid, record, plan, stored, meta, noiseSeed, check } = audit;
+  const privacy = plan.plan.privacy;
+  if (!check(privacy !== undefined, 'the merge carries privacy trailers and its plan has a privacy section') || !privacy) return;
+  const recorded = record.privacy;
+  const expectedTrailers = privacyTrailerValues(privacy, record.round);
+  const trailersMatch = recorded !== undefined && recorded.epsilon === expectedTrailers.epsilon && recorded.delta === expectedTrailers.delta && recorded.accountant === expectedTrailers.accountant;
+  check(trailersMatch, `privacy trailers ε ≤ ${expectedTrailers.epsilon}, δ ${expectedTrailers.delta}, ${expectedTrailers.accountant} recomputed from the plan and round ${record.round}${trailersMatch ? '' : `: recorded ${escapeUntrusted(JSON.stringify(recorded ?? null), 300)}`}`);
+  const commitment = recorded?.noiseCommitment ?? '';
+  if (!check(/^sha256:[0-9a-f]{64}$/.test(commitment), `the merge commits to its noise seed (${escapeUntrusted(commitment, 80) || 'none'})`)) return;
+  const n = plan.plan.edges.length;
+  check(record.merged.every((m) => m.weight === 1 / n), `every merged update weighs 1/${n} (the fixed denominator: the plan's ${n} edges)`);
+  const strategy = audit.registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
+  const previous = await readWeights(global, parent.oid);
+  if (noiseSeed) {
+    const seedMatches = check(noiseSeed.length === SEED_BYTES && noiseCommitment(noiseSeed) === commitment, `the noise seed given matches the commitment ${shortId(commitment.slice('sha256:'.length))}…`);
+    if (!seedMatches) return;
+    const expected = computeMerge(plan.plan, strategy, updates, previous, null, noiseSeed);
+    checkClipping(audit, expected);
+    check(checkpointBytes(expected.tensors, meta).equals(stored), `recomputed DP-FedAvg (clipping, 1/${n} average, noise from the seed) over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
+    return;
+  }
+  // The noise-free part does not depend on the seed; any seed gives it.
+  const expected = computeMerge(plan.plan, strategy, updates, previous, null, new Uint8Array(SEED_BYTES));
+  checkClipping(audit, expected);
+  checkNoiseStatistics(audit, await readWeights(global, oid), expected.dp!);
+}
+
+/** Two-sided false-alarm rate of the seedless noise check. */
+export const NOISE_CHECK_FALSE_ALARM = 1e-5;
+/** The standard normal quantile at 1 − NOISE_CHECK_FALSE_ALARM / 2. */
+const NOISE_CHECK_Z = 4.4172;
+
+/**
+ * [lower, upper] of a χ² with `d` degrees of freedom at two-sided rate NOISE_CHECK_FALSE_ALARM, by
+ * the Wilson–Hilferty approximation (Wilson & Hilferty, PNAS 1931): (χ²/d)^(1/3) is nearly normal.
+ */
+export function chiSquareBounds(d: number): [number, number] {
+  const spread = Math.sqrt(2 / (9 * d));
+  const at = (z: number) => d * Math.max(0, 1 - 2 / (9 * d) + z * spread) ** 3;
+  return [at(-NOISE_CHECK_Z), at(NOISE_CHECK_Z)];
+}
+
+/**
+ * Without the seed: stored − noise-free average, over all d coordinates, should be d independent
+ * N(0, σ²) draws (plus float32 rounding, far below σ unless σ is tiny), so Σ r²/σ² is χ²_d.
+ */
+function checkNoiseStatistics({ check }: Audit, stored: Tensors, dp: NonNullable<Merge['dp']>): void {
+  let sumOfSquares = 0;
+  let d = 0;
+  for (const [name, average] of dp.noiseFree) {
+    const data = stored.get(name)?.data;
+    if (!data || data.length !== average.length) return void check(false, `the stored weights hold tensor ${name} of ${average.length} values`);
+    for (let i = 0; i < average.length; i++) sumOfSquares += ((data[i]! - average[i]!) / dp.noiseStd) ** 2;
+    d += average.length;
+  }
+  const [lower, upper] = chiSquareBounds(d);
+  const ratio = Math.sqrt(sumOfSquares / d);
+  check(sumOfSquares >= lower && sumOfSquares <= upper, `stored weights − recomputed noise-free average look like N(0, σ²), σ = ${dp.noiseStd.toPrecision(6)}: measured std ${(ratio * dp.noiseStd).toPrecision(4)} (${ratio.toFixed(3)} σ) over ${d} coordinates, χ² ${sumOfSquares.toPrecision(6)} within [${lower.toPrecision(4)}, ${upper.toPrecision(4)}] (false alarm ${NOISE_CHECK_FALSE_ALARM})`);
+  check(true, 'not checked: the noise itself was not recomputed — that needs the round\'s seed (--noise-seed), which the aggregator keeps secret because anyone holding it could subtract the noise');
 }
 
 export function renderAudit(r: AuditReport): string {

@@ -46,7 +46,15 @@ export const TRAILER = {
   rejected: 'Fedgit-Rejected',
   source: 'Fedgit-Source',
   signature: 'Fedgit-Signature',
+  privacyEpsilon: 'Fedgit-Privacy-Epsilon',
+  privacyDelta: 'Fedgit-Privacy-Delta',
+  privacyAccountant: 'Fedgit-Privacy-Accountant',
+  /** `sha256:<hex>` of the round's noise seed (the seed itself is never committed). */
+  privacyNoise: 'Fedgit-Privacy-Noise-Commitment',
 } as const;
+
+/** The privacy trailers of a DP merge, as written (strings, so audit compares them exactly). */
+export type PrivacyEntry = { readonly epsilon: string; readonly delta: string; readonly accountant: string; readonly noiseCommitment: string };
 
 export type Trailers = ReadonlyArray<readonly [string, string]>;
 

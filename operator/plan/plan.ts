@@ -6,6 +6,17 @@ import { parseYamlText, validate, lineOf, fieldName, type ParsedYaml } from '../
 import type { AppRegistry, StrategyRegistry } from '../contracts.js';
 import { parsePublicKey } from '../trust/keys.js';
 import { Name } from '../config/names.js';
+import { privacyPlanSchema } from '../privacy/plan-schema.js';
+
+/**
+ * Strategies a DP merge can stand for: their merge is an average, which the DP merge replaces by
+ * its clipped, fixed-denominator, noised average. The robust rules (median, trimmed-mean, krum,
+ * multi-krum) pick or drop updates by their content, so one hospital can move their output by
+ * more than clipNorm/n and the Gaussian accounting does not hold; the server optimisers would only
+ * post-process the noised average, but their stored weights then hide the noise from the seedless
+ * audit, which is not built for them yet.
+ */
+export const DP_STRATEGIES: readonly string[] = ['fedavg', 'fedprox'];
 
 
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)$/;
@@ -56,6 +67,8 @@ export const PlanSchema = z
     app: z.strictObject({ id: z.string().min(1), options: z.record(z.string(), z.unknown()).default({}) }),
     seed: z.number().int().min(0).max(2 ** 32 - 1).default(0),
     aggregator: z.strictObject({ publicKey: PublicKey }).optional(),
+    /** Client-level DP-FedAvg (docs/privacy.md): clipping, fixed denominator, Gaussian noise, the RDP accountant's budget. */
+    privacy: privacyPlanSchema.optional(),
     pretrained: z
       .string()
       .regex(/^(?!.*\.\.)(?![/.])[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository')
@@ -82,6 +95,7 @@ export const PlanSchema = z
     if (plan.minEdges !== undefined && plan.minEdges > plan.edges.length) {
       ctx.addIssue({ code: 'custom', path: ['minEdges'], message: `is ${plan.minEdges} but the plan has only ${plan.edges.length} edges` });
     }
+    if (plan.privacy) privacyIssues(plan).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
   })
   .transform(({ strategy, ...plan }) => ({
     ...plan,
@@ -90,6 +104,34 @@ export const PlanSchema = z
     strategy: typeof strategy === 'string' ? strategy : strategy.id,
     strategyOptions: typeof strategy === 'string' ? {} : strategy.options,
   }));
+
+type PrivacyInput = {
+  strategy: string | { id: string };
+  clip?: { maxNorm: number } | undefined;
+  maxShare?: number | undefined;
+  privacy?: { clipNorm: number; samplingRate: number } | undefined;
+};
+
+/** What a privacy section cannot be combined with (each with the path of the offending field). */
+function privacyIssues(plan: PrivacyInput): Array<{ path: PropertyKey[]; message: string }> {
+  const privacy = plan.privacy!;
+  const issues: Array<{ path: PropertyKey[]; message: string }> = [];
+  const strategy = typeof plan.strategy === 'string' ? plan.strategy : plan.strategy.id;
+  if (!DP_STRATEGIES.includes(strategy)) {
+    const why = ['median', 'trimmed-mean', 'krum', 'multi-krum'].includes(strategy)
+      ? 'a robust rule selects updates by their content, so one hospital can move its output by more than clipNorm/n and the Gaussian accounting does not hold'
+      : 'its merge is not accounted by the DP merge yet (server optimisers: the seedless audit cannot separate their step from the noise)';
+    issues.push({ path: ['strategy'], message: `${strategy} cannot be combined with privacy: ${why}; use ${DP_STRATEGIES.join(' or ')}` });
+  }
+  if (plan.clip && plan.clip.maxNorm !== privacy.clipNorm) {
+    issues.push({ path: ['clip', 'maxNorm'], message: `is ${plan.clip.maxNorm} but privacy.clipNorm is ${privacy.clipNorm}: the DP merge clips at clipNorm (remove clip or make them equal)` });
+  }
+  if (plan.maxShare !== undefined) issues.push({ path: ['maxShare'], message: 'cannot be combined with privacy: the DP merge weighs every edge 1/n, whatever its dataset size' });
+  if (privacy.samplingRate !== 1) {
+    issues.push({ path: ['privacy', 'samplingRate'], message: 'must be 1: every merge names the edges it merged, so who took part is public and sampling amplification does not apply (docs/privacy.md)' });
+  }
+  return issues;
+}
 
 export type Plan = Omit<z.output<typeof PlanSchema>, 'roundDeadline'>;
 /** A plan as committed: its id is the plan repository's commit id. */

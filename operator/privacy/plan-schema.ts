@@ -1,7 +1,7 @@
 /**
  * The `privacy` section of a plan for client-level DP-FedAvg (McMahan et al., ICLR 2018), as a
- * zod schema. Not wired into the plan yet (see docs/privacy.md, "Not built yet"): the plan
- * loader owns that. A section is refused when its budget does not allow even one round.
+ * zod schema, part of the plan (operator/plan/plan.ts). A section is refused when its budget does
+ * not allow even one round.
  */
 import { z } from 'zod';
 import { roundsWithin } from './rdp-accountant.js';

@@ -2,6 +2,7 @@
 import type { RejectedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
+import { budgetAllowsRound } from '../privacy/accounting.js';
 
 export type AggregatorObserved = {
   readonly plan: CommittedPlan | null;
@@ -23,7 +24,8 @@ export type AggregatorAction =
   | { readonly kind: 'init' }
   | { readonly kind: 'record-rejections'; readonly head: GlobalRecord; readonly entries: readonly RejectedEntry[] }
   | { readonly kind: 'merge'; readonly head: GlobalRecord; readonly updates: readonly EdgeRecord[]; readonly rejected: readonly RejectedEntry[]; readonly missing: readonly string[]; readonly why: 'all-edges' | 'deadline' }
-  | { readonly kind: 'tag'; readonly head: GlobalRecord }
+  /** `budget`: a privacy plan stops before its rounds are done, because the next round would exceed targetEpsilon. */
+  | { readonly kind: 'tag'; readonly head: GlobalRecord; readonly budget?: string }
   | { readonly kind: 'done'; readonly head: GlobalRecord };
 
 export function deadlineOf(head: GlobalRecord, plan: CommittedPlan): number {
@@ -35,6 +37,11 @@ export function decideAggregator(o: AggregatorObserved, nowMs: number): Aggregat
   if (!plan) return { kind: 'wait', reason: 'no plan yet' };
   if (!head) return { kind: 'init' };
   if (head.round >= plan.plan.rounds) return o.finalTag === head.oid ? { kind: 'done', head } : { kind: 'tag', head };
+  const privacy = plan.plan.privacy;
+  if (privacy && !budgetAllowsRound(privacy, head.round)) {
+    if (o.finalTag === head.oid) return { kind: 'done', head };
+    return { kind: 'tag', head, budget: `privacy budget reached: round ${head.round + 1} would take ε past targetEpsilon ${privacy.targetEpsilon} at δ ${privacy.delta}; stopping after ${head.round} of ${plan.plan.rounds} rounds` };
+  }
   // Refusals are recorded before anything else, so everyone sees them while the round is open.
   const known = new Set(o.recorded.map((r) => r.commit));
   const unrecorded = o.rejected.filter((r) => !known.has(r.commit));

@@ -20,6 +20,9 @@ import { sign } from '../trust/sign.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import { PlanSource } from '../runtime/plan-source.js';
 import { escapeUntrusted } from '../text/untrusted.js';
+import { defaultNoiseSecretFile, readOrCreateNoiseSecret } from '../privacy/noise-secret.js';
+import { deriveNoiseSeed, noiseCommitment } from '../privacy/gaussian-noise.js';
+import { privacyTrailerValues } from '../privacy/accounting.js';
 
 export type AggregatorDeps = {
   readonly locate: (edges: readonly string[]) => RepoLocations;
@@ -29,6 +32,8 @@ export type AggregatorDeps = {
   readonly log: Log;
   /** The aggregator's private signing key, when it has one. */
   readonly key?: KeyObject;
+  /** The DP noise secret's file (created, mode 0600, at first use); default: under $XDG_STATE_HOME/fedgit, per global repository. */
+  readonly noiseSecretFile?: string;
   readonly now?: () => number;
 };
 
@@ -174,7 +179,8 @@ export class AggregatorOperator implements Reconciler {
         return this.merge(plan, action);
       case 'tag':
         await tagFinal(await this.global(), plan, action.head.oid);
-        log.info(`plan ${plan.plan.name} finished: round ${action.head.round} is ${shortId(action.head.oid)}, tagged inference-${plan.plan.name}-${shortId(plan.id)}`, { commit: action.head.oid });
+        if (action.budget) log.info(action.budget, { round: action.head.round, commit: action.head.oid });
+        log.info(`plan ${plan.plan.name} finished${action.budget ? ' (privacy budget)' : ''}: round ${action.head.round} is ${shortId(action.head.oid)}, tagged inference-${plan.plan.name}-${shortId(plan.id)}`, { commit: action.head.oid });
         return true;
       case 'done':
         if (this.lastWait !== 'done') log.info(`plan ${plan.plan.name} is complete`);
@@ -232,23 +238,27 @@ export class AggregatorOperator implements Reconciler {
     const started = Date.now();
     const strategy = this.deps.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
     const state = strategy.step ? await readStateAfter(global, action.head) : null;
-    const { weights, tensors, state: next, clipped } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid), state);
-    const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const round = action.head.round + 1;
+    const seed = plan.plan.privacy ? deriveNoiseSeed(await this.noiseSecret(), plan.id, round) : null;
+    const { weights, tensors, state: next, clipped } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid), state, seed);
+    const privacy = plan.plan.privacy && seed ? { ...privacyTrailerValues(plan.plan.privacy, round), noiseCommitment: noiseCommitment(seed) } : undefined;
+    const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
+    const clipNorm = plan.plan.privacy?.clipNorm ?? plan.plan.clip?.maxNorm;
     const metrics = {
       round,
       why: action.why,
       missing: [...action.missing],
       updates: Object.fromEntries(records.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
       rejected: action.rejected.map((r) => ({ ...r })),
-      ...(plan.plan.clip ? { clip: { maxNorm: plan.plan.clip.maxNorm, clipped: Object.fromEntries(clipped.map((c) => [c.edge, { norm: c.norm }])) } } : {}),
+      ...(clipNorm !== undefined ? { clip: { maxNorm: clipNorm, clipped: Object.fromEntries(clipped.map((c) => [c.edge, { norm: c.norm }])) } } : {}),
+      ...(privacy ? { privacy: { epsilon: privacy.epsilon, delta: privacy.delta, accountant: privacy.accountant } } : {}),
     };
     const oid = await this.commitOrYield(() =>
-      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, clipped, rejected: action.rejected, metrics, ...(next ? { state: next } : {}), ...this.signer() }),
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(app.id, app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, clipped, rejected: action.rejected, metrics, ...(next ? { state: next } : {}), ...(privacy ? { privacy } : {}), ...this.signer() }),
     );
     if (oid) {
       const who = merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ');
-      this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''}${clipped.length ? ` (clipped to norm ${plan.plan.clip!.maxNorm}: ${clipped.map((c) => `${c.edge} from ${c.norm.toPrecision(4)}`).join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
+      this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''}${clipped.length ? ` (clipped to norm ${clipNorm}: ${clipped.map((c) => `${c.edge} from ${c.norm.toPrecision(4)}`).join(', ')})` : ''}${privacy ? ` (DP: ε ≤ ${privacy.epsilon} at δ ${privacy.delta} spent so far)` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
     }
     return true;
   }
@@ -271,6 +281,14 @@ export class AggregatorOperator implements Reconciler {
       updates.push(loaded.update);
     }
     return updates;
+  }
+
+  private noiseSecretBytes: Buffer | undefined;
+
+  /** The DP noise secret (read once); only seeds derived from it leave this object. */
+  private async noiseSecret(): Promise<Buffer> {
+    this.noiseSecretBytes ??= await readOrCreateNoiseSecret(this.deps.noiseSecretFile ?? defaultNoiseSecretFile(this.deps.locate([]).global));
+    return this.noiseSecretBytes;
   }
 
   private signer(): { sign?: Signer } {

@@ -7,7 +7,7 @@ import type { Metrics, StrategyState, Tensors } from '../contracts.js';
 import { Repository } from '../git/repository.js';
 import {
   METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderClipped, renderMerged, renderMessage,
-  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type ClippedEntry, type MergedEntry, type RejectedEntry,
+  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type ClippedEntry, type MergedEntry, type RejectedEntry, type PrivacyEntry,
 } from '../git/names.js';
 import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
@@ -115,6 +115,8 @@ export type GlobalCommitInput = {
   readonly sign?: Signer;
   /** A server optimiser's state after this merge (operator/store/strategy-state.ts). */
   readonly state?: StrategyState;
+  /** A DP merge's ε spent, δ, accountant and noise commitment. */
+  readonly privacy?: PrivacyEntry;
 };
 
 /** Writes round `round` of the plan's global branch; fails with RefConflict if the branch moved. */
@@ -134,6 +136,10 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
   for (const m of merged) trailers.push([TRAILER.merged, renderMerged(m)]);
   for (const c of input.clipped ?? []) trailers.push([TRAILER.clipped, renderClipped(c)]);
   for (const r of input.rejected ?? []) trailers.push([TRAILER.rejected, renderRejected(r.edge, r.commit, r.reason)]);
+  if (input.privacy) {
+    const p = input.privacy;
+    trailers.push([TRAILER.privacyEpsilon, p.epsilon], [TRAILER.privacyDelta, p.delta], [TRAILER.privacyAccountant, p.accountant], [TRAILER.privacyNoise, p.noiseCommitment]);
+  }
   const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
   if (input.sign) trailers.push([TRAILER.signature, input.sign(renderMergeStatement(mergeStatementOf({ planId: plan.id, round, parent: input.parent, strategy: input.strategy ?? input.source ?? 'initial', merged }, weights)))]);
   const oid = await repo.writeCommit({

@@ -1,6 +1,6 @@
 /** What fedgit reads back from its commits: pure parsing of trailers into records. */
 import type { Commit } from '../git/repository.js';
-import { TRAILER, trailer, trailerAll, parseClipped, parseMerged, parseMetricSummary, type ClippedEntry, type MergedEntry } from '../git/names.js';
+import { TRAILER, trailer, trailerAll, parseClipped, parseMerged, parseMetricSummary, type ClippedEntry, type MergedEntry, type PrivacyEntry } from '../git/names.js';
 
 export type GlobalRecord = {
   readonly oid: string;
@@ -12,6 +12,8 @@ export type GlobalRecord = {
   readonly merged: readonly MergedEntry[];
   /** Updates scaled down to the plan's `clip.maxNorm` before the strategy ran, with their original norms. */
   readonly clipped?: readonly ClippedEntry[];
+  /** A DP merge's privacy trailers (any that are present; a missing one reads as ''). */
+  readonly privacy?: PrivacyEntry;
   readonly rejected: readonly string[];
   readonly source: string | undefined;
   readonly signature: string | undefined;
@@ -48,6 +50,13 @@ function roundOf(value: string | undefined): number | undefined {
   return value !== undefined && /^\d+$/.test(value) ? Number(value) : undefined;
 }
 
+function privacyOf(trailers: Commit['trailers']): { privacy?: PrivacyEntry } {
+  const keys = [TRAILER.privacyEpsilon, TRAILER.privacyDelta, TRAILER.privacyAccountant, TRAILER.privacyNoise];
+  if (!keys.some((key) => trailer(trailers, key) !== undefined)) return {};
+  const [epsilon, delta, accountant, noiseCommitment] = keys.map((key) => trailer(trailers, key) ?? '') as [string, string, string, string];
+  return { privacy: { epsilon, delta, accountant, noiseCommitment } };
+}
+
 export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
   const planId = trailer(c.trailers, TRAILER.plan);
   const round = roundOf(trailer(c.trailers, TRAILER.round));
@@ -69,6 +78,7 @@ export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
     strategy: trailer(c.trailers, TRAILER.strategy),
     merged,
     clipped,
+    ...privacyOf(c.trailers),
     rejected: trailerAll(c.trailers, TRAILER.rejected),
     source: trailer(c.trailers, TRAILER.source),
     signature: trailer(c.trailers, TRAILER.signature),

@@ -1,0 +1,153 @@
+/**
+ * DP-FedAvg end to end on the toy app, driven in-process with the real aggregator operator: three
+ * rounds with privacy, every merge audits (with the round's seed: bit for bit; without: the noise
+ * statistics), ε trailers rise and match the accountant, forged noise fails the seedless audit, a
+ * budget of two rounds stops and tags after two with a log line saying why, and the aggregator's
+ * secret appears in no log and no git object.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import type { EdgeApp, Log, Tensors } from '../operator/contracts.js';
+import { AggregatorOperator } from '../operator/reconcile/aggregator-operator.js';
+import { createOpener } from '../operator/store/open-repository.js';
+import { checkpointBytes, commitEdgeUpdate, readFinalTag, readGlobalHead, readGlobalHistory, readWeights, reposUnder } from '../operator/store/federation.js';
+import { Repository } from '../operator/git/repository.js';
+import { METRICS_FILE, WEIGHTS_FILE } from '../operator/git/names.js';
+import type { GlobalRecord } from '../operator/store/records.js';
+import { builtinRegistries } from '../bin/registries.js';
+import { auditCommit, renderAudit } from '../operator/commands/audit.js';
+import { readRounds, renderRounds } from '../operator/commands/log.js';
+import { deriveNoiseSeed } from '../operator/privacy/gaussian-noise.js';
+import { epsilonAfter } from '../operator/privacy/rdp-accountant.js';
+import { computeMerge } from '../operator/reconcile/merge.js';
+import { setUpFederation } from './helpers/federation.js';
+import { tempDir, toyPlan } from './helpers/temp.js';
+import { whereUnder } from './helpers/chaos.js';
+
+const EDGES = ['hospital-a', 'hospital-b', 'hospital-c'];
+const privacyYaml = (z: number, targetEpsilon: number) => `privacy: { targetEpsilon: ${targetEpsilon}, delta: 0.00001, noiseMultiplier: ${z}, clipNorm: 0.5 }\n`;
+
+/** A toy federation with a DP plan; the aggregator's log lines are kept, its secret lives in `secretFile`. */
+async function startDpFederation(t: Parameters<typeof tempDir>[0], planYaml: string) {
+  const dir = await tempDir(t);
+  const { plan, repos, where } = await setUpFederation(dir, planYaml);
+  const secretFile = path.join(dir, 'aggregator-state', 'dp-noise.key');
+  const lines: string[] = [];
+  const keep = (level: string) => (message: string, data?: Record<string, unknown>) => void lines.push(`${level} ${message} ${JSON.stringify(data ?? {})}`);
+  const log: Log = { error: keep('error'), warn: keep('warn'), info: keep('info'), debug: keep('debug') };
+  const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...builtinRegistries, log, noiseSecretFile: secretFile });
+  const settle = async () => {
+    for (let i = 0; i < 20 && (await aggregator.reconcile())?.lookAgain; i++);
+  };
+  await settle();
+  const global = await aggregator.global();
+  const apps = new Map<string, EdgeApp>();
+  for (const edge of EDGES) apps.set(edge, await builtinRegistries.apps.createEdgeApp(plan.plan.app.id, plan.plan.app.options, { edge, engine: { kind: 'builtin' }, log }));
+  t.after(async () => void (await Promise.all([...apps.values()].map((a) => a.close()))));
+  const head = async (): Promise<GlobalRecord> => (await readGlobalHead(global, plan))!;
+  const round = async (): Promise<GlobalRecord> => {
+    const base = await head();
+    for (const edge of EDGES) {
+      const app = apps.get(edge)!;
+      const result = await app.train({ weights: await readWeights(global, base.oid), epochs: 1, round: base.round + 1, planId: plan.id, seed: plan.plan.seed, signal: new AbortController().signal });
+      await commitEdgeUpdate(new Repository(where.edges[edge]!), { plan, edge, round: base.round + 1, base: base.oid, architecture: app.architecture, tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics });
+    }
+    await settle();
+    return head();
+  };
+  const seedOf = async (r: number) => deriveNoiseSeed(await readFile(secretFile), plan.id, r);
+  const audit = (oid: string, noiseSeed?: Uint8Array) => auditCommit(whereUnder(repos), builtinRegistries, oid, noiseSeed ? { noiseSeed } : {});
+  return { dir, plan, repos, global, lines, secretFile, head, round, seedOf, audit };
+}
+
+const failures = (report: { checks: readonly { ok: boolean; what: string }[] }) => report.checks.filter((c) => !c.ok).map((c) => c.what).join('; ');
+
+/** A copy of `merge` whose weights are `tensors` (same message, metrics and parent), for forged-noise audits. */
+async function forgeWeights(fed: Awaited<ReturnType<typeof startDpFederation>>, merge: GlobalRecord, tensors: Tensors): Promise<string> {
+  const commit = await fed.global.readCommit(merge.oid);
+  const files = { [WEIGHTS_FILE]: checkpointBytes(tensors, { planId: fed.plan.id, round: merge.round, architecture: merge.architecture }), [METRICS_FILE]: await fed.global.readFile(merge.oid, METRICS_FILE) };
+  return fed.global.writeCommit({ files, parents: commit.parents, message: commit.message, author: commit.author });
+}
+
+/** The noise-free average of `merge` and its stored weights, for forging. */
+async function noiseParts(fed: Awaited<ReturnType<typeof startDpFederation>>, merge: GlobalRecord) {
+  const stored = await readWeights(fed.global, merge.oid);
+  const updates = [];
+  for (const m of merge.merged) updates.push({ edge: m.edge, datasetSize: m.datasetSize, tensors: await readWeights(new Repository(path.join(fed.repos, `edge-${m.edge}.git`)), m.commit) });
+  const strategy = builtinRegistries.strategies.get(fed.plan.plan.strategy, fed.plan.plan.strategyOptions);
+  const merged = computeMerge(fed.plan.plan, strategy, updates, await readWeights(fed.global, merge.parent!), null, await fed.seedOf(merge.round));
+  return { stored, noiseFree: merged.dp!.noiseFree };
+}
+
+test('DP-FedAvg, 3 rounds: every merge audits with the seed (bit for bit) and without (noise statistics); ε rises and matches the accountant', async (t) => {
+  const fed = await startDpFederation(t, `${toyPlan({ rounds: 3, edges: EDGES, minEdges: 3 })}${privacyYaml(5, 8)}`);
+  const merges: GlobalRecord[] = [];
+  for (let r = 1; r <= 3; r++) {
+    const merge = await fed.round();
+    assert.equal(merge.round, r, fed.lines.join('\n'));
+    merges.push(merge);
+    const withSeed = await fed.audit(merge.oid, await fed.seedOf(r));
+    assert.ok(withSeed.ok, `round ${r} with the seed: ${failures(withSeed)}`);
+    assert.ok(withSeed.checks.some((c) => c.ok && /matches the stored weights bit for bit/.test(c.what)));
+    const seedless = await fed.audit(merge.oid);
+    assert.ok(seedless.ok, `round ${r} without the seed: ${failures(seedless)}`);
+    assert.ok(seedless.checks.some((c) => c.ok && /look like N\(0, σ²\)/.test(c.what)));
+    assert.ok(seedless.checks.some((c) => /not checked: the noise itself was not recomputed/.test(c.what)));
+    if (process.env.FEDGIT_PRINT_AUDIT) console.log(renderAudit(seedless), '\n', renderAudit(withSeed));
+    const wrongSeed = await fed.audit(merge.oid, await fed.seedOf(r + 1));
+    assert.ok(!wrongSeed.ok && /noise seed given matches the commitment/.test(failures(wrongSeed)), 'another round\'s seed is refused');
+    assert.ok(merge.merged.every((m) => m.weight === 1 / 3));
+  }
+  const epsilons = merges.map((m) => Number(m.privacy!.epsilon));
+  assert.ok(epsilons[0]! < epsilons[1]! && epsilons[1]! < epsilons[2]!, `ε rises: ${epsilons}`);
+  epsilons.forEach((e, i) => assert.ok(e >= epsilonAfter(i + 1, 1e-5, 5) && e <= epsilonAfter(i + 1, 1e-5, 5) * (1 + 1e-5)));
+  assert.ok(merges.every((m) => m.privacy!.delta === '0.00001' && /^sha256:[0-9a-f]{64}$/.test(m.privacy!.noiseCommitment)));
+  assert.equal(await readFinalTag(fed.global, fed.plan), merges[2]!.oid);
+  const table = renderRounds(fed.plan, await readRounds(fed.global, fed.plan), merges[2]!.oid);
+  assert.match(table, /ε spent \(δ 0\.00001\)/);
+  for (const m of merges) assert.ok(table.includes(m.privacy!.epsilon), table);
+
+  // Forged noise: the noise-free average itself, or ten times the noise, fails the seedless audit.
+  const { stored, noiseFree } = await noiseParts(fed, merges[1]!);
+  const scaled = (k: number): Tensors => new Map([...stored].map(([name, tensor]) => [name, { shape: tensor.shape, data: Float32Array.from(tensor.data, (v, i) => noiseFree.get(name)![i]! + k * (v - noiseFree.get(name)![i]!)) }]));
+  for (const [k, what] of [[0, 'no noise'], [10, 'ten times the noise']] as const) {
+    const report = await fed.audit(await forgeWeights(fed, merges[1]!, scaled(k)));
+    assert.ok(!report.ok && /look like N\(0, σ²\)/.test(failures(report)), `${what}: ${failures(report)}`);
+  }
+  // A forged ε trailer fails too.
+  const commit = await fed.global.readCommit(merges[2]!.oid);
+  const files = { [WEIGHTS_FILE]: await fed.global.readFile(merges[2]!.oid, WEIGHTS_FILE), [METRICS_FILE]: await fed.global.readFile(merges[2]!.oid, METRICS_FILE) };
+  const lower = await fed.global.writeCommit({ files, parents: commit.parents, message: commit.message.replace(/^Fedgit-Privacy-Epsilon: .*$/m, 'Fedgit-Privacy-Epsilon: 0.1'), author: commit.author });
+  assert.match(failures(await fed.audit(lower)), /privacy trailers/);
+
+  // The secret appears in no log line and no git object of any repository (raw or hex).
+  const secret = await readFile(fed.secretFile);
+  assert.equal((await stat(fed.secretFile)).mode & 0o777, 0o600, 'the secret file is the owner\'s alone');
+  const logs = fed.lines.join('\n');
+  assert.ok(!logs.includes(secret.toString('hex')) && !logs.includes(secret.toString('base64')));
+  for (const repo of ['global.git', 'plan.git', ...EDGES.map((e) => `edge-${e}.git`)]) {
+    const objects = execFileSync('git', ['--git-dir', path.join(fed.repos, repo), 'cat-file', '--batch-all-objects', '--batch'], { maxBuffer: 1 << 28 });
+    assert.ok(!objects.includes(secret) && !objects.includes(Buffer.from(secret.toString('hex'))), `${repo} holds no trace of the secret`);
+  }
+  // Nor a round's seed, which would let anyone subtract that round's noise.
+  const seed1 = await fed.seedOf(1);
+  const globalObjects = execFileSync('git', ['--git-dir', path.join(fed.repos, 'global.git'), 'cat-file', '--batch-all-objects', '--batch'], { maxBuffer: 1 << 28 });
+  assert.ok(!globalObjects.includes(seed1) && !globalObjects.includes(Buffer.from(seed1.toString('hex'))));
+});
+
+test('a budget that allows 2 rounds: the aggregator stops after round 2, tags it, and says why', async (t) => {
+  // z = 1.1, δ = 1e-5: ε after 2 rounds ≈ 7.4, after 3 rounds > 8.
+  assert.ok(epsilonAfter(2, 1e-5, 1.1) <= 8 && epsilonAfter(3, 1e-5, 1.1) > 8);
+  const fed = await startDpFederation(t, `${toyPlan({ rounds: 5, edges: EDGES, minEdges: 3 })}${privacyYaml(1.1, 8)}`);
+  await fed.round();
+  const second = await fed.round();
+  assert.equal(second.round, 2);
+  assert.equal(await readFinalTag(fed.global, fed.plan), second.oid, 'round 2 is tagged final');
+  assert.ok(fed.lines.some((l) => /^info privacy budget reached: round 3 would take ε past targetEpsilon 8 at δ 0\.00001; stopping after 2 of 5 rounds/.test(l)), fed.lines.join('\n'));
+  const third = await fed.round();
+  assert.equal(third.oid, second.oid, 'no third merge');
+  assert.equal((await readGlobalHistory(fed.global, fed.plan)).length, 3);
+});
