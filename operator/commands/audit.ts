@@ -267,9 +267,17 @@ export function chiSquareBounds(d: number): [number, number] {
   return [at(-NOISE_CHECK_Z), at(NOISE_CHECK_Z)];
 }
 
+/** The variance of rounding to float32 near `value`: ulp²/12 (uniform error within half an ulp). */
+function float32RoundingVariance(value: number): number {
+  const magnitude = Math.max(Math.abs(value), 2 ** -126);
+  const ulp = 2 ** (Math.floor(Math.log2(magnitude)) - 23);
+  return (ulp * ulp) / 12;
+}
+
 /**
  * Without the seed: stored − noise-free average, over all d coordinates, should be d independent
- * N(0, σ²) draws (plus float32 rounding, far below σ unless σ is tiny), so Σ r²/σ² is χ²_d.
+ * N(0, σ²) draws plus float32 rounding (ulp²/12 added to each coordinate's variance, so a tiny σ
+ * does not raise a false alarm), so Σ r²/(σ² + ulp²/12) is nearly χ²_d.
  */
 function checkNoiseStatistics({ check }: Audit, stored: Tensors, dp: NonNullable<Merge['dp']>): void {
   let sumOfSquares = 0;
@@ -277,13 +285,13 @@ function checkNoiseStatistics({ check }: Audit, stored: Tensors, dp: NonNullable
   for (const [name, average] of dp.noiseFree) {
     const data = stored.get(name)?.data;
     if (!data || data.length !== average.length) return void check(false, `the stored weights hold tensor ${name} of ${average.length} values`);
-    for (let i = 0; i < average.length; i++) sumOfSquares += ((data[i]! - average[i]!) / dp.noiseStd) ** 2;
+    for (let i = 0; i < average.length; i++) sumOfSquares += (data[i]! - average[i]!) ** 2 / (dp.noiseStd ** 2 + float32RoundingVariance(data[i]!));
     d += average.length;
   }
   const [lower, upper] = chiSquareBounds(d);
   const ratio = Math.sqrt(sumOfSquares / d);
   check(sumOfSquares >= lower && sumOfSquares <= upper, `stored weights − recomputed noise-free average look like N(0, σ²), σ = ${dp.noiseStd.toPrecision(6)}: measured std ${(ratio * dp.noiseStd).toPrecision(4)} (${ratio.toFixed(3)} σ) over ${d} coordinates, χ² ${sumOfSquares.toPrecision(6)} within [${lower.toPrecision(4)}, ${upper.toPrecision(4)}] (false alarm ${NOISE_CHECK_FALSE_ALARM})`);
-  check(true, 'not checked: the noise itself was not recomputed — that needs the round\'s seed (--noise-seed), which the aggregator keeps secret because anyone holding it could subtract the noise');
+  check(true, 'not checked: the noise itself was not recomputed — that needs the round\'s seed, which the aggregator keeps secret because anyone holding it could subtract the noise');
 }
 
 export function renderAudit(r: AuditReport): string {
