@@ -100,17 +100,59 @@ function metricNames(facts: FederationFacts): string[] {
 }
 
 export function buildReportModel(facts: FederationFacts): ReportModel {
-  const { plan } = facts;
+  const { plan, globals } = facts;
   const edges = plan.plan.edges.map((e) => e.name);
-  const globals = facts.globals;
   const head = globals[globals.length - 1]?.record ?? null;
   const finished = facts.finalTag !== null && head !== null && facts.finalTag === head.oid;
-  const commitsOf = (edge: string) => facts.edges[edge] ?? [];
-  const edgeCommit = (edge: string, oid: string) => commitsOf(edge).find((c) => c.record.oid === oid);
+  // The round in progress has opened too, unless the plan is finished.
+  const lastRound = head === null ? 0 : Math.min(plan.plan.rounds, finished ? head.round : head.round + 1);
+  const rejections = collectRejections(facts);
+  const curves = metricCurves(facts, edges);
+  return {
+    kind: 'fedgit-report/v1',
+    generatedAt: facts.generatedAt,
+    plan: planSummary(plan, edges),
+    state: { roundsDone: head?.round ?? 0, finished, head: head?.oid ?? null, finalCommit: facts.finalTag },
+    rounds: roundViews(facts),
+    timeline: timelineRows(facts, edges, rejections, lastRound),
+    rejections,
+    foreign: foreignCommits(facts, edges),
+    metricNames: Object.keys(curves),
+    curves,
+    tensors: facts.tensors.slice(0, MAX_TENSORS).map((t) => ({ name: bound(t.name, 200), shape: [...t.shape] })),
+    experiment: facts.experiment,
+  };
+}
 
-  // Refused updates: the aggregator's record (with the time it refused them) and the Fedgit-Rejected trailers of merges.
-  const roundOfBase = new Map(globals.map((g) => [g.record.oid, g.record.round + 1]));
-  const rejections: Array<{ round: number; edge: string; commit: string; reason: string; timeMs: number | null }> = [];
+type Rejection = ReportModel['rejections'][number];
+type EdgeCommit = NonNullable<FederationFacts['edges'][string]>[number];
+
+/** An edge's commits for the plan, newest first (none when its repository could not be read). */
+const commitsOf = (facts: FederationFacts, edge: string): readonly EdgeCommit[] => facts.edges[edge] ?? [];
+
+function planSummary(plan: CommittedPlan, edges: readonly string[]): ReportModel['plan'] {
+  return {
+    id: plan.id,
+    name: plan.plan.name,
+    rounds: plan.plan.rounds,
+    epochsPerRound: plan.plan.epochsPerRound,
+    edges,
+    minEdges: plan.plan.minEdges,
+    roundDeadlineMs: plan.plan.roundDeadlineMs,
+    strategy: plan.plan.strategy,
+    app: plan.plan.app.id,
+    signedEdges: plan.plan.edges.filter((e) => e.publicKey !== undefined).length,
+    aggregatorKey: plan.plan.aggregator?.publicKey !== undefined,
+  };
+}
+
+/**
+ * Refused updates: the aggregator's record (with the time it refused them) and the
+ * Fedgit-Rejected trailers of merges, each edge commit once, the record first.
+ */
+function collectRejections(facts: FederationFacts): Rejection[] {
+  const roundOfBase = new Map(facts.globals.map((g) => [g.record.oid, g.record.round + 1]));
+  const rejections: Rejection[] = [];
   const seenRejection = new Set<string>();
   const addRejection = (round: number, entry: RejectedEntry, timeMs: number | null) => {
     const key = `${entry.edge} ${entry.commit}`;
@@ -119,14 +161,19 @@ export function buildReportModel(facts: FederationFacts): ReportModel {
     rejections.push({ round, edge: bound(entry.edge, 80), commit: entry.commit, reason: bound(entry.reason, 300), timeMs });
   };
   for (const r of facts.rejectionRecords) for (const e of r.entries) addRejection(roundOfBase.get(r.base) ?? r.round, e, r.timeMs);
-  for (const g of globals) {
+  for (const g of facts.globals) {
     for (const text of g.record.rejected) {
       const e = parseRejected(text);
       if (e) addRejection(g.record.round, e, null);
     }
   }
+  return rejections;
+}
 
-  const rounds: RoundView[] = globals.map(({ record }) => ({
+/** Each global commit: what it merged, with what weights, whether signed, and its audit. */
+function roundViews(facts: FederationFacts): RoundView[] {
+  const edgeCommit = (edge: string, oid: string) => commitsOf(facts, edge).find((c) => c.record.oid === oid);
+  return facts.globals.map(({ record }) => ({
     round: record.round,
     commit: record.oid,
     timeMs: record.timeMs,
@@ -139,96 +186,83 @@ export function buildReportModel(facts: FederationFacts): ReportModel {
     }),
     audit: facts.audits[record.oid] ?? null,
   }));
+}
 
-  // One row per round that has opened: from the global commit it trains from to the merge (or now).
+/** One row per round that has opened, up to `lastRound`: from the global commit it trains from to the merge (or now). */
+function timelineRows(facts: FederationFacts, edges: readonly string[], rejections: readonly Rejection[], lastRound: number): Array<ReportModel['timeline'][number]> {
   const timeline: Array<ReportModel['timeline'][number]> = [];
-  const lastRound = head === null ? 0 : Math.min(plan.plan.rounds, finished ? head.round : head.round + 1);
   for (let r = 1; r <= lastRound; r++) {
-    const base = globals[r - 1]?.record;
+    const base = facts.globals[r - 1]?.record;
     if (!base) break;
-    const merge = globals[r]?.record;
-    const cells = edges.map((edge): TimelineCell => {
-      const known = facts.edges[edge];
-      const refused = rejections.filter((x) => x.round === r && x.edge === edge);
-      const reason = refused[refused.length - 1]?.reason ?? null;
-      if (known === null || known === undefined) return { edge, status: 'unreachable', commit: null, subject: null, delaySeconds: null, startedSeconds: null, rejected: refused.length, reason };
-      const pushed = known.filter((c) => c.record.base === base.oid);
-      const mergedEntry = merge?.merged.find((m) => m.edge === edge);
-      const refusedCommits = new Set(refused.map((x) => x.commit));
-      const honest = pushed.filter((c) => !refusedCommits.has(c.record.oid));
-      const shown = (mergedEntry ? pushed.find((c) => c.record.oid === mergedEntry.commit) : undefined) ?? honest[honest.length - 1] ?? pushed[pushed.length - 1];
-      const status: CellStatus = mergedEntry ? 'merged'
-        : honest.length > 0 ? (merge ? 'late' : 'waiting')
-        : refused.length > 0 ? 'rejected'
-        : merge ? 'missed' : 'pending';
-      return {
-        edge,
-        status,
-        commit: mergedEntry?.commit ?? shown?.record.oid ?? null,
-        subject: shown ? bound(shown.subject, 200) : null,
-        delaySeconds: shown ? Math.max(0, (shown.record.timeMs - base.timeMs) / 1000) : null,
-        startedSeconds: shown ? Math.max(0, (shown.record.startedMs - base.timeMs) / 1000) : null,
-        rejected: refused.length,
-        reason,
-      };
-    });
+    const merge = facts.globals[r]?.record;
+    const cells = edges.map((edge) => timelineCell(facts, edge, { base, merge }, rejections.filter((x) => x.round === r && x.edge === edge)));
     timeline.push({ round: r, openedMs: base.timeMs, closedMs: merge?.timeMs ?? null, cells });
   }
+  return timeline;
+}
 
-  // Curves: the global model of round r-1 on each edge's validation data (reported by the edge in round r), and its local model after round r.
-  const names = metricNames(facts);
-  const curves: Record<string, CurveSeries[]> = {};
-  for (const name of names) {
-    const series: CurveSeries[] = [];
-    for (const edge of edges) {
-      const globalPoints: Array<[number, number]> = [];
-      const localPoints: Array<[number, number]> = [];
-      for (let r = 1; r < globals.length + 1 && r <= plan.plan.rounds; r++) {
-        const base = globals[r - 1]!.record;
-        const mergedEntry = globals[r]?.record.merged.find((m) => m.edge === edge);
-        const candidates = commitsOf(edge).filter((c) => c.record.base === base.oid);
-        const chosen = (mergedEntry ? candidates.find((c) => c.record.oid === mergedEntry.commit) : undefined) ?? candidates[0];
-        if (!chosen || chosen.record.problem) continue;
-        const g = chosen.record.metricsGlobal[name];
-        const l = chosen.record.metricsLocal[name];
-        if (g !== undefined && Number.isFinite(g)) globalPoints.push([r - 1, g]);
-        if (l !== undefined && Number.isFinite(l)) localPoints.push([r, l]);
-      }
-      if (globalPoints.length) series.push({ edge, kind: 'global', points: globalPoints });
-      if (localPoints.length) series.push({ edge, kind: 'local', points: localPoints });
-    }
-    curves[bound(name, 80)] = series;
-  }
-
-  const foreign = edges.flatMap((edge) => commitsOf(edge)
-    .filter((c) => c.record.edge !== edge)
-    .map((c) => ({ repository: edge, claimed: bound(c.record.edge, 80), commit: c.record.oid, subject: bound(c.subject, 200) })));
-
+/** What one edge did in one round (`refused`: its refused updates of that round): its status and the commit shown, the merged one if any. */
+function timelineCell(facts: FederationFacts, edge: string, round: { readonly base: GlobalRecord; readonly merge: GlobalRecord | undefined }, refused: readonly Rejection[]): TimelineCell {
+  const { base, merge } = round;
+  const known = facts.edges[edge];
+  const reason = refused[refused.length - 1]?.reason ?? null;
+  if (known === null || known === undefined) return { edge, status: 'unreachable', commit: null, subject: null, delaySeconds: null, startedSeconds: null, rejected: refused.length, reason };
+  const pushed = known.filter((c) => c.record.base === base.oid);
+  const mergedEntry = merge?.merged.find((m) => m.edge === edge);
+  const refusedCommits = new Set(refused.map((x) => x.commit));
+  const honest = pushed.filter((c) => !refusedCommits.has(c.record.oid));
+  const shown = (mergedEntry ? pushed.find((c) => c.record.oid === mergedEntry.commit) : undefined) ?? honest[honest.length - 1] ?? pushed[pushed.length - 1];
+  const status: CellStatus = mergedEntry ? 'merged'
+    : honest.length > 0 ? (merge ? 'late' : 'waiting')
+    : refused.length > 0 ? 'rejected'
+    : merge ? 'missed' : 'pending';
   return {
-    kind: 'fedgit-report/v1',
-    generatedAt: facts.generatedAt,
-    plan: {
-      id: plan.id,
-      name: plan.plan.name,
-      rounds: plan.plan.rounds,
-      epochsPerRound: plan.plan.epochsPerRound,
-      edges,
-      minEdges: plan.plan.minEdges,
-      roundDeadlineMs: plan.plan.roundDeadlineMs,
-      strategy: plan.plan.strategy,
-      app: plan.plan.app.id,
-      signedEdges: plan.plan.edges.filter((e) => e.publicKey !== undefined).length,
-      aggregatorKey: plan.plan.aggregator?.publicKey !== undefined,
-    },
-    state: { roundsDone: head?.round ?? 0, finished, head: head?.oid ?? null, finalCommit: facts.finalTag },
-    rounds,
-    timeline,
-    rejections,
-    foreign,
-    metricNames: Object.keys(curves),
-    curves,
-    tensors: facts.tensors.slice(0, MAX_TENSORS).map((t) => ({ name: bound(t.name, 200), shape: [...t.shape] })),
-    experiment: facts.experiment,
+    edge,
+    status,
+    commit: mergedEntry?.commit ?? shown?.record.oid ?? null,
+    subject: shown ? bound(shown.subject, 200) : null,
+    delaySeconds: shown ? Math.max(0, (shown.record.timeMs - base.timeMs) / 1000) : null,
+    startedSeconds: shown ? Math.max(0, (shown.record.startedMs - base.timeMs) / 1000) : null,
+    rejected: refused.length,
+    reason,
   };
 }
 
+/** Per charted metric (its name bounded), each edge's global-model and local-model series. */
+function metricCurves(facts: FederationFacts, edges: readonly string[]): Record<string, CurveSeries[]> {
+  const curves: Record<string, CurveSeries[]> = {};
+  for (const name of metricNames(facts)) curves[bound(name, 80)] = edges.flatMap((edge) => edgeSeries(facts, edge, name));
+  return curves;
+}
+
+/**
+ * One edge's points for one metric: the global model of round r-1 on its validation data
+ * (reported by the edge in round r), and its local model after round r; empty series left out.
+ */
+function edgeSeries(facts: FederationFacts, edge: string, name: string): CurveSeries[] {
+  const { globals } = facts;
+  const globalPoints: Array<[number, number]> = [];
+  const localPoints: Array<[number, number]> = [];
+  for (let r = 1; r < globals.length + 1 && r <= facts.plan.plan.rounds; r++) {
+    const base = globals[r - 1]!.record;
+    const mergedEntry = globals[r]?.record.merged.find((m) => m.edge === edge);
+    const candidates = commitsOf(facts, edge).filter((c) => c.record.base === base.oid);
+    const chosen = (mergedEntry ? candidates.find((c) => c.record.oid === mergedEntry.commit) : undefined) ?? candidates[0];
+    if (!chosen || chosen.record.problem) continue;
+    const g = chosen.record.metricsGlobal[name];
+    const l = chosen.record.metricsLocal[name];
+    if (g !== undefined && Number.isFinite(g)) globalPoints.push([r - 1, g]);
+    if (l !== undefined && Number.isFinite(l)) localPoints.push([r, l]);
+  }
+  const series: CurveSeries[] = [];
+  if (globalPoints.length) series.push({ edge, kind: 'global', points: globalPoints });
+  if (localPoints.length) series.push({ edge, kind: 'local', points: localPoints });
+  return series;
+}
+
+/** Edge commits whose Fedgit-Edge trailer names someone else than the repository's edge. */
+function foreignCommits(facts: FederationFacts, edges: readonly string[]): ReportModel['foreign'] {
+  return edges.flatMap((edge) => commitsOf(facts, edge)
+    .filter((c) => c.record.edge !== edge)
+    .map((c) => ({ repository: edge, claimed: bound(c.record.edge, 80), commit: c.record.oid, subject: bound(c.subject, 200) })));
+}

@@ -45,51 +45,16 @@ export async function readFederationFacts(where: Where, registries: Registries, 
   const history = await readGlobalHistory(global, plan);
   const globals = [];
   for (const record of history) globals.push({ record, metrics: await readMetrics(global, record.oid) });
-
   const edges: Record<string, Array<{ record: EdgeRecord; subject: string }> | null> = {};
   for (const edge of edgeNames) {
     const location = locations.edges[edge];
-    const repo = location ? await where.open.open(location).catch(() => null) : null;
-    if (!repo) {
-      edges[edge] = null;
-      continue;
-    }
-    try {
-      await repo.refresh();
-      // As readEdgeHistory, keeping each commit's subject (read once).
-      const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
-      const chain = head ? await repo.firstParentChain(head) : [];
-      edges[edge] = chain.flatMap((c) => {
-        const record = parseEdgeRecord(c);
-        return record && record.planId === plan.id ? [{ record, subject: subjectOf(c.message) }] : [];
-      });
-    } catch {
-      edges[edge] = null;
-    }
+    edges[edge] = location ? await readEdgeCommits(where, location, plan) : null;
   }
-
   const audits: Record<string, AuditSummary> = {};
   if (options.audit ?? true) {
-    for (const { record } of globals) {
-      let summary = options.auditCache?.get(record.oid);
-      if (!summary) {
-        try {
-          const report = await auditCommit(where, registries, record.oid);
-          summary = { ok: report.ok, checks: report.checks.length, failed: report.checks.filter((c) => !c.ok).map((c) => escapeUntrusted(c.what, 300)) };
-        } catch (e) {
-          summary = { ok: false, checks: 0, failed: [`the audit could not run: ${escapeUntrusted((e as Error).message, 300)}`] };
-        }
-        // A failure may be a repository that is briefly unreachable: only a pass is kept.
-        if (summary.ok) options.auditCache?.set(record.oid, summary);
-      }
-      audits[record.oid] = summary;
-    }
+    for (const { record } of globals) audits[record.oid] = await auditOnce(where, registries, record.oid, options.auditCache);
   }
-
-  const head = history[history.length - 1];
-  const tensors = head
-    ? await global.readFile(head.oid, WEIGHTS_FILE).then((b) => [...parseSafetensors(b).tensors].map(([name, t]) => ({ name, shape: t.shape })), () => [])
-    : [];
+  const tensors = await readTensorShapes(global, history[history.length - 1]);
   return {
     plan,
     finalTag: await readFinalTag(global, plan),
@@ -101,6 +66,46 @@ export async function readFederationFacts(where: Where, registries: Registries, 
     experiment: options.experiment ?? null,
     generatedAt: new Date(options.nowMs ?? Date.now()).toISOString(),
   };
+}
+
+/** An edge's commits for the plan, newest first, each with its subject; null when its repository cannot be read. */
+async function readEdgeCommits(where: Where, location: string, plan: CommittedPlan): Promise<Array<{ record: EdgeRecord; subject: string }> | null> {
+  const repo = await where.open.open(location).catch(() => null);
+  if (!repo) return null;
+  try {
+    await repo.refresh();
+    // As readEdgeHistory, keeping each commit's subject (read once).
+    const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
+    const chain = head ? await repo.firstParentChain(head) : [];
+    return chain.flatMap((c) => {
+      const record = parseEdgeRecord(c);
+      return record && record.planId === plan.id ? [{ record, subject: subjectOf(c.message) }] : [];
+    });
+  } catch {
+    return null;
+  }
+}
+
+/** `fedgit audit` of one global commit, summarised; a pass is kept in `cache` and not recomputed. */
+async function auditOnce(where: Where, registries: Registries, oid: string, cache: Map<string, AuditSummary> | undefined): Promise<AuditSummary> {
+  const cached = cache?.get(oid);
+  if (cached) return cached;
+  let summary: AuditSummary;
+  try {
+    const report = await auditCommit(where, registries, oid);
+    summary = { ok: report.ok, checks: report.checks.length, failed: report.checks.filter((c) => !c.ok).map((c) => escapeUntrusted(c.what, 300)) };
+  } catch (e) {
+    summary = { ok: false, checks: 0, failed: [`the audit could not run: ${escapeUntrusted((e as Error).message, 300)}`] };
+  }
+  // A failure may be a repository that is briefly unreachable: only a pass is kept.
+  if (summary.ok) cache?.set(oid, summary);
+  return summary;
+}
+
+/** Names and shapes of the tensors in a global commit's checkpoint; none when there is no commit or it cannot be read. */
+async function readTensorShapes(global: Repository, head: { readonly oid: string } | undefined): Promise<FederationFacts['tensors']> {
+  if (!head) return [];
+  return global.readFile(head.oid, WEIGHTS_FILE).then((b) => [...parseSafetensors(b).tensors].map(([name, t]) => ({ name, shape: t.shape })), () => []);
 }
 
 /** comparison.json of `fedgit experiment`, as the report shows it. */
