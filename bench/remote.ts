@@ -78,69 +78,84 @@ async function allExit(label: string, procs: Array<ChildProcess & { output: () =
   }
 }
 
+const PASSWORDS: Record<Participant | 'admin', string> = { admin: 'admin-pw', aggregator: 'agg-pw', 'hospital-a': 'a-pw', 'hospital-b': 'b-pw' };
+const HOOK_SECRETS: Record<Participant, string> = { aggregator: 'agg-hook-secret', 'hospital-a': 'a-hook-secret', 'hospital-b': 'b-hook-secret' };
+
+type HttpOptions = { rounds: number; sizeBytes: number; webhooks: boolean; poll: string };
+type Deliveries = { deliveries: number; failed: string; medianMs: number };
+
 /** (a) and (b): a fresh git server, the plan pushed by an admin with plain git, three participant processes. */
-async function overHttp(label: string, o: { rounds: number; sizeBytes: number; webhooks: boolean; poll: string }): Promise<{ stats: Stats; server: { deliveries: number; failed: string; medianMs: number } }> {
+async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; server: Deliveries }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-remote-'));
-  const passwords: Record<Participant | 'admin', string> = { admin: 'admin-pw', aggregator: 'agg-pw', 'hospital-a': 'a-pw', 'hospital-b': 'b-pw' };
-  const secrets: Record<Participant, string> = { aggregator: 'agg-hook-secret', 'hospital-a': 'a-hook-secret', 'hospital-b': 'b-hook-secret' };
   const ports = {} as Record<Participant, number>;
   for (const p of PARTICIPANTS) ports[p] = await freePort();
-  const hook = (p: Participant): WebhookTarget => ({ url: `http://127.0.0.1:${ports[p]}/hooks`, secret: secrets[p] });
-  const hooks = (...ps: Participant[]) => (o.webhooks ? { hooks: ps.map(hook) } : {});
   let server: GitServer | undefined;
   const procs: Array<ChildProcess & { output: () => string }> = [];
   try {
-    server = await startGitServer({
-      users: { ...passwords },
-      repos: {
-        plan: { writers: ['admin'], ...hooks(...PARTICIPANTS) },
-        global: { writers: ['aggregator'], ...hooks(...EDGES) },
-        ...Object.fromEntries(EDGES.map((e) => [`edge-${e}`, { writers: [e], ...hooks('aggregator') }])),
-      },
-    });
+    server = await startBenchGitServer(o.webhooks ? ports : null);
     const base = server.url('plan').replace(/\/plan\.git$/, '');
-    const work = path.join(dir, 'plan-work');
-    execFileSync('git', ['clone', '-q', server.url('plan', 'admin'), work], { stdio: 'pipe' });
-    await writeFile(path.join(work, 'plan.yaml'), planYaml(o.rounds, o.sizeBytes));
-    const gitc = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=admin', '-c', 'user.email=admin@example.org', ...args], { stdio: 'pipe' });
-    gitc('add', 'plan.yaml');
-    gitc('commit', '-q', '-m', 'Plan noop');
-    gitc('push', '-q', 'origin', 'HEAD:refs/heads/main');
-
+    await pushPlan(server, path.join(dir, 'plan-work'), o);
     const started = performance.now();
-    for (const p of PARTICIPANTS) {
-      const home = path.join(dir, p);
-      await mkdir(home, { recursive: true });
-      const webhook = o.webhooks ? `webhook: { listen: '127.0.0.1:${ports[p]}', path: /hooks, secretEnv: FEDGIT_WEBHOOK_SECRET }\n` : '';
-      await writeFile(
-        path.join(home, 'participant.yaml'),
-        `role: ${p === 'aggregator' ? 'aggregator' : 'edge'}\nname: ${p}\nrepos: { root: '${base}' }\nauth: { tokenEnv: FEDGIT_TOKEN }\nlogs: logs\npollInterval: ${o.poll}\n${webhook}`,
-      );
-      procs.push(startCli([p === 'aggregator' ? 'aggregator' : 'edge', '--config', 'participant.yaml', '--exit-when-done'], home, { FEDGIT_TOKEN: passwords[p], FEDGIT_WEBHOOK_SECRET: secrets[p] }));
-    }
+    for (const p of PARTICIPANTS) procs.push(await startParticipant(p, path.join(dir, p), base, o, ports[p]));
     const finished = allExit(label, procs);
     const seen = await watchGlobal(server.gitdir('global'), finished);
     await finished;
     const wallMs = performance.now() - started;
-    const deliveries = server.deliveries();
-    const ms = deliveries.map((d) => d.ms).sort((a, b) => a - b);
-    return {
-      stats: stats(label, seen, wallMs),
-      server: {
-        deliveries: deliveries.length,
-        failed: Object.entries(
-          deliveries.filter((d) => d.status === undefined || d.status >= 300).reduce<Record<string, number>>((acc, d) => ((acc[d.error ?? `HTTP ${d.status}`] = (acc[d.error ?? `HTTP ${d.status}`] ?? 0) + 1), acc), {}),
-        )
-          .map(([why, n]) => `${n} ${why}`)
-          .join(', ') || 'none failed',
-        medianMs: ms.length ? ms[Math.floor(ms.length / 2)]! : 0,
-      },
-    };
+    return { stats: stats(label, seen, wallMs), server: summariseDeliveries(server) };
   } finally {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await server?.stop();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The plan, global and edge repositories, each writable by its owner; with `hookPorts`, pushes are delivered to those who read them. */
+function startBenchGitServer(hookPorts: Record<Participant, number> | null): Promise<GitServer> {
+  const hook = (p: Participant): WebhookTarget => ({ url: `http://127.0.0.1:${hookPorts![p]}/hooks`, secret: HOOK_SECRETS[p] });
+  const hooks = (...ps: Participant[]) => (hookPorts ? { hooks: ps.map(hook) } : {});
+  return startGitServer({
+    users: { ...PASSWORDS },
+    repos: {
+      plan: { writers: ['admin'], ...hooks(...PARTICIPANTS) },
+      global: { writers: ['aggregator'], ...hooks(...EDGES) },
+      ...Object.fromEntries(EDGES.map((e) => [`edge-${e}`, { writers: [e], ...hooks('aggregator') }])),
+    },
+  });
+}
+
+/** The admin commits plan.yaml in a clone at `work` and pushes it, with plain git. */
+async function pushPlan(server: GitServer, work: string, o: { rounds: number; sizeBytes: number }): Promise<void> {
+  execFileSync('git', ['clone', '-q', server.url('plan', 'admin'), work], { stdio: 'pipe' });
+  await writeFile(path.join(work, 'plan.yaml'), planYaml(o.rounds, o.sizeBytes));
+  const gitc = (...args: string[]) => execFileSync('git', ['-C', work, '-c', 'user.name=admin', '-c', 'user.email=admin@example.org', ...args], { stdio: 'pipe' });
+  gitc('add', 'plan.yaml');
+  gitc('commit', '-q', '-m', 'Plan noop');
+  gitc('push', '-q', 'origin', 'HEAD:refs/heads/main');
+}
+
+/** One participant process in `home`, with its participant.yaml (a webhook endpoint on `hookPort` when webhooks are on). */
+async function startParticipant(p: Participant, home: string, base: string, o: HttpOptions, hookPort: number): Promise<ChildProcess & { output: () => string }> {
+  await mkdir(home, { recursive: true });
+  const webhook = o.webhooks ? `webhook: { listen: '127.0.0.1:${hookPort}', path: /hooks, secretEnv: FEDGIT_WEBHOOK_SECRET }\n` : '';
+  await writeFile(
+    path.join(home, 'participant.yaml'),
+    `role: ${p === 'aggregator' ? 'aggregator' : 'edge'}\nname: ${p}\nrepos: { root: '${base}' }\nauth: { tokenEnv: FEDGIT_TOKEN }\nlogs: logs\npollInterval: ${o.poll}\n${webhook}`,
+  );
+  return startCli([p === 'aggregator' ? 'aggregator' : 'edge', '--config', 'participant.yaml', '--exit-when-done'], home, { FEDGIT_TOKEN: PASSWORDS[p], FEDGIT_WEBHOOK_SECRET: HOOK_SECRETS[p] });
+}
+
+/** How many webhook deliveries the server made, which were not accepted and why, and the median attempt. */
+function summariseDeliveries(server: GitServer): Deliveries {
+  const deliveries = server.deliveries();
+  const ms = deliveries.map((d) => d.ms).sort((a, b) => a - b);
+  const failures = deliveries
+    .filter((d) => d.status === undefined || d.status >= 300)
+    .reduce<Record<string, number>>((acc, d) => ((acc[d.error ?? `HTTP ${d.status}`] = (acc[d.error ?? `HTTP ${d.status}`] ?? 0) + 1), acc), {});
+  return {
+    deliveries: deliveries.length,
+    failed: Object.entries(failures).map(([why, n]) => `${n} ${why}`).join(', ') || 'none failed',
+    medianMs: ms.length ? ms[Math.floor(ms.length / 2)]! : 0,
+  };
 }
 
 /** (c): `fedgit run` on one machine with local repositories. */
