@@ -68,7 +68,7 @@ async function checkReportFile(file: string, expectedCharts: readonly string[], 
   const stats = pixelStats(decodePng(png));
   console.log(`${path.basename(file)}: loaded in ${loadMs} ms offline; screenshot ${(png.length / 1024).toFixed(0)} KiB, luminance σ ${stats.stdDev.toFixed(1)}, ${stats.colours} colours, ${(stats.nonWhiteFraction * 100).toFixed(1)} % non-white`);
   assert.ok(stats.stdDev > 10 && stats.colours > 100 && stats.nonWhiteFraction > 0.02, `the screenshot is not blank: ${JSON.stringify(stats)}`);
-  await page.send('Page.close');
+  await page.close();
   return { page, loadMs };
 }
 
@@ -148,7 +148,7 @@ test('hostile names render as text: no injected script runs, the text is shown a
   const titles = await page.evaluate<string[]>('window.fedgitCharts.map((c) => c.options.scales.y.title.text)');
   assert.ok(titles.includes(HOSTILE.metric), 'the hostile metric name labels its chart as text');
   assert.deepEqual(page.problems, []);
-  await page.send('Page.close');
+  await page.close();
 });
 
 test('the live view updates after a new global commit', { skip, timeout: 180_000 }, async (t) => {
@@ -175,7 +175,7 @@ test('the live view updates after a new global commit', { skip, timeout: 180_000
   const { charts } = await chartStates(page);
   assert.ok(charts.length >= chartsBefore && charts.every((c) => c.points > 0), 'the charts were redrawn with the new data');
   assert.deepEqual(page.problems, []);
-  await page.send('Page.close');
+  await page.close();
 });
 
 test('the live view follows a federation run by `fedgit run` processes while the page is open', { skip, timeout: 240_000 }, async (t) => {
@@ -207,5 +207,5 @@ test('the live view follows a federation run by `fedgit run` processes while the
   console.log(`fedgit run with the page open: shown after landing — ${lags.join(', ')}`);
   assert.ok(shown.size >= 3, `the page followed the rounds (${[...shown.keys()].join(', ')}), not only the end`);
   assert.deepEqual(page.problems, []);
-  await page.send('Page.close');
+  await page.close();
 });

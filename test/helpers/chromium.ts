@@ -29,6 +29,8 @@ export class Browser {
   private buffer = '';
 
   private constructor(private readonly child: ChildProcess, private readonly userDir: string) {
+    // A browser that exits answers nothing more: fail what waits instead of hanging the test file.
+    child.once('exit', (code, signal) => this.failPending(`Chromium exited (${signal ?? code})`));
     const out = child.stdio[4] as Readable;
     out.setEncoding('utf8');
     out.on('data', (chunk: string) => {
@@ -57,11 +59,26 @@ export class Browser {
     return new Browser(child, userDir);
   }
 
-  send(method: string, params: Record<string, unknown> = {}, sessionId?: string): Promise<any> {
+  /** One DevTools command; rejects if Chromium has not answered within `timeoutMs`. */
+  send(method: string, params: Record<string, unknown> = {}, sessionId?: string, timeoutMs = 60_000): Promise<any> {
     const id = this.nextId++;
-    const promise = new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    const promise = new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new Error(`Chromium did not answer ${method} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const settle = <T>(f: (v: T) => void) => (v: T) => (clearTimeout(timer), f(v));
+      this.pending.set(id, { resolve: settle(resolve), reject: settle(reject) });
+    });
     (this.child.stdio[3] as Writable).write(JSON.stringify({ id, method, params, ...(sessionId ? { sessionId } : {}) }) + '\0');
     return promise;
+  }
+
+  private failPending(why: string): void {
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      p.reject(new Error(why));
+    }
   }
 
   on(listener: (m: Message) => void): () => void {
@@ -72,7 +89,7 @@ export class Browser {
   async newPage(o: { width?: number; height?: number; offline?: boolean } = {}): Promise<Page> {
     const { targetId } = await this.send('Target.createTarget', { url: 'about:blank' });
     const { sessionId } = await this.send('Target.attachToTarget', { targetId, flatten: true });
-    const page = new Page(this, sessionId as string);
+    const page = new Page(this, sessionId as string, targetId as string);
     for (const domain of ['Page', 'Runtime', 'Log', 'Network']) await page.send(`${domain}.enable`);
     await page.send('Emulation.setDeviceMetricsOverride', { width: o.width ?? 1280, height: o.height ?? 900, deviceScaleFactor: 1, mobile: false });
     if (o.offline) await page.send('Network.emulateNetworkConditions', { offline: true, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
@@ -97,7 +114,7 @@ export class Page {
   readonly requests: string[] = [];
   private loaded: Array<() => void> = [];
 
-  constructor(private readonly browser: Browser, readonly sessionId: string) {
+  constructor(private readonly browser: Browser, readonly sessionId: string, private readonly targetId: string) {
     browser.on((m) => {
       if (m.sessionId !== sessionId) return;
       const p = m.params;
@@ -134,6 +151,11 @@ export class Page {
     const { result, exceptionDetails } = await this.send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true });
     if (exceptionDetails) throw new Error(`evaluating ${expression}: ${exceptionDetails.exception?.description ?? exceptionDetails.text}`);
     return result.value as T;
+  }
+
+  /** Closes the tab through the browser: `Page.close` on the page's own session may never be answered, as the session goes with the page. */
+  async close(): Promise<void> {
+    await this.browser.send('Target.closeTarget', { targetId: this.targetId });
   }
 
   /** The whole page as a PNG. */
