@@ -15,6 +15,7 @@ import { runFederation } from './commands/run.js';
 import { whereFrom, loadPlan, openForReading } from './commands/locate.js';
 import { readRounds, renderRounds } from './commands/log.js';
 import { auditCommit, renderAudit } from './commands/audit.js';
+import { noiseAuditOptions } from './commands/noise-seed-flags.js';
 import { renderStatus } from './commands/status.js';
 import { readFinalTag } from './store/federation.js';
 import type { SetupPlan } from './commands/setup.js';
@@ -29,6 +30,7 @@ const USAGE = `usage: fedgit <command> [options]
       [--exit-when-done]  (aggregator and edge) exit 0 once the plan is complete
   log [--plan ID]         the rounds of a plan as a table          [--repos repos | --config FILE]
   audit <commit>          recompute a merge and compare bit for bit [--repos repos | --config FILE]
+      [--noise-seed-file FILE | --noise-secret FILE]   a DP merge's noise: one round's seed (hex), or the aggregator's secret
   status                  where every participant stands           [--repos repos | --config FILE]
   report [--plan ID] [--out report.html] [--experiment comparison.json]   one self-contained HTML page of the plan, from git [--repos repos | --config FILE]
   serve [--port 8470] [--host 127.0.0.1] [--plan ID]   the same page, live (read-only)    [--repos repos | --config FILE]
@@ -78,6 +80,8 @@ const OPTIONS = {
   'admin-token-env': { type: 'string' },
   webhook: { type: 'string', multiple: true },
   'webhook-secret-env': { type: 'string' },
+  'noise-seed-file': { type: 'string' },
+  'noise-secret': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -153,7 +157,7 @@ async function logCommand({ flags, deps }: Invocation): Promise<number> {
 async function auditCommand({ flags, positionals, deps }: Invocation): Promise<number> {
   const commit = positionals[0];
   if (!commit) throw new UsageError('audit: which commit? fedgit audit <commit>');
-  const report = await auditCommit(await whereFrom(flags), deps.registries, commit);
+  const report = await auditCommit(await whereFrom(flags), deps.registries, commit, await noiseAuditOptions(flags));
   console.log(renderAudit(report));
   return report.ok ? 0 : 1;
 }

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import type { EdgeApp, Log, Tensors } from '../operator/contracts.js';
 import { AggregatorOperator } from '../operator/reconcile/aggregator-operator.js';
 import { createOpener } from '../operator/store/open-repository.js';
@@ -24,8 +24,9 @@ import { deriveNoiseSeed } from '../operator/privacy/gaussian-noise.js';
 import { epsilonAfter } from '../operator/privacy/rdp-accountant.js';
 import { computeMerge } from '../operator/reconcile/merge.js';
 import { setUpFederation } from './helpers/federation.js';
-import { tempDir, toyPlan } from './helpers/temp.js';
+import { runCli, tempDir, toyPlan } from './helpers/temp.js';
 import { whereUnder } from './helpers/chaos.js';
+import { readParticipantConfig } from '../operator/config/participant.js';
 
 const EDGES = ['hospital-a', 'hospital-b', 'hospital-c'];
 const privacyYaml = (z: number, targetEpsilon: number) => `privacy: { targetEpsilon: ${targetEpsilon}, delta: 0.00001, noiseMultiplier: ${z}, clipNorm: 0.5 }\n`;
@@ -150,4 +151,50 @@ test('a budget that allows 2 rounds: the aggregator stops after round 2, tags it
   const third = await fed.round();
   assert.equal(third.oid, second.oid, 'no third merge');
   assert.equal((await readGlobalHistory(fed.global, fed.plan)).length, 3);
+});
+
+test('fedgit audit of a DP merge: --noise-secret and --noise-seed-file recompute the noise; bad files are refused by name, their content never printed', async (t) => {
+  const fed = await startDpFederation(t, `${toyPlan({ rounds: 1, edges: EDGES, minEdges: 3 })}${privacyYaml(5, 8)}`);
+  const merge = await fed.round();
+  const audit = (...flags: string[]) => runCli(['audit', merge.oid, '--repos', fed.repos, ...flags], { cwd: fed.dir });
+  const bitForBit = /ok {3}recomputed DP-FedAvg .* matches the stored weights bit for bit/;
+
+  const bySecret = await audit('--noise-secret', fed.secretFile);
+  assert.equal(bySecret.code, 0, bySecret.stdout + bySecret.stderr);
+  assert.match(bySecret.stdout, bitForBit);
+  const seedFile = path.join(fed.dir, 'round-1.seed');
+  await writeFile(seedFile, `${(await fed.seedOf(1)).toString('hex')}\n`, { mode: 0o600 });
+  const bySeed = await audit('--noise-seed-file', seedFile);
+  assert.equal(bySeed.code, 0, bySeed.stdout + bySeed.stderr);
+  assert.match(bySeed.stdout, bitForBit);
+  const seedless = await audit();
+  assert.equal(seedless.code, 0, seedless.stdout + seedless.stderr);
+  assert.doesNotMatch(seedless.stdout, bitForBit);
+
+  const secretHex = (await readFile(fed.secretFile)).toString('hex');
+  const otherRound = path.join(fed.dir, 'round-2.seed');
+  await writeFile(otherRound, (await fed.seedOf(2)).toString('hex'));
+  assert.equal((await audit('--noise-seed-file', otherRound)).code, 1, 'another round\'s seed fails the audit');
+  const notHex = path.join(fed.dir, 'not-a-seed');
+  await writeFile(notHex, 'zz');
+  const refusals = [
+    [['--noise-seed-file', notHex], /audit: .*not-a-seed must hold one round's noise seed as 64 hexadecimal digits/],
+    [['--noise-seed-file', path.join(fed.dir, 'missing')], /cannot read the noise seed file .*missing: ENOENT/],
+    [['--noise-secret', seedFile], /the DP noise secret .*round-1\.seed must hold 32 bytes/],
+    [['--noise-secret', fed.secretFile, '--noise-seed-file', seedFile], /give --noise-seed-file or --noise-secret, not both/],
+  ] as const;
+  for (const [flags, message] of refusals) {
+    const r = await audit(...flags);
+    assert.ok(r.code === 2 || r.code === 3, `${flags.join(' ')}: exit ${r.code}`);
+    assert.match(r.stderr, message);
+    assert.ok(!(r.stdout + r.stderr).includes(secretHex), 'the secret is never printed');
+  }
+});
+
+test("an aggregator's participant config names its DP noise secret (relative to the file); an edge's cannot", async (t) => {
+  const dir = await tempDir(t, 'fedgit-dp-config-');
+  const write = async (name: string, yaml: string) => (await writeFile(path.join(dir, name), yaml), path.join(dir, name));
+  const aggregator = await readParticipantConfig(await write('aggregator.yaml', 'role: aggregator\nrepos: { root: repos }\nnoiseSecret: state/dp-noise.key\n'));
+  assert.equal(aggregator.role === 'aggregator' && aggregator.noiseSecret, path.join(dir, 'state', 'dp-noise.key'));
+  await assert.rejects(readParticipantConfig(await write('edge.yaml', 'role: edge\nname: hospital-a\nrepos: { root: repos }\nnoiseSecret: x.key\n')), /edge\.yaml:4.*noiseSecret/);
 });

@@ -20,7 +20,7 @@ import { parseEdgeRecord, parseGlobalRecord, type GlobalRecord } from '../store/
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Registries } from '../runtime/registries.js';
 import { openForReading, type Where } from './locate.js';
-import { noiseCommitment, SEED_BYTES } from '../privacy/gaussian-noise.js';
+import { deriveNoiseSeed, noiseCommitment, SEED_BYTES } from '../privacy/gaussian-noise.js';
 import { privacyTrailerValues } from '../privacy/accounting.js';
 
 export type AuditCheck = { readonly ok: boolean; readonly what: string };
@@ -42,7 +42,11 @@ type Audit = {
   readonly check: (ok: boolean, what: string) => boolean;
 };
 
-export type AuditOptions = { readonly noiseSeed?: Uint8Array };
+/**
+ * What lets audit recompute a DP merge's noise: the round's seed (an auditor given one round), or
+ * the aggregator's secret (its operator, who can derive every round's seed).
+ */
+export type AuditOptions = { readonly noiseSeed?: Uint8Array; readonly noiseSecret?: Uint8Array };
 
 export async function auditCommit(where: Where, registries: Registries, spec: string, options: AuditOptions = {}): Promise<AuditReport> {
   const checks: AuditCheck[] = [];
@@ -57,10 +61,15 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   const { app } = plan.plan;
   const architecture = registries.apps.architecture(app.id, app.options);
   check(record.architecture === architecture, `architecture ${record.architecture} is the plan's ${architecture}`);
-  const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check, ...(options.noiseSeed ? { noiseSeed: options.noiseSeed } : {}) };
+  const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check, ...noiseSeedOption(options, plan.id, record.round) };
   checkAggregatorSignature(audit);
   await (record.round === 0 ? auditRoundZero(audit) : auditMerge(audit));
   return report(record.round);
+}
+
+function noiseSeedOption(options: AuditOptions, planId: string, round: number): { noiseSeed?: Uint8Array } {
+  if (options.noiseSeed) return { noiseSeed: options.noiseSeed };
+  return options.noiseSecret ? { noiseSeed: deriveNoiseSeed(options.noiseSecret, planId, round) } : {};
 }
 
 async function readAuditedPlan(where: Where, registries: Registries, planId: string): Promise<CommittedPlan> {

@@ -59,7 +59,13 @@ const Common = {
 };
 
 export const ParticipantSchema = z.discriminatedUnion('role', [
-  z.strictObject({ role: z.literal('aggregator'), name: Name.default('aggregator'), ...Common }),
+  z.strictObject({
+    role: z.literal('aggregator'),
+    name: Name.default('aggregator'),
+    /** The DP noise secret (32 bytes, mode 0600, created at the first DP merge); default under $XDG_STATE_HOME/fedgit/. */
+    noiseSecret: Location.optional(),
+    ...Common,
+  }),
   z.strictObject({
     role: z.literal('edge'),
     name: Name,
@@ -101,7 +107,7 @@ export function resolveParticipant(parsed: Parsed, file: string): ParticipantCon
       edges: { ...(repos.root ? conventional.edges : {}), ...explicitEdges },
     };
   };
-  const paths = { logs: abs(rest.logs), key: abs(rest.key), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : {}) };
+  const paths = { logs: abs(rest.logs), key: abs(rest.key), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : { noiseSecret: abs(rest.noiseSecret) }) };
   return { ...rest, ...paths, file, pollIntervalMs: pollInterval, locate } as ParticipantConfig;
 }
 

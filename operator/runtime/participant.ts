@@ -81,7 +81,7 @@ async function checkDataFolder(config: ParticipantConfig): Promise<void> {
 function createOperator(config: ParticipantConfig, registries: Registries, { auth, key }: Secrets, log: Logger, trigger: () => void): Reconciler {
   const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log });
   const common = { locate: config.locate, open, log, ...(key ? { key } : {}) };
-  if (config.role === 'aggregator') return new AggregatorOperator({ ...common, ...registries });
+  if (config.role === 'aggregator') return new AggregatorOperator({ ...common, ...registries, ...(config.noiseSecret ? { noiseSecretFile: config.noiseSecret } : {}) });
   return new EdgeOperator({
     ...common,
     edge: config.name,
