@@ -9,12 +9,10 @@
  * Needs python3 with torch and numpy ($FEDGIT_PYTHON picks the interpreter).
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import * as tfCore from '@tensorflow/tfjs-core';
 import { RegionTrainer, forwardRegions, regionStep } from '../edge-app/aspects/region-model.js';
 import { FEATURE_COUNT, REGION_ARCHITECTURE, REGION_COUNT, checkRegionWeights, initialRegionWeights, regionTensorSpec } from '../edge-app/aspects/region-spec.js';
@@ -25,9 +23,8 @@ import { mulberry32 } from '../edge-app/random.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import type { Tensor, Tensors } from '../operator/contracts.js';
-import { PYTHON, TORCH_SCRIPT, requireTorch } from './helpers/python.js';
+import { PYTHON, TORCH_SCRIPT, requireTorch, runTorchAction } from './helpers/python.js';
 
-const run = promisify(execFile);
 const MU = 0.05;
 const LR = 1e-3;
 const BATCH = 4;
@@ -42,13 +39,7 @@ after(() => {
   if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function torch(action: string, env: Record<string, string>): Promise<void> {
-  try {
-    await run(PYTHON, [TORCH_SCRIPT, action], { env: { ...process.env, FEDGIT_THREADS: '2', ...env }, maxBuffer: 16 * 1024 * 1024 });
-  } catch (e) {
-    throw new Error(`aspects_torch.py ${action} failed: ${String((e as { stderr?: string }).stderr ?? e)}`);
-  }
-}
+const torch = runTorchAction;
 
 const file = (name: string) => path.join(dir, name);
 function writeTensors(name: string, tensors: Record<string, Tensor> | Tensors): string {

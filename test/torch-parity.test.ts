@@ -6,22 +6,18 @@
  * these tests fail with a message saying so: parity is part of the contract.
  */
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { promisify } from 'node:util';
 import { forwardRegions, regionAdamStep } from '../edge-app/aspects/region-model.js';
 import { FEATURE_COUNT, REGION_COUNT, initialRegionWeights } from '../edge-app/aspects/region-spec.js';
 import { mulberry32 } from '../edge-app/random.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import type { Tensor, Tensors } from '../operator/contracts.js';
-import { PYTHON, TORCH_SCRIPT, requireTorch } from './helpers/python.js';
+import { requireTorch, runTorchAction } from './helpers/python.js';
 
-const SCRIPT = TORCH_SCRIPT;
-const run = promisify(execFile);
 
 let dir: string;
 before(async () => {
@@ -33,13 +29,7 @@ after(() => {
   if (dir !== undefined) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-async function torch(action: string, env: Record<string, string>): Promise<void> {
-  try {
-    await run(PYTHON, [SCRIPT, action], { env: { ...process.env, FEDGIT_THREADS: '2', ...env }, maxBuffer: 16 * 1024 * 1024 });
-  } catch (e) {
-    throw new Error(`aspects_torch.py ${action} failed: ${String((e as { stderr?: string }).stderr ?? e)}`);
-  }
-}
+const torch = runTorchAction;
 
 function writeTensors(file: string, tensors: Record<string, Tensor> | Tensors): string {
   const map = tensors instanceof Map ? tensors : new Map(Object.entries(tensors));
