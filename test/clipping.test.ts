@@ -6,7 +6,6 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Tensors, Update } from '../operator/contracts.js';
 import { clipUpdateNorms, computeMerge, updateNorm } from '../operator/reconcile/merge.js';
 import { fedAvgStrategy } from '../aggregator-app/fedavg.js';
 import { parsePlan } from '../operator/plan/plan.js';
@@ -20,14 +19,7 @@ import { auditCommit } from '../operator/commands/audit.js';
 import { startToyFederation, type ToyFederation } from './helpers/toy-federation.js';
 import { tempDir, toyPlan } from './helpers/temp.js';
 import { whereUnder } from './helpers/chaos.js';
-
-/** Two tensors, `b` (one value) and `w` (two), so the norm runs over more than one tensor. */
-const model = (b: number, w: [number, number]): Tensors => new Map([
-  ['w', { shape: [2], data: Float32Array.from(w) }],
-  ['b', { shape: [1], data: Float32Array.from([b]) }],
-]);
-const update = (edge: string, datasetSize: number, tensors: Tensors): Update => ({ edge, datasetSize, tensors });
-const values = (t: Tensors) => ({ b: [...t.get('b')!.data], w: [...t.get('w')!.data] });
+import { model, update, values } from './helpers/two-tensor-model.js';
 
 // Previous global: b = 0, w = [1, 2]. Edge x (size 1) moves by (12; 3, 4), norm 13; edge y (size 3) by (1; 0, 1), norm √2.
 const PREVIOUS = model(0, [1, 2]);

@@ -7,7 +7,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import type { Tensors, Update } from '../operator/contracts.js';
 import { computeMerge } from '../operator/reconcile/merge.js';
 import { fedAvgStrategy } from '../aggregator-app/fedavg.js';
 import { parsePlan } from '../operator/plan/plan.js';
@@ -18,13 +17,7 @@ import { privacyTrailerValues, roundUpSignificant } from '../operator/privacy/ac
 import { epsilonAfter } from '../operator/privacy/rdp-accountant.js';
 import { chiSquareBounds } from '../operator/commands/audit.js';
 import { toyPlan } from './helpers/temp.js';
-
-const model = (b: number, w: [number, number]): Tensors => new Map([
-  ['w', { shape: [2], data: Float32Array.from(w) }],
-  ['b', { shape: [1], data: Float32Array.from([b]) }],
-]);
-const update = (edge: string, datasetSize: number, tensors: Tensors): Update => ({ edge, datasetSize, tensors });
-const values = (t: Tensors) => ({ b: [...t.get('b')!.data], w: [...t.get('w')!.data] });
+import { model, update, values } from './helpers/two-tensor-model.js';
 
 // Previous: b = 0, w = [1, 2]. x moves by (12; 3, 4), norm 13; y by (1; 0, 1), norm √2. The plan has 3 edges; z is missing.
 const PREVIOUS = model(0, [1, 2]);

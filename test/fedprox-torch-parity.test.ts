@@ -19,11 +19,11 @@ import { FEATURE_COUNT, REGION_ARCHITECTURE, REGION_COUNT, checkRegionWeights, i
 import { renderFeaturesFile } from '../edge-app/aspects/region-features-file.js';
 import { createCommandApp } from '../edge-app/command/command-app.js';
 import type { RegionSample } from '../edge-app/preprocess/region-cohort.js';
-import { mulberry32 } from '../edge-app/random.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import type { Tensor, Tensors } from '../operator/contracts.js';
 import { PYTHON, TORCH_SCRIPT, requireTorch, runTorchAction } from './helpers/python.js';
+import { randomArray, testWeights } from './helpers/region-weights.js';
 
 const MU = 0.05;
 const LR = 1e-3;
@@ -47,21 +47,6 @@ function writeTensors(name: string, tensors: Record<string, Tensor> | Tensors): 
   return file(name);
 }
 const readTensors = (name: string): Tensors => parseSafetensors(fs.readFileSync(file(name)), name).tensors;
-
-function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-}
-
-/** He-init kernels with small non-zero biases and embeddings (as test/torch-parity.test.ts). */
-function testWeights(seed: number): Tensors {
-  const out = new Map<string, Tensor>();
-  let s = seed * 100;
-  for (const [name, t] of initialRegionWeights(seed)) {
-    out.set(name, name === 'fc1.weight' || name === 'fc2.weight' ? t : { shape: t.shape, data: randomArray(t.data.length, ++s, -0.2, 0.2) });
-  }
-  return out;
-}
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   assert.equal(a.length, b.length);

@@ -12,11 +12,11 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { forwardRegions, regionAdamStep } from '../edge-app/aspects/region-model.js';
 import { FEATURE_COUNT, REGION_COUNT, initialRegionWeights } from '../edge-app/aspects/region-spec.js';
-import { mulberry32 } from '../edge-app/random.js';
 import { selectBackend } from '../edge-app/tf-backend.js';
 import { parseSafetensors, renderSafetensors } from '../operator/checkpoint/safetensors.js';
 import type { Tensor, Tensors } from '../operator/contracts.js';
 import { requireTorch, runTorchAction } from './helpers/python.js';
+import { randomArray, testWeights } from './helpers/region-weights.js';
 
 
 let dir: string;
@@ -39,21 +39,6 @@ function writeTensors(file: string, tensors: Record<string, Tensor> | Tensors): 
 
 function readTensors(file: string): Tensors {
   return parseSafetensors(fs.readFileSync(file), file).tensors;
-}
-
-function randomArray(n: number, seed: number, lo = -1, hi = 1): Float32Array {
-  const r = mulberry32(seed);
-  return Float32Array.from({ length: n }, () => lo + (hi - lo) * r());
-}
-
-/** He-init kernels with small non-zero biases and embeddings, so every tensor is exercised. */
-function testWeights(seed: number): Tensors {
-  const out = new Map<string, Tensor>();
-  let s = seed * 100;
-  for (const [name, t] of initialRegionWeights(seed)) {
-    out.set(name, name === 'fc1.weight' || name === 'fc2.weight' ? t : { shape: t.shape, data: randomArray(t.data.length, ++s, -0.2, 0.2) });
-  }
-  return out;
 }
 
 const inputCount = (batch: number): number => batch * REGION_COUNT * FEATURE_COUNT;
