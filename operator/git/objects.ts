@@ -7,14 +7,14 @@
  * level 0). A loose object is any zlib stream of `<type> <size>\0<bytes>`
  * named by its SHA-1, so large blobs are written as stored (level 0) zlib
  * streams and renamed into place (atomic: a reader never sees half an object).
- * Reading streams the loose file through node's zlib into one buffer of the
- * announced size (peak memory ≈ 1× the object) and falls back to
- * isomorphic-git for packed objects, after reading their size from the pack
- * index when a limit applies.
+ * Objects up to 4 MiB are deflated and inflated in one call; bigger loose files
+ * are streamed through node's zlib into one buffer of the announced size (peak
+ * memory ≈ 1× the object). Packed objects are read with isomorphic-git, after
+ * reading their size from the pack index when a limit applies.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -29,6 +29,11 @@ export type GitObject = { readonly type: ObjectType; readonly content: Buffer };
 /** Objects at least this large (weights) are stored uncompressed inside the zlib stream. */
 const STORE_THRESHOLD_BYTES = 64 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
+/**
+ * Objects up to this size are written, and loose files up to it read, in one call: streaming costs
+ * a few ms of event-loop turns per object, most of a round's work at a megabyte of weights.
+ */
+const WHOLE_FILE_BYTES = 4 * 1024 * 1024;
 
 export function objectId(type: ObjectType, content: Uint8Array): string {
   return createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex');
@@ -54,7 +59,9 @@ export async function writeObject(gitdir: string, type: ObjectType, content: Uin
   await mkdir(path.dirname(target), { recursive: true });
   const temp = path.join(path.dirname(target), `tmp_obj_${randomBytes(6).toString('hex')}`);
   try {
-    await pipeline(chunks(`${type} ${content.length}\0`, content), zlib.createDeflate({ level: content.length >= STORE_THRESHOLD_BYTES ? zlib.constants.Z_NO_COMPRESSION : zlib.constants.Z_DEFAULT_COMPRESSION, chunkSize: CHUNK_BYTES }), fs.createWriteStream(temp, { mode: 0o444 }));
+    const level = content.length >= STORE_THRESHOLD_BYTES ? zlib.constants.Z_NO_COMPRESSION : zlib.constants.Z_DEFAULT_COMPRESSION;
+    if (content.length <= WHOLE_FILE_BYTES) await writeFile(temp, zlib.deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`, 'utf8'), content]), { level }), { mode: 0o444 });
+    else await pipeline(chunks(`${type} ${content.length}\0`, content), zlib.createDeflate({ level, chunkSize: CHUNK_BYTES }), fs.createWriteStream(temp, { mode: 0o444 }));
     await rename(temp, target);
   } catch (e) {
     await rm(temp, { force: true });
@@ -97,8 +104,36 @@ export async function readObject(gitdir: string, oid: string, limits: ReadLimits
   }
 }
 
-/** Streams a loose object into a buffer of exactly the size its header announces, checking its hash. */
 async function readLooseObject(file: string, oid: string, limits: ReadLimits): Promise<GitObject> {
+  const size = (await stat(file)).size;
+  return size <= WHOLE_FILE_BYTES ? inflateLooseFile(await readFile(file), file, oid, limits) : streamLooseObject(file, oid, limits);
+}
+
+/** A whole loose file in memory, inflated at most to what the limit allows (zlib stops there). */
+function inflateLooseFile(deflated: Buffer, file: string, oid: string, limits: ReadLimits): GitObject {
+  const fail = (why: string) => new CheckpointCorrupt(`object ${oid} (${file}) ${why}`, { oid, file });
+  const maxOutputLength = limits.maxBytes !== undefined ? limits.maxBytes + 64 : undefined;
+  let raw: Buffer;
+  try {
+    raw = zlib.inflateSync(deflated, maxOutputLength !== undefined ? { maxOutputLength } : {});
+  } catch (cause) {
+    if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw fail(`is larger than the ${limits.maxBytes} bytes allowed here`);
+    throw cause;
+  }
+  const nul = raw.indexOf(0);
+  const match = nul > 0 && nul <= 64 ? /^(blob|tree|commit|tag) (\d+)$/.exec(raw.subarray(0, nul).toString('latin1')) : null;
+  if (!match) throw fail('has a bad header');
+  const announced = Number(match[2]);
+  if (limits.maxBytes !== undefined && announced > limits.maxBytes) throw fail(`announces ${announced} bytes, more than the ${limits.maxBytes} allowed here`);
+  const content = raw.subarray(nul + 1);
+  if (content.length > announced) throw fail('is longer than its header says');
+  if (content.length < announced) throw fail(`is truncated (${content.length} of ${announced} bytes)`);
+  if (createHash('sha1').update(raw).digest('hex') !== oid) throw fail('does not hash to its name');
+  return { type: match[1] as ObjectType, content };
+}
+
+/** Streams a loose object into a buffer of exactly the size its header announces, checking its hash. */
+async function streamLooseObject(file: string, oid: string, limits: ReadLimits): Promise<GitObject> {
   const fail = (why: string) => new CheckpointCorrupt(`object ${oid} (${file}) ${why}`, { oid, file });
   const hash = createHash('sha1');
   let header: Buffer = Buffer.alloc(0);
@@ -110,7 +145,7 @@ async function readLooseObject(file: string, oid: string, limits: ReadLimits): P
     hash.update(chunk);
     let data = chunk;
     if (!content) {
-      header = Buffer.concat([header, chunk]);
+      header = header.length ? Buffer.concat([header, chunk]) : chunk;
       const nul = header.indexOf(0);
       if (nul < 0) {
         if (header.length > 64) throw fail('has a bad header');

@@ -11,6 +11,12 @@ import { DEFAULT_BRANCH, parseTrailers } from './names.js';
 /** Commits and trees fedgit writes are a few KiB; one that announces more is refused unread. */
 const MAX_COMMIT_BYTES = 1024 * 1024;
 const MAX_TREE_BYTES = 1024 * 1024;
+/**
+ * Parsed commits and trees kept per repository. Objects are named by their hash, which the first
+ * read checks, so a kept one can never be stale; the bound keeps a long-running participant small
+ * (a commit or a flat tree is well under a KiB in memory).
+ */
+const KEPT_OBJECTS = 4096;
 
 export type Commit = CommitObject & { readonly oid: string; readonly trailers: ReadonlyArray<readonly [string, string]> };
 
@@ -22,6 +28,9 @@ export interface RemoteSync {
 }
 
 export class Repository {
+  private readonly commits = new BoundedCache<string, Commit>(KEPT_OBJECTS);
+  private readonly trees = new BoundedCache<string, ReturnType<typeof parseTree>>(KEPT_OBJECTS);
+
   constructor(readonly gitdir: string, readonly remote?: RemoteSync) {}
 
   /** Where the repository really is: the server URL of a mirror, else the folder. */
@@ -69,10 +78,20 @@ export class Repository {
   }
 
   async readCommit(oid: string): Promise<Commit> {
+    const kept = this.commits.get(oid);
+    if (kept) return kept;
     const object = await readObject(this.gitdir, oid, { maxBytes: MAX_COMMIT_BYTES });
     if (object.type !== 'commit') throw new NotFound(`${oid} is a ${object.type}, not a commit`, { oid, gitdir: this.gitdir });
     const commit = parseCommit(object.content);
-    return { ...commit, oid, trailers: parseTrailers(commit.message) };
+    return this.commits.set(oid, { ...commit, oid, trailers: parseTrailers(commit.message) });
+  }
+
+  private async readTree(oid: string): Promise<ReturnType<typeof parseTree>> {
+    const kept = this.trees.get(oid);
+    if (kept) return kept;
+    const tree = await readObject(this.gitdir, oid, { maxBytes: MAX_TREE_BYTES });
+    if (tree.type !== 'tree') throw new CheckpointCorrupt(`${oid} is a ${tree.type}, not a tree`, { oid, gitdir: this.gitdir });
+    return this.trees.set(oid, parseTree(tree.content));
   }
 
   /** Resolves a full id, a unique abbreviation, a branch, a tag or a full ref to a commit id. */
@@ -108,8 +127,7 @@ export class Repository {
 
   async readFile(commitOid: string, name: string, limits: ReadLimits = {}): Promise<Buffer> {
     const commit = await this.readCommit(commitOid);
-    const tree = await readObject(this.gitdir, commit.tree, { maxBytes: MAX_TREE_BYTES });
-    const entry = parseTree(tree.content).find((e) => e.name === name);
+    const entry = (await this.readTree(commit.tree)).find((e) => e.name === name);
     if (!entry) throw new NotFound(`commit ${commitOid} has no file ${name}`, { commit: commitOid, file: name });
     const blob = await readObject(this.gitdir, entry.oid, limits);
     if (blob.type !== 'blob') throw new CheckpointCorrupt(`${name} in ${commitOid} is not a blob`, { commit: commitOid });
@@ -127,5 +145,22 @@ export class Repository {
       next = commit.parents[0];
     }
     return chain;
+  }
+}
+
+/** A map that forgets its oldest entries beyond `limit` (insertion order). */
+class BoundedCache<K, V> {
+  private readonly entries = new Map<K, V>();
+
+  constructor(private readonly limit: number) {}
+
+  get(key: K): V | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: K, value: V): V {
+    this.entries.set(key, value);
+    if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value as K);
+    return value;
   }
 }
