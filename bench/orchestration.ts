@@ -1,42 +1,45 @@
 /**
- * Orchestration overhead per round: a no-op app, 2 edges, 1 MB of weights,
- * local repositories. Milliseconds from one global commit to the next, seen by
- * polling the global branch, with everything else (training) taken out.
+ * Orchestration overhead per round: a no-op app, 1 MB of weights, local repositories, every
+ * participant its own process (`fedgit run`). Milliseconds from one global commit to the next,
+ * with training taken out: 50 rounds with 2 edges, then the same plan with 4, 8 and 16 edges,
+ * each as a ratio to the 2-edge median of the same run.
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readRef } from '../operator/git/refs.js';
-import { listRefs } from '../operator/git/refs.js';
+import { describeRounds, roundStats, watchGlobalBranch, type RoundStats } from './round-stats.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
 
-export async function benchOrchestration(rounds = 20, sizeBytes = 1_000_000): Promise<void> {
+export const noopPlan = (rounds: number, edges: readonly string[], sizeBytes: number) =>
+  `name: noop\nrounds: ${rounds}\nedges: [${edges.join(', ')}]\nroundDeadline: 10m\napp:\n  id: noop\n  options: { sizeBytes: ${sizeBytes} }\n`;
+
+export const edgeNames = (count: number) => Array.from({ length: count }, (_, i) => `edge-${String(i + 1).padStart(3, '0')}`);
+
+/** One `fedgit run` of the no-op plan; the gaps between its global commits. */
+export async function runNoop(edges: number, rounds: number, sizeBytes = 1_000_000): Promise<RoundStats> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-orch-'));
   try {
     const plan = path.join(dir, 'noop.yaml');
-    await writeFile(plan, `name: noop\nrounds: ${rounds}\nedges: [edge-a, edge-b]\nroundDeadline: 10m\napp:\n  id: noop\n  options: { sizeBytes: ${sizeBytes} }\n`);
-    const global = path.join(dir, 'repos', 'global.git');
-    const seen: Array<{ oid: string; at: number }> = [];
-    const child = spawn(process.execPath, [CLI, 'run', plan, '--timeout', '600'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+    await writeFile(plan, noopPlan(rounds, edgeNames(edges), sizeBytes));
+    const child = spawn(process.execPath, [CLI, 'run', plan, '--timeout', '900'], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
     const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-    let done = false;
-    void exited.then(() => (done = true));
-    while (!done) {
-      const branch = [...(await listRefs(global, 'refs/heads/fedgit/').catch(() => new Map<string, string>())).keys()][0];
-      const oid = branch ? await readRef(global, branch).catch(() => null) : null;
-      if (oid && seen[seen.length - 1]?.oid !== oid) seen.push({ oid, at: performance.now() });
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    if ((await exited) !== 0) throw new Error('fedgit run failed');
-    const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
-    const sorted = [...gaps].sort((a, b) => a - b);
-    const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
-    console.log(`orchestration: no-op app, 2 edges, ${(sizeBytes / 1e6).toFixed(1)} MB weights, local repositories, ${gaps.length} rounds observed`);
-    console.log(`  per round (global commit → next global commit): median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} ms, mean ${mean.toFixed(0)} ms, min ${sorted[0]!.toFixed(0)} ms, max ${sorted[sorted.length - 1]!.toFixed(0)} ms`);
+    const seen = await watchGlobalBranch(path.join(dir, 'repos', 'global.git'), exited);
+    if ((await exited) !== 0) throw new Error(`fedgit run with ${edges} edges failed`);
+    return roundStats(seen);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export async function benchOrchestration(rounds = 50): Promise<void> {
+  console.log('orchestration: no-op app, 1 MB weights, local repositories, one process per participant (fedgit run)');
+  const two = await runNoop(2, rounds);
+  console.log(`  2 edges: ${describeRounds(two)}`);
+  for (const edges of [4, 8, 16]) {
+    const s = await runNoop(edges, 20);
+    console.log(`  ${edges} edges: ${describeRounds(s)}; median ×${(s.median / two.median).toFixed(2)} the 2-edge median`);
   }
 }

@@ -16,7 +16,7 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { listRefs, readRef } from '../operator/git/refs.js';
+import { roundStats, watchGlobalBranch, type RoundStats } from './round-stats.js';
 import { freePort, startGitServer, type GitServer, type WebhookTarget } from '../test/helpers/git-server.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
@@ -25,33 +25,14 @@ const PARTICIPANTS = ['aggregator', ...EDGES] as const;
 type Participant = (typeof PARTICIPANTS)[number];
 const TIMEOUT_MS = 600_000;
 
-type Stats = { label: string; gaps: number[]; median: number; mean: number; min: number; max: number; wallMs: number };
+type Stats = RoundStats & { label: string; wallMs: number };
 
 const planYaml = (rounds: number, sizeBytes: number) =>
   `name: noop\nrounds: ${rounds}\nedges: [${EDGES.join(', ')}]\nroundDeadline: 10m\napp:\n  id: noop\n  options: { sizeBytes: ${sizeBytes} }\n`;
 
 
-function stats(label: string, seen: Array<{ oid: string; at: number }>, wallMs: number): Stats {
-  const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
-  if (gaps.length === 0) throw new Error(`${label}: no round observed`);
-  const sorted = [...gaps].sort((a, b) => a - b);
-  const mid = sorted.length / 2;
-  const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-  return { label, gaps, median, mean: gaps.reduce((a, b) => a + b, 0) / gaps.length, min: sorted[0]!, max: sorted[sorted.length - 1]!, wallMs };
-}
-
-/** Watches the global branch of `gitdir` until `finished` resolves; every new commit with the time it was first seen. */
-async function watchGlobal(gitdir: string, finished: Promise<unknown>): Promise<Array<{ oid: string; at: number }>> {
-  const seen: Array<{ oid: string; at: number }> = [];
-  let done = false;
-  void finished.then(() => (done = true), () => (done = true));
-  while (!done) {
-    const branch = [...(await listRefs(gitdir, 'refs/heads/fedgit/').catch(() => new Map<string, string>())).keys()][0];
-    const oid = branch ? await readRef(gitdir, branch).catch(() => null) : null;
-    if (oid && seen[seen.length - 1]?.oid !== oid) seen.push({ oid, at: performance.now() });
-    await new Promise((r) => setTimeout(r, 2));
-  }
-  return seen;
+function stats(label: string, seen: ReadonlyArray<{ at: number }>, wallMs: number): Stats {
+  return { label, wallMs, ...roundStats(seen) };
 }
 
 function exitOf(child: ChildProcess): Promise<number | null> {
@@ -98,7 +79,7 @@ async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; 
     const started = performance.now();
     for (const p of PARTICIPANTS) procs.push(await startParticipant(p, path.join(dir, p), base, o, ports[p]));
     const finished = allExit(label, procs);
-    const seen = await watchGlobal(server.gitdir('global'), finished);
+    const seen = await watchGlobalBranch(server.gitdir('global'), finished);
     await finished;
     const wallMs = performance.now() - started;
     return { stats: stats(label, seen, wallMs), server: summariseDeliveries(server) };
@@ -167,7 +148,7 @@ async function local(label: string, o: { rounds: number; sizeBytes: number }): P
     const started = performance.now();
     const child = startCli(['run', plan, '--timeout', String(TIMEOUT_MS / 1000)], dir);
     const finished = allExit(label, [child]);
-    const seen = await watchGlobal(path.join(dir, 'repos', 'global.git'), finished);
+    const seen = await watchGlobalBranch(path.join(dir, 'repos', 'global.git'), finished);
     await finished;
     return stats(label, seen, performance.now() - started);
   } finally {
@@ -175,13 +156,13 @@ async function local(label: string, o: { rounds: number; sizeBytes: number }): P
   }
 }
 
-export async function benchRemote(rounds = 8, sizeBytes = 1_000_000): Promise<void> {
+export async function benchRemote(rounds = 20, sizeBytes = 1_000_000): Promise<void> {
   const a = await overHttp('(a) HTTP + webhooks, poll 10m', { rounds, sizeBytes, webhooks: true, poll: '10m' });
   const b = await overHttp('(b) HTTP, polling 1s, no webhooks', { rounds, sizeBytes, webhooks: false, poll: '1s' });
   const c = await local('(c) one machine, local repositories', { rounds, sizeBytes });
   console.log(`remote: no-op app, 2 edges, ${(sizeBytes / 1e6).toFixed(1)} MB weights, ${rounds} rounds; per round = global commit → next global commit`);
   const row = (s: Stats) =>
-    `  ${s.label.padEnd(38)} median ${s.median.toFixed(0).padStart(5)} ms, mean ${s.mean.toFixed(0).padStart(5)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}, ${s.gaps.length} rounds, ${(s.wallMs / 1000).toFixed(1)} s in all)` +
+    `  ${s.label.padEnd(38)} median ${s.median.toFixed(0).padStart(5)} ms, p95 ${s.p95.toFixed(0).padStart(5)} ms, mean ${s.mean.toFixed(0).padStart(5)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}, ${s.gaps.length} rounds, ${(s.wallMs / 1000).toFixed(1)} s in all)` +
     `  ×${(s.median / c.median).toFixed(2)} median, ×${(s.mean / c.mean).toFixed(2)} mean vs (c)`;
   for (const s of [a.stats, b.stats, c]) console.log(row(s));
   console.log(`  (a) webhook deliveries by the server: ${a.server.deliveries}, median attempt ${a.server.medianMs} ms; not accepted: ${a.server.failed} (after the end, participants that had already exited)`);

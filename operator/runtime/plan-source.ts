@@ -1,7 +1,7 @@
 /** The current plan, read from the plan repository's head and checked; a bad plan commit is reported, not fatal. */
 import { parsePlan, type CommittedPlan, type PlanChecks } from '../plan/plan.js';
 import { readPlanHead } from '../store/federation.js';
-import { shortId, PLAN_FILE } from '../git/names.js';
+import { shortId, PLAN_BRANCH, PLAN_FILE } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
 import type { Log } from '../contracts.js';
 
@@ -16,9 +16,13 @@ export class PlanSource {
   }
 
   async current(): Promise<CommittedPlan | null> {
+    // A plan commit is immutable: while the branch stays put, neither the plan nor its verdict changes.
+    const id = await this.repo.readRef(PLAN_BRANCH);
+    if (!id) return null;
+    if (this.cached?.id === id) return this.cached;
+    if (this.reportedBad === id) return null;
     const head = await readPlanHead(this.repo);
     if (!head) return null;
-    if (this.cached?.id === head.id) return this.cached;
     try {
       const plan = parsePlan(head.text, `${PLAN_FILE}@${shortId(head.id)}`, this.checks);
       this.cached = { id: head.id, plan, text: head.text };

@@ -1,0 +1,34 @@
+/** What every round-overhead benchmark reports: the gaps between global commits, seen by polling the global branch. */
+import { listRefs, readRef } from '../operator/git/refs.js';
+
+export type RoundStats = { readonly gaps: readonly number[]; readonly median: number; readonly p95: number; readonly mean: number; readonly min: number; readonly max: number };
+
+export function roundStats(seen: ReadonlyArray<{ at: number }>): RoundStats {
+  const gaps = seen.slice(1).map((s, i) => s.at - seen[i]!.at);
+  if (gaps.length === 0) throw new Error('no round was observed');
+  const sorted = [...gaps].sort((a, b) => a - b);
+  const quantile = (q: number) => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)]!;
+  const mid = sorted.length / 2;
+  const median = sorted.length % 2 ? sorted[Math.floor(mid)]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return { gaps, median, p95: quantile(0.95), mean: gaps.reduce((a, b) => a + b, 0) / gaps.length, min: sorted[0]!, max: sorted[sorted.length - 1]! };
+}
+
+export const describeRounds = (s: RoundStats) =>
+  `median ${s.median.toFixed(0)} ms, p95 ${s.p95.toFixed(0)} ms (${(s.p95 / s.median).toFixed(2)}× median), mean ${s.mean.toFixed(0)} ms, min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)} over ${s.gaps.length} rounds`;
+
+/**
+ * Polls the global branch of `gitdir` every 2 ms until `finished` settles; each new commit with
+ * the time it was first seen (and whatever `onCommit` measured at that moment).
+ */
+export async function watchGlobalBranch(gitdir: string, finished: Promise<unknown>, onCommit?: () => Promise<number>): Promise<Array<{ oid: string; at: number; measured?: number }>> {
+  const seen: Array<{ oid: string; at: number; measured?: number }> = [];
+  let done = false;
+  void finished.then(() => (done = true), () => (done = true));
+  while (!done) {
+    const branch = [...(await listRefs(gitdir, 'refs/heads/fedgit/').catch(() => new Map<string, string>())).keys()][0];
+    const oid = branch ? await readRef(gitdir, branch).catch(() => null) : null;
+    if (oid && seen[seen.length - 1]?.oid !== oid) seen.push({ oid, at: performance.now(), ...(onCommit ? { measured: await onCommit().catch(() => NaN) } : {}) });
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return seen;
+}
