@@ -66,7 +66,7 @@ type HttpOptions = { rounds: number; sizeBytes: number; webhooks: boolean; poll:
 type Deliveries = { deliveries: number; failed: string; medianMs: number };
 
 /** (a) and (b): a fresh git server, the plan pushed by an admin with plain git, three participant processes. */
-async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; server: Deliveries }> {
+async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; server: Deliveries; requests: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-remote-'));
   const ports = {} as Record<Participant, number>;
   for (const p of PARTICIPANTS) ports[p] = await freePort();
@@ -82,7 +82,7 @@ async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; 
     const seen = await watchGlobalBranch(server.gitdir('global'), finished);
     await finished;
     const wallMs = performance.now() - started;
-    return { stats: stats(label, seen, wallMs), server: summariseDeliveries(server) };
+    return { stats: stats(label, seen, wallMs), server: summariseDeliveries(server), requests: requestsPerRound(server, o.rounds) };
   } finally {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await server?.stop();
@@ -125,6 +125,17 @@ async function startParticipant(p: Participant, home: string, base: string, o: H
   return startCli([p === 'aggregator' ? 'aggregator' : 'edge', '--config', 'participant.yaml', '--exit-when-done'], home, { FEDGIT_TOKEN: PASSWORDS[p], FEDGIT_WEBHOOK_SECRET: HOOK_SECRETS[p] });
 }
 
+/** The git server's requests per round, by user and kind (ref listing, fetch, push): what a participant costs the server. */
+function requestsPerRound(server: GitServer, rounds: number): string {
+  const kinds = new Map<string, number>();
+  for (const r of server.accessLog()) {
+    const kind = r.path.endsWith('/git-receive-pack') ? 'push' : r.path.endsWith('/git-upload-pack') ? 'upload-pack' : r.path.endsWith('/info/refs') ? 'refs' : 'other';
+    kinds.set(`${r.user || '-'} ${kind}`, (kinds.get(`${r.user || '-'} ${kind}`) ?? 0) + 1);
+  }
+  const total = [...kinds.values()].reduce((a, b) => a + b, 0);
+  return `${(total / rounds).toFixed(1)} requests per round (${[...kinds].sort().map(([k, n]) => `${k} ${(n / rounds).toFixed(1)}`).join(', ')})`;
+}
+
 /** How many webhook deliveries the server made, which were not accepted and why, and the median attempt. */
 function summariseDeliveries(server: GitServer): Deliveries {
   const deliveries = server.deliveries();
@@ -165,5 +176,6 @@ export async function benchRemote(rounds = 20, sizeBytes = 1_000_000): Promise<v
     `  ${s.label.padEnd(38)} median ${s.median.toFixed(0).padStart(5)} ms, p95 ${s.p95.toFixed(0).padStart(5)} ms, mean ${s.mean.toFixed(0).padStart(5)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}, ${s.gaps.length} rounds, ${(s.wallMs / 1000).toFixed(1)} s in all)` +
     `  ×${(s.median / c.median).toFixed(2)} median, ×${(s.mean / c.mean).toFixed(2)} mean vs (c)`;
   for (const s of [a.stats, b.stats, c]) console.log(row(s));
+  console.log(`  (a) ${a.requests}\n  (b) ${b.requests}`);
   console.log(`  (a) webhook deliveries by the server: ${a.server.deliveries}, median attempt ${a.server.medianMs} ms; not accepted: ${a.server.failed} (after the end, participants that had already exited)`);
 }

@@ -24,6 +24,8 @@ export type Commit = CommitObject & { readonly oid: string; readonly trailers: R
 export interface RemoteSync {
   readonly displayUrl: string;
   refresh(gitdir: string): Promise<boolean>;
+  /** The server may have moved (a poll tick, a push notification): the next refresh must ask it. */
+  markStale(): void;
   publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void>;
 }
 

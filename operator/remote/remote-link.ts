@@ -42,16 +42,33 @@ const MIRRORED = /^refs\/(heads|tags)\//;
 /** What git servers say when the ref moved since we read it: a real compare-and-swap conflict. */
 const MOVED = /non-fast-forward|not-fast-forward|fetch first|stale info|failed to lock|cannot lock ref|already exists/i;
 
+export type RemoteLinkOptions = {
+  /**
+   * Ask the server only after `markStale()` (a poll tick or a push notification said it may have
+   * moved), not at every refresh: a participant driven by webhooks then lists a server's refs once
+   * per notification instead of once per reconcile.
+   */
+  readonly listOnlyWhenStale?: boolean;
+};
+
 export class RemoteLink {
   /** The server's refs at the last refresh; undefined until the mirror has been compared with the server. */
   private lastListing: string | undefined;
+  /** Bumped by `markStale`; a refresh that completes records the generation it started from. */
+  private generation = 0;
+  private refreshedGeneration = -1;
   readonly displayUrl: string;
 
   private readonly http: HttpClient;
 
-  constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: Log) {
+  constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: Log, private readonly options: RemoteLinkOptions = {}) {
     this.displayUrl = displayUrl(url);
     this.http = advertisingHead(http);
+  }
+
+  /** The server may have moved since the last refresh: the next one asks it. */
+  markStale(): void {
+    this.generation++;
   }
 
   private headers(): Record<string, string> {
@@ -75,7 +92,8 @@ export class RemoteLink {
   /** The server's branch and tag refs (one small request). */
   async listRefs(): Promise<Map<string, string>> {
     try {
-      const refs = await git.listServerRefs({ http: this.http, url: this.url, headers: this.headers(), protocolVersion: 2, peelTags: false });
+      // Protocol v1 lists refs in one request (v2 needs two); fedgit's repositories hold a handful of refs.
+      const refs = await git.listServerRefs({ http: this.http, url: this.url, headers: this.headers(), protocolVersion: 1 });
       return new Map(refs.filter((r) => MIRRORED.test(r.ref) && /^[0-9a-f]{40}$/.test(r.oid)).map((r) => [r.ref, r.oid]));
     } catch (e) {
       throw this.explain(e);
@@ -84,9 +102,14 @@ export class RemoteLink {
 
   /** Brings the mirror up to the server; returns whether anything moved. */
   async refresh(gitdir: string): Promise<boolean> {
+    const generation = this.generation;
+    if (this.options.listOnlyWhenStale && this.refreshedGeneration === generation && this.lastListing !== undefined) return false;
     const remote = await this.listRefs();
     const listing = [...remote].map(([r, o]) => `${r}=${o}`).sort().join('\n');
-    if (listing === this.lastListing) return false;
+    if (listing === this.lastListing) {
+      this.refreshedGeneration = generation;
+      return false;
+    }
     const local = await listRefs(gitdir, 'refs/');
     const moved = [...remote].filter(([ref, oid]) => local.get(ref) !== oid);
     await this.dropUnpushed(gitdir, local, remote);
@@ -108,6 +131,7 @@ export class RemoteLink {
       if (current !== oid) await updateRef(gitdir, ref, oid, current);
     }
     this.lastListing = listing;
+    this.refreshedGeneration = generation;
     return moved.length > 0;
   }
 

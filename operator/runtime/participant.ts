@@ -13,7 +13,7 @@ import { Repository } from '../git/repository.js';
 import { AggregatorOperator } from '../reconcile/aggregator-operator.js';
 import { EdgeOperator } from '../reconcile/edge-operator.js';
 import type { Reconciler } from '../reconcile/reconciler.js';
-import { createOpener, isRemoteLocation } from '../store/open-repository.js';
+import { createOpener, isRemoteLocation, type RepositoryOpener } from '../store/open-repository.js';
 import { readPrivateKey } from '../trust/keys.js';
 import { createLogger, closeLogger, type Logger } from './logging.js';
 import { ReconcileLoop } from './reconcile-loop.js';
@@ -38,7 +38,9 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   const secrets = await readSecrets(config);
   await checkDataFolder(config);
   let loop!: ReconcileLoop;
-  const operator = createOperator(config, registries, secrets, log, () => loop.trigger());
+  // Mirrors ask their servers only when a poll tick or a push notification says they may have moved.
+  const open = createOpener({ cacheDir: config.cache, ...(secrets.auth ? { auth: secrets.auth } : {}), log, listOnlyWhenStale: true });
+  const operator = createOperator(config, registries, secrets, open, log, () => loop.trigger());
   await operator.open();
 
   const finish = settleOnce<Error | undefined>();
@@ -50,7 +52,11 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
     await watcher.follow(await operator.watchedLocations());
     return outcome;
   }, log);
-  const closables: Closable[] = [watcher, ...(await notifiers(config, secrets, log, () => loop.trigger()))];
+  const remoteMayHaveMoved = (repository?: string) => {
+    open.markRemotesStale(repository);
+    loop.trigger();
+  };
+  const closables: Closable[] = [watcher, ...(await notifiers(config, secrets, log, remoteMayHaveMoved))];
 
   log.info(`${config.role} ${config.name} started (pid ${process.pid})`, { pid: process.pid });
   loop.trigger();
@@ -78,8 +84,7 @@ async function checkDataFolder(config: ParticipantConfig): Promise<void> {
   throw new ConfigInvalid(`${config.file}: data: ${config.data} is not a folder`, { file: config.file, field: 'data' });
 }
 
-function createOperator(config: ParticipantConfig, registries: Registries, { auth, key }: Secrets, log: Logger, trigger: () => void): Reconciler {
-  const open = createOpener({ cacheDir: config.cache, ...(auth ? { auth } : {}), log });
+function createOperator(config: ParticipantConfig, registries: Registries, { key }: Secrets, open: RepositoryOpener, log: Logger, trigger: () => void): Reconciler {
   const common = { locate: config.locate, open, log, ...(key ? { key } : {}) };
   if (config.role === 'aggregator') return new AggregatorOperator({ ...common, ...registries, ...(config.noiseSecret ? { noiseSecretFile: config.noiseSecret } : {}) });
   return new EdgeOperator({
@@ -94,18 +99,18 @@ function createOperator(config: ParticipantConfig, registries: Registries, { aut
   });
 }
 
-/** Polling for remote repositories (each reconcile asks the server for its refs) and, when configured, a webhook. */
-async function notifiers(config: ParticipantConfig, { webhookSecret: secret }: Secrets, log: Logger, trigger: () => void): Promise<Closable[]> {
+/** Polling for remote repositories (each tick asks the servers for their refs) and, when configured, a webhook. */
+async function notifiers(config: ParticipantConfig, { webhookSecret: secret }: Secrets, log: Logger, trigger: (repository?: string) => void): Promise<Closable[]> {
   const closables: Closable[] = [];
   const where = config.locate([config.name]);
   if ([where.plan, where.global, ...Object.values(where.edges)].some(isRemoteLocation)) {
-    const poll = setInterval(trigger, config.pollIntervalMs);
+    const poll = setInterval(() => trigger(), config.pollIntervalMs);
     closables.push({ close: () => clearInterval(poll) });
   }
   if (config.webhook && secret) {
     const [host, port] = splitHostPort(config.webhook.listen);
     const { startWebhookServer } = await import('../remote/webhook.js');
-    const server = await startWebhookServer({ host, port, path: config.webhook.path, secret, onPush: trigger, log });
+    const server = await startWebhookServer({ host, port, path: config.webhook.path, secret, onPush: (event) => trigger(event.repository), log });
     log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
     closables.push(server);
   }

@@ -19,6 +19,11 @@ export type RepositoryOpener = {
   open(location: string): Promise<Repository | null>;
   /** The repository, or NotFound naming `what` (e.g. "the global repository"). */
   require(location: string, what: string): Promise<Repository>;
+  /**
+   * A server may have moved: the next refresh of the mirrors of `repository` (a push event's
+   * repository name or clone URL), or of every mirror when it names none of them, asks the server.
+   */
+  markRemotesStale(repository?: string): void;
 };
 
 export type OpenerOptions = {
@@ -26,6 +31,8 @@ export type OpenerOptions = {
   readonly auth?: RemoteAuth;
   readonly http?: HttpClient;
   readonly log?: Log;
+  /** Mirrors ask their server only after `markRemotesStale()` (operator/remote/remote-link.ts); default: at every refresh. */
+  readonly listOnlyWhenStale?: boolean;
 };
 
 /** A folder name for a URL's mirror: host and path, nothing else (never credentials). */
@@ -45,7 +52,7 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
       const cacheDir = o.cacheDir ?? path.resolve('.fedgit-cache');
       const mirror = await Repository.ensureBare(path.join(cacheDir, mirrorName(location)));
       const client = o.http ?? defaultHttpClient();
-      repo = new Repository(mirror.gitdir, new RemoteLink(location, client, o.auth, log));
+      repo = new Repository(mirror.gitdir, new RemoteLink(location, client, o.auth, log, { listOnlyWhenStale: o.listOnlyWhenStale ?? false }));
     } else {
       if (!(await Repository.isRepository(location))) return null;
       repo = new Repository(location);
@@ -57,6 +64,11 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
   };
   return {
     open,
+    markRemotesStale(repository) {
+      const mirrors = [...cache].filter(([location, repo]) => repo.remote && isRemoteLocation(location));
+      const named = repository === undefined ? [] : mirrors.filter(([location]) => servesRepository(location, repository));
+      for (const [, repo] of named.length ? named : mirrors) repo.remote!.markStale();
+    },
     async require(location, what) {
       const repo = await open(location);
       if (!repo) throw new NotFound(`${what}: no git repository at ${isRemoteLocation(location) ? displayUrl(location) : location}`, { location });
@@ -70,4 +82,23 @@ let sharedClient: HttpClient | undefined;
 function defaultHttpClient(): HttpClient {
   sharedClient ??= createHttpClient();
   return sharedClient;
+}
+
+/**
+ * Whether a push event's repository (Gitea/GitHub `full_name` like `owner/name`, GitLab
+ * `path_with_namespace`, or a clone URL) is the one at `location`: the URL's path ends with it.
+ */
+export function servesRepository(location: string, repository: string): boolean {
+  const trimmed = (p: string) => p.toLowerCase().replace(/\/+$/, '').replace(/\.git$/, '');
+  const pathOf = (u: string) => {
+    try {
+      return trimmed(new URL(u).pathname);
+    } catch {
+      return undefined;
+    }
+  };
+  const path = pathOf(location);
+  if (path === undefined) return false;
+  const wanted = isRemoteLocation(repository) ? pathOf(repository) : `/${trimmed(repository).replace(/^\/+/, '')}`;
+  return wanted !== undefined && wanted !== '/' && (path === wanted || path.endsWith(wanted));
 }
