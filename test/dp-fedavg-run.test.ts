@@ -112,6 +112,9 @@ test('a budget that allows 2 rounds: the aggregator stops after round 2, tags it
   const third = await fed.round();
   assert.equal(third.oid, second.oid, 'no third merge');
   assert.equal((await readGlobalHistory(fed.global, fed.plan)).length, 3);
+  const seed = await runCli(['noise-seed', '--round', '3', '--out', path.join(fed.dir, 'round-3.seed'), '--repos', fed.repos, '--noise-secret', fed.secretFile], { cwd: fed.dir });
+  assert.equal(seed.code, 1, seed.stdout + seed.stderr);
+  assert.match(seed.stderr, /noise-seed: plan toy \([0-9a-f]{8}\) ended at round 2 \(tagged final, e\.g\. by its privacy budget\): round 3 was never merged/);
 });
 
 test('fedgit audit of a DP merge: --noise-secret and --noise-seed-file recompute the noise; bad files are refused by name, their content never printed', async (t) => {
@@ -206,6 +209,7 @@ test('fedgit noise-seed reveals one merged round\'s seed (0600) that audits bit 
   const refusals = [
     [['--round', '3', '--out', refused], 1, /noise-seed: round 3 of plan toy \([0-9a-f]{8}\) is not merged yet \(the global head is round 2\); a seed revealed before its merge would let an edge cancel the noise/],
     [['--round', '0', '--out', refused], 2, /--round takes a round number ≥ 1 \(round 0 adds no noise\)/],
+    [['--round', '4', '--out', refused], 2, /noise-seed: plan toy \([0-9a-f]{8}\) has 3 rounds, there is no round 4/],
     [['--round', 'one', '--out', refused], 2, /noise-seed: which round\? give --round N/],
     [['--round', '1'], 2, /noise-seed: where\? give --out FILE/],
     [['--round', '1', '--out', seedFile], 2, /round-1\.seed exists; a seed file is never overwritten/],

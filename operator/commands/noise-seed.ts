@@ -12,7 +12,7 @@ import { shortId } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import { deriveNoiseSeed, noiseCommitment } from '../privacy/gaussian-noise.js';
 import { defaultNoiseSecretFile, NoiseSecretRefused, readNoiseSecret } from '../privacy/noise-secret.js';
-import { readGlobalHistory } from '../store/federation.js';
+import { readFinalTag, readGlobalHistory } from '../store/federation.js';
 import type { GlobalRecord } from '../store/records.js';
 import { isRemoteLocation } from '../store/open-repository.js';
 import { openForReading, type Where } from './locate.js';
@@ -38,11 +38,13 @@ export function aggregatorSecretFile(where: Where): string {
 async function mergedRound(where: Where, plan: CommittedPlan, round: number): Promise<GlobalRecord> {
   if (!Number.isSafeInteger(round) || round < 1) throw new UsageError(`noise-seed: --round takes a round number ≥ 1 (round 0 adds no noise), got '${round}'`);
   if (!plan.plan.privacy) throw new UsageError(`noise-seed: plan ${plan.plan.name} (${shortId(plan.id)}) has no privacy section: its merges add no noise`);
+  if (round > plan.plan.rounds) throw new UsageError(`noise-seed: plan ${plan.plan.name} (${shortId(plan.id)}) has ${plan.plan.rounds} rounds, there is no round ${round}`);
   const global = await openForReading(where, where.locate([]).global, 'the global repository');
   const history = await readGlobalHistory(global, plan);
   const merge = history.find((r) => r.round === round);
   if (!merge) {
     const head = history.at(-1);
+    if (head && (await readFinalTag(global, plan)) === head.oid) throw new NotFound(`noise-seed: plan ${plan.plan.name} (${shortId(plan.id)}) ended at round ${head.round} (tagged final, e.g. by its privacy budget): round ${round} was never merged`, { round });
     throw new NotFound(`noise-seed: round ${round} of plan ${plan.plan.name} (${shortId(plan.id)}) is not merged yet (the global head is ${head ? `round ${head.round}` : 'missing'}); a seed revealed before its merge would let an edge cancel the noise`, { round });
   }
   if (!merge.privacy?.noiseCommitment) throw new NotFound(`noise-seed: the merge of round ${round} (${shortId(merge.oid)}) commits to no noise seed`, { round });
