@@ -11,15 +11,13 @@
  * Writes DIR/strategies.md (the table) and prints it. Nothing is tuned for this cohort: FedProx
  * uses its default μ, FedAdam η = 0.01 with the paper's β1, β2, τ.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { fileURLToPath } from 'node:url';
 import { PACKAGE_ROOT } from './federated.js';
+import { fedgit, perRoundMetrics, type RoundMetrics } from './sweep-tools.js';
 
-const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
 const STRATEGIES: ReadonlyArray<readonly [name: string, yaml: string]> = [
   ['fedavg', 'fedavg'],
   ['fedprox', '{ id: fedprox, options: { mu: 0.01 } }'],
@@ -32,24 +30,6 @@ const SITES = [
 ];
 const TARGETS = [0.95, 0.98];
 
-/** Runs the fedgit CLI, echoing its output; rejects on a non-zero exit. */
-function fedgit(args: readonly string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'inherit', 'inherit'] });
-    child.once('error', reject);
-    child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`fedgit ${args[0]} exited with ${code}`))));
-  });
-}
-
-function gitLines(gitdir: string, args: readonly string[]): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('git', ['--git-dir', gitdir, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.once('exit', (code) => (code === 0 ? resolve(out.split('\n').filter(Boolean)) : reject(new Error(`git ${args[0]} exited with ${code}`))));
-  });
-}
-
 async function writeCohort(data: string, count: number): Promise<void> {
   for (const site of SITES) {
     if (existsSync(path.join(data, site.folder, 'labels.csv'))) continue;
@@ -57,19 +37,7 @@ async function writeCohort(data: string, count: number): Promise<void> {
   }
 }
 
-/** Macro AUC and class-1 F1 of every round's global model on the test set, round 0 first. */
-async function perRoundMetrics(work: string, data: string): Promise<Array<{ auc: number; f1: number }>> {
-  const gitdir = path.join(work, 'repos', 'global.git');
-  const [branch] = await gitLines(gitdir, ['for-each-ref', '--format=%(refname)', 'refs/heads/fedgit/']);
-  if (!branch) throw new Error(`${gitdir}: no plan branch`);
-  const commits = await gitLines(gitdir, ['log', '--reverse', '--format=%H', branch]);
-  const out = path.join(work, 'per-round');
-  await fedgit(['evaluate', ...commits.flatMap((c) => ['--weights', c]), '--data', path.join(data, 'test'), '--repos', path.join(work, 'repos'), '--out', out]);
-  const report = JSON.parse(await readFile(path.join(out, 'evaluation.json'), 'utf8')) as { sets: Array<{ metrics: { macroAuc: number; classes: Record<string, { f1: number }> } }> };
-  return report.sets.map((s) => ({ auc: s.metrics.macroAuc, f1: s.metrics.classes['1']!.f1 }));
-}
-
-function table(results: ReadonlyArray<readonly [string, Array<{ auc: number; f1: number }>]>): string {
+function table(results: ReadonlyArray<readonly [string, readonly RoundMetrics[]]>): string {
   const rounds = Math.max(...results.map(([, r]) => r.length));
   const head = `| strategy | ${Array.from({ length: rounds }, (_, r) => `round ${r}`).join(' | ')} | ${TARGETS.map((t) => `rounds to ${t}`).join(' | ')} | final class-1 F1 |`;
   const rule = `|---|${Array(rounds + TARGETS.length + 1).fill('---:').join('|')}|`;
@@ -88,13 +56,13 @@ const data = path.join(work, 'data');
 await mkdir(work, { recursive: true });
 await writeCohort(data, count);
 const template = await readFile(path.join(PACKAGE_ROOT, 'config', 'aspects.yaml'), 'utf8');
-const results: Array<readonly [string, Array<{ auc: number; f1: number }>]> = [];
+const results: Array<readonly [string, readonly RoundMetrics[]]> = [];
 for (const [name, strategy] of STRATEGIES) {
   const plan = path.join(work, `${name}.yaml`);
   await writeFile(plan, template.replace(/^strategy: .*$/m, `strategy: ${strategy}`));
   const runDir = path.join(work, `work-${name}`);
   await fedgit(['experiment', '--data', data, '--work', runDir, '--plan', plan]);
-  results.push([name, await perRoundMetrics(runDir, data)]);
+  results.push([name, await perRoundMetrics(runDir, path.join(data, 'test'))]);
 }
 const markdown = `Macro AUC on ${count} held-out volumes after each round (non-IID: hospital A ${SITES[0]!.lesionRate * 100} % lesioned, hospital B ${SITES[1]!.lesionRate * 100} %).\n\n${table(results)}\n`;
 await writeFile(path.join(work, 'strategies.md'), markdown);

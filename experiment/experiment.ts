@@ -136,7 +136,8 @@ async function prepare(s: ExperimentSettings): Promise<Run> {
   const planFile = path.join(work, `${plan.name}-plan.yaml`);
   await writeFile(planFile, built.text);
   say(`[experiment] plan ${plan.name}: ${plan.rounds} rounds × ${plan.epochsPerRound} epochs, model ${REGION_ARCHITECTURE} (${options.hidden} hidden units), ` +
-    `batch ${options.batchSize}, learning rate ${options.learningRate}, seed ${plan.seed}; edges ${edges.map((e) => `${e} (${engines[e]})`).join(', ')}; written to ${planFile}`);
+    `batch ${options.batchSize}, learning rate ${options.learningRate}, seed ${plan.seed}; edges ${edges.map((e) => `${e} (${engines[e]})`).join(', ')}; ` +
+    `${plan.privacy ? `DP-FedAvg (budget ε ${plan.privacy.targetEpsilon} at δ ${plan.privacy.delta}, z ${plan.privacy.noiseMultiplier}, C ${plan.privacy.clipNorm}; central training has no DP); ` : ''}written to ${planFile}`);
   return { s, say, started, timings: {}, plan, options, edges, engines, work, data: path.resolve(s.data), planFile, totalEpochs: plan.rounds * plan.epochsPerRound };
 }
 

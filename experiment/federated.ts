@@ -40,6 +40,8 @@ export function buildPlan(templateText: string, templateFile: string, overrides:
     strategy: Object.keys(template.strategyOptions).length ? { id: template.strategy, options: template.strategyOptions } : template.strategy,
     ...(template.clip ? { clip: template.clip } : {}),
     ...(template.maxShare !== undefined ? { maxShare: template.maxShare } : {}),
+    // Dropping it would run the federation without DP while the template asked for it.
+    ...(template.privacy ? { privacy: template.privacy } : {}),
     seed: overrides.seed ?? template.seed,
     app: { id: template.app.id, options: template.app.options },
   };

@@ -31,6 +31,8 @@ const USAGE = `usage: fedgit <command> [options]
   log [--plan ID]         the rounds of a plan as a table          [--repos repos | --config FILE]
   audit <commit>          recompute a merge and compare bit for bit [--repos repos | --config FILE]
       [--noise-seed-file FILE | --noise-secret FILE]   a DP merge's noise: one round's seed (hex), or the aggregator's secret
+  noise-seed --round N --out FILE   (the aggregator's operator) write one merged round's DP noise seed (0600) for an auditor
+      [--noise-secret FILE] [--plan ID]   the secret: this file, else the aggregator config's noiseSecret, else its default  [--repos repos | --config FILE]
   status                  where every participant stands           [--repos repos | --config FILE]
   report [--plan ID] [--out report.html] [--experiment comparison.json]   one self-contained HTML page of the plan, from git [--repos repos | --config FILE]
   serve [--port 8470] [--host 127.0.0.1] [--plan ID]   the same page, live (read-only)    [--repos repos | --config FILE]
@@ -82,6 +84,7 @@ const OPTIONS = {
   'webhook-secret-env': { type: 'string' },
   'noise-seed-file': { type: 'string' },
   'noise-secret': { type: 'string' },
+  round: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -162,6 +165,18 @@ async function auditCommand({ flags, positionals, deps }: Invocation): Promise<n
   return report.ok ? 0 : 1;
 }
 
+async function noiseSeedCommand({ flags, deps }: Invocation): Promise<number> {
+  if (flags.round === undefined || !/^\d+$/.test(flags.round)) throw new UsageError(`noise-seed: which round? give --round N, a merged round ≥ 1${flags.round === undefined ? '' : ` (got '${flags.round}')`}`);
+  if (!flags.out) throw new UsageError('noise-seed: where? give --out FILE, the seed file to create for the auditor');
+  const { writeNoiseSeed, renderNoiseSeedWritten } = await import('./commands/noise-seed.js');
+  const config = flags.config ? await readParticipantConfig(flags.config) : undefined;
+  const secretFile = flags['noise-secret'] ?? (config?.role === 'aggregator' ? config.noiseSecret : undefined);
+  const where = await whereFrom(flags);
+  const plan = await loadPlan(where, deps.registries, flags.plan);
+  console.log(renderNoiseSeedWritten(await writeNoiseSeed({ where, plan, round: Number(flags.round), out: flags.out, ...(secretFile ? { secretFile } : {}) })));
+  return 0;
+}
+
 async function statusCommand({ flags, deps }: Invocation): Promise<number> {
   const where = await whereFrom(flags);
   console.log(await renderStatus(where, await loadPlan(where, deps.registries, flags.plan)));
@@ -216,6 +231,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   edge: participantCommand('edge'),
   log: logCommand,
   audit: auditCommand,
+  'noise-seed': noiseSeedCommand,
   status: statusCommand,
   report: reportCommand('report'),
   serve: reportCommand('serve'),

@@ -10,71 +10,32 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { readFile, stat, writeFile } from 'node:fs/promises';
-import type { EdgeApp, Log, Tensors } from '../operator/contracts.js';
-import { AggregatorOperator } from '../operator/reconcile/aggregator-operator.js';
-import { createOpener } from '../operator/store/open-repository.js';
-import { checkpointBytes, commitEdgeUpdate, readFinalTag, readGlobalHead, readGlobalHistory, readWeights, reposUnder } from '../operator/store/federation.js';
+import type { Tensors } from '../operator/contracts.js';
+import { checkpointBytes, readFinalTag, readGlobalHistory, readWeights } from '../operator/store/federation.js';
 import { Repository } from '../operator/git/repository.js';
 import { METRICS_FILE, WEIGHTS_FILE } from '../operator/git/names.js';
 import type { GlobalRecord } from '../operator/store/records.js';
 import { builtinRegistries } from '../bin/registries.js';
-import { auditCommit, renderAudit } from '../operator/commands/audit.js';
+import { renderAudit } from '../operator/commands/audit.js';
 import { readRounds, renderRounds } from '../operator/commands/log.js';
-import { deriveNoiseSeed } from '../operator/privacy/gaussian-noise.js';
 import { epsilonAfter } from '../operator/privacy/rdp-accountant.js';
 import { computeMerge } from '../operator/reconcile/merge.js';
-import { setUpFederation } from './helpers/federation.js';
+import { failures, startDpFederation, type DpFederation } from './helpers/dp-federation.js';
 import { runCli, tempDir, toyPlan } from './helpers/temp.js';
-import { whereUnder } from './helpers/chaos.js';
 import { readParticipantConfig } from '../operator/config/participant.js';
 
 const EDGES = ['hospital-a', 'hospital-b', 'hospital-c'];
 const privacyYaml = (z: number, targetEpsilon: number) => `privacy: { targetEpsilon: ${targetEpsilon}, delta: 0.00001, noiseMultiplier: ${z}, clipNorm: 0.5 }\n`;
 
-/** A toy federation with a DP plan; the aggregator's log lines are kept, its secret lives in `secretFile`. */
-async function startDpFederation(t: Parameters<typeof tempDir>[0], planYaml: string) {
-  const dir = await tempDir(t);
-  const { plan, repos, where } = await setUpFederation(dir, planYaml);
-  const secretFile = path.join(dir, 'aggregator-state', 'dp-noise.key');
-  const lines: string[] = [];
-  const keep = (level: string) => (message: string, data?: Record<string, unknown>) => void lines.push(`${level} ${message} ${JSON.stringify(data ?? {})}`);
-  const log: Log = { error: keep('error'), warn: keep('warn'), info: keep('info'), debug: keep('debug') };
-  const aggregator = new AggregatorOperator({ locate: (e) => reposUnder(repos, e), open: createOpener(), ...builtinRegistries, log, noiseSecretFile: secretFile });
-  const settle = async () => {
-    for (let i = 0; i < 20 && (await aggregator.reconcile())?.lookAgain; i++);
-  };
-  await settle();
-  const global = await aggregator.global();
-  const apps = new Map<string, EdgeApp>();
-  for (const edge of EDGES) apps.set(edge, await builtinRegistries.apps.createEdgeApp(plan.plan.app.id, plan.plan.app.options, { edge, engine: { kind: 'builtin' }, log }));
-  t.after(async () => void (await Promise.all([...apps.values()].map((a) => a.close()))));
-  const head = async (): Promise<GlobalRecord> => (await readGlobalHead(global, plan))!;
-  const round = async (): Promise<GlobalRecord> => {
-    const base = await head();
-    for (const edge of EDGES) {
-      const app = apps.get(edge)!;
-      const result = await app.train({ weights: await readWeights(global, base.oid), epochs: 1, round: base.round + 1, planId: plan.id, seed: plan.plan.seed, signal: new AbortController().signal });
-      await commitEdgeUpdate(new Repository(where.edges[edge]!), { plan, edge, round: base.round + 1, base: base.oid, architecture: app.architecture, tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics });
-    }
-    await settle();
-    return head();
-  };
-  const seedOf = async (r: number) => deriveNoiseSeed(await readFile(secretFile), plan.id, r);
-  const audit = (oid: string, noiseSeed?: Uint8Array) => auditCommit(whereUnder(repos), builtinRegistries, oid, noiseSeed ? { noiseSeed } : {});
-  return { dir, plan, repos, global, lines, secretFile, head, round, seedOf, audit };
-}
-
-const failures = (report: { checks: readonly { ok: boolean; what: string }[] }) => report.checks.filter((c) => !c.ok).map((c) => c.what).join('; ');
-
 /** A copy of `merge` whose weights are `tensors` (same message, metrics and parent), for forged-noise audits. */
-async function forgeWeights(fed: Awaited<ReturnType<typeof startDpFederation>>, merge: GlobalRecord, tensors: Tensors): Promise<string> {
+async function forgeWeights(fed: DpFederation, merge: GlobalRecord, tensors: Tensors): Promise<string> {
   const commit = await fed.global.readCommit(merge.oid);
   const files = { [WEIGHTS_FILE]: checkpointBytes(tensors, { planId: fed.plan.id, round: merge.round, architecture: merge.architecture }), [METRICS_FILE]: await fed.global.readFile(merge.oid, METRICS_FILE) };
   return fed.global.writeCommit({ files, parents: commit.parents, message: commit.message, author: commit.author });
 }
 
 /** The noise-free average of `merge` and its stored weights, for forging. */
-async function noiseParts(fed: Awaited<ReturnType<typeof startDpFederation>>, merge: GlobalRecord) {
+async function noiseParts(fed: DpFederation, merge: GlobalRecord) {
   const stored = await readWeights(fed.global, merge.oid);
   const updates = [];
   for (const m of merge.merged) updates.push({ edge: m.edge, datasetSize: m.datasetSize, tensors: await readWeights(new Repository(path.join(fed.repos, `edge-${m.edge}.git`)), m.commit) });
@@ -151,6 +112,9 @@ test('a budget that allows 2 rounds: the aggregator stops after round 2, tags it
   const third = await fed.round();
   assert.equal(third.oid, second.oid, 'no third merge');
   assert.equal((await readGlobalHistory(fed.global, fed.plan)).length, 3);
+  const seed = await runCli(['noise-seed', '--round', '3', '--out', path.join(fed.dir, 'round-3.seed'), '--repos', fed.repos, '--noise-secret', fed.secretFile], { cwd: fed.dir });
+  assert.equal(seed.code, 1, seed.stdout + seed.stderr);
+  assert.match(seed.stderr, /noise-seed: plan toy \([0-9a-f]{8}\) ended at round 2 \(tagged final, e\.g\. by its privacy budget\): round 3 was never merged/);
 });
 
 test('fedgit audit of a DP merge: --noise-secret and --noise-seed-file recompute the noise; bad files are refused by name, their content never printed', async (t) => {
@@ -197,4 +161,66 @@ test("an aggregator's participant config names its DP noise secret (relative to 
   const aggregator = await readParticipantConfig(await write('aggregator.yaml', 'role: aggregator\nrepos: { root: repos }\nnoiseSecret: state/dp-noise.key\n'));
   assert.equal(aggregator.role === 'aggregator' && aggregator.noiseSecret, path.join(dir, 'state', 'dp-noise.key'));
   await assert.rejects(readParticipantConfig(await write('edge.yaml', 'role: edge\nname: hospital-a\nrepos: { root: repos }\nnoiseSecret: x.key\n')), /edge\.yaml:4.*noiseSecret/);
+});
+
+test('fedgit noise-seed reveals one merged round\'s seed (0600) that audits bit for bit; a wrong seed fails; unmerged rounds, wrong secrets and existing files are refused', async (t) => {
+  const fed = await startDpFederation(t, `${toyPlan({ rounds: 3, edges: EDGES, minEdges: 3 })}${privacyYaml(5, 8)}`);
+  const first = await fed.round();
+  await fed.round();
+  const secretHex = (await readFile(fed.secretFile)).toString('hex');
+  const cli = (...args: string[]) => runCli(args, { cwd: fed.dir });
+  const noiseSeed = (...args: string[]) => cli('noise-seed', '--repos', fed.repos, '--noise-secret', fed.secretFile, ...args);
+  const bitForBit = /ok {3}recomputed DP-FedAvg .* matches the stored weights bit for bit/;
+  const say = (r: { stdout: string; stderr: string }) => r.stdout + r.stderr;
+
+  const seedFile = path.join(fed.dir, 'round-1.seed');
+  const written = await noiseSeed('--round', '1', '--out', seedFile);
+  assert.equal(written.code, 0, say(written));
+  assert.equal((await stat(seedFile)).mode & 0o777, 0o600);
+  assert.equal((await readFile(seedFile, 'utf8')).trim(), (await fed.seedOf(1)).toString('hex'));
+  assert.match(written.stdout, new RegExp(`fedgit audit ${first.oid} --noise-seed-file`));
+  assert.ok(!say(written).includes((await fed.seedOf(1)).toString('hex')) && !say(written).includes(secretHex), 'neither the seed nor the secret is printed');
+  const audited = await cli('audit', first.oid, '--repos', fed.repos, '--noise-seed-file', seedFile);
+  assert.equal(audited.code, 0, say(audited));
+  assert.match(audited.stdout, bitForBit);
+
+  // A wrong seed: round 2's (revealed the same way) or any other 32 bytes, for round 1's merge.
+  const round2 = path.join(fed.dir, 'round-2.seed');
+  assert.equal((await noiseSeed('--round', '2', '--out', round2)).code, 0);
+  const random = path.join(fed.dir, 'random.seed');
+  await writeFile(random, `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+  for (const wrong of [round2, random]) {
+    const r = await cli('audit', first.oid, '--repos', fed.repos, '--noise-seed-file', wrong);
+    assert.equal(r.code, 1, say(r));
+    assert.match(r.stdout, /FAIL the noise seed given matches the commitment/);
+  }
+
+  // The aggregator's config names its secret: the same seed without --noise-secret.
+  const config = path.join(fed.dir, 'aggregator.yaml');
+  await writeFile(config, `role: aggregator\nrepos: { root: ${fed.repos} }\nnoiseSecret: ${fed.secretFile}\n`);
+  const viaConfig = path.join(fed.dir, 'via-config.seed');
+  const r = await cli('noise-seed', '--config', config, '--round', '1', '--out', viaConfig);
+  assert.equal(r.code, 0, say(r));
+  assert.equal(await readFile(viaConfig, 'utf8'), await readFile(seedFile, 'utf8'));
+
+  const otherSecret = path.join(fed.dir, 'other.key');
+  await writeFile(otherSecret, Buffer.alloc(32, 7), { mode: 0o600 });
+  const refused = path.join(fed.dir, 'refused.seed');
+  const refusals = [
+    [['--round', '3', '--out', refused], 1, /noise-seed: round 3 of plan toy \([0-9a-f]{8}\) is not merged yet \(the global head is round 2\); a seed revealed before its merge would let an edge cancel the noise/],
+    [['--round', '0', '--out', refused], 2, /--round takes a round number ≥ 1 \(round 0 adds no noise\)/],
+    [['--round', '4', '--out', refused], 2, /noise-seed: plan toy \([0-9a-f]{8}\) has 3 rounds, there is no round 4/],
+    [['--round', 'one', '--out', refused], 2, /noise-seed: which round\? give --round N/],
+    [['--round', '1'], 2, /noise-seed: where\? give --out FILE/],
+    [['--round', '1', '--out', seedFile], 2, /round-1\.seed exists; a seed file is never overwritten/],
+    [['--round', '1', '--out', refused, '--noise-secret', otherSecret], 3, /the secret .*other\.key does not give the seed the merge of round 1 \([0-9a-f]{8}\) committed to/],
+  ] as const;
+  for (const [flags, code, message] of refusals) {
+    const result = (flags as readonly string[]).includes('--noise-secret') ? await cli('noise-seed', '--repos', fed.repos, ...flags) : await noiseSeed(...flags);
+    assert.equal(result.code, code, `${flags.join(' ')}: ${say(result)}`);
+    assert.match(result.stderr, message);
+    assert.ok(!say(result).includes(secretHex));
+  }
+  await assert.rejects(stat(refused), /ENOENT/, 'nothing written when refused');
+  assert.equal((await readFile(seedFile, 'utf8')).trim(), (await fed.seedOf(1)).toString('hex'), 'the existing seed file is untouched');
 });

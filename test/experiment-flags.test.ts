@@ -72,3 +72,20 @@ app: { id: aspects-cnn, options: { hidden: 8 } }
   assert.equal(plan.rounds, 3);
   assert.equal(plan.seed, 7);
 });
+
+test("the experiment's plan keeps the template's privacy section (it used to be dropped, so a DP template ran without DP)", () => {
+  const template = `name: aspects
+rounds: 8
+edges: [hospital-a, hospital-b]
+strategy: fedavg
+privacy: { targetEpsilon: 3, delta: 0.00001, noiseMultiplier: 4.23, clipNorm: 0.9 }
+app: { id: aspects-cnn }
+`;
+  const { plan, text } = buildPlan(template, 'dp.yaml', { rounds: 8 });
+  assert.deepEqual(plan.privacy, { targetEpsilon: 3, delta: 0.00001, noiseMultiplier: 4.23, clipNorm: 0.9, samplingRate: 1, conversion: 'balle2020' });
+  assert.match(text, /^privacy:$/m, 'the plan file the federation runs states it');
+  // The template's privacy is checked like any plan's: a server optimiser with privacy is refused by file and line.
+  assert.throws(() => buildPlan(template.replace('strategy: fedavg', 'strategy: fedadam'), 'dp.yaml', {}), /dp\.yaml:4.*fedadam cannot be combined with privacy/);
+  // --rounds beyond the budget is not refused here: the aggregator stops at the budget and tags the last merge.
+  assert.equal(buildPlan(template, 'dp.yaml', { rounds: 100 }).plan.rounds, 100);
+});

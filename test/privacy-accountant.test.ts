@@ -24,6 +24,7 @@ import {
 } from '../operator/privacy/rdp-accountant.js';
 import { logAdd, logErfc, logSub } from '../operator/privacy/log-math.js';
 import { privacyPlanSchema } from '../operator/privacy/plan-schema.js';
+import { noiseMultiplierFor } from '../operator/privacy/calibrate.js';
 
 function assertClose(actual: number, expected: number, tolerance: number, what: string): void {
   assert.ok(Math.abs(actual - expected) <= tolerance, `${what}: ${actual} vs ${expected} (tolerance ${tolerance})`);
@@ -238,4 +239,19 @@ test('the plan privacy section: defaults, strictness, and a budget that allows n
   assert.equal(tooSmall.success, false);
   assert.match(tooSmall.error!.issues[0]!.message, /single round/);
   assert.deepEqual(tooSmall.error!.issues[0]!.path, ['targetEpsilon']);
+});
+
+test('noiseMultiplierFor: the smallest z (3 significant digits, rounded up) with which the rounds fit the budget', () => {
+  for (const [rounds, target, delta] of [[8, 1, 1e-5], [8, 3, 1e-5], [8, 8, 1e-5], [1, 8, 1e-5], [50, 2, 1e-6]] as const) {
+    const z = noiseMultiplierFor(rounds, target, delta);
+    assert.equal(Number(z.toPrecision(3)), z, `${z} has 3 significant digits`);
+    assert.ok(epsilonAfter(rounds, delta, z) <= target, `${rounds} rounds at z = ${z} fit ε ${target}`);
+    const step = 10 ** (Math.floor(Math.log10(z)) - 2);
+    assert.ok(epsilonAfter(rounds, delta, z - step) > target, `z − one step (${z - step}) no longer fits ε ${target}`);
+  }
+  // Independent of the search: ε after 8 rounds at z = 11.5 is just below 1, at 11.4 above (δ = 1e-5).
+  assert.equal(noiseMultiplierFor(8, 1, 1e-5), 11.5);
+  assert.throws(() => noiseMultiplierFor(0, 1, 1e-5), /rounds must be an integer ≥ 1/);
+  assert.throws(() => noiseMultiplierFor(8, -1, 1e-5), /targetEpsilon/);
+  assert.throws(() => noiseMultiplierFor(8, 1, 2), /delta/);
 });
