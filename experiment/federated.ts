@@ -29,6 +29,7 @@ export function buildPlan(templateText: string, templateFile: string, overrides:
   const check = (text: string, file: string) => parsePlan(text, file, { apps });
   const template = check(templateText, templateFile);
   if (template.app.id !== 'aspects-cnn') throw new ExperimentUsage(`${templateFile}: the experiment needs app aspects-cnn, the plan names ${template.app.id}`);
+  refuseUnrunnable(template, templateFile);
   const raw: Record<string, unknown> = {
     name: template.name,
     rounds: overrides.rounds ?? template.rounds,
@@ -48,6 +49,17 @@ export function buildPlan(templateText: string, templateFile: string, overrides:
   const text = `# Written by fedgit experiment from ${templateFile}\n${stringify(raw)}`;
   const plan = check(text, templateFile);
   return { text, plan, options: plan.app.options as RegionOptions };
+}
+
+/**
+ * What the experiment cannot honour, refused rather than dropped: it starts its own participants
+ * (no signing keys) on fresh repositories (no commit to start from).
+ */
+function refuseUnrunnable(template: Plan, templateFile: string): void {
+  const keyed = template.edges.findIndex((e) => e.publicKey);
+  if (keyed >= 0) throw new ExperimentUsage(`${templateFile}: edges[${keyed}].publicKey: fedgit experiment starts its own participants, which have no signing keys; run a signed plan with fedgit run and --edge-config`);
+  if (template.aggregator) throw new ExperimentUsage(`${templateFile}: aggregator.publicKey: fedgit experiment starts its own aggregator, which has no signing key; run a signed plan with fedgit run and --aggregator-config`);
+  if (template.pretrained) throw new ExperimentUsage(`${templateFile}: pretrained: fedgit experiment starts on fresh repositories, where ${template.pretrained} names no commit; run it with fedgit run`);
 }
 
 export type EdgeEngine = { readonly edge: string; readonly engine: EngineChoice };

@@ -3,7 +3,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdir } from 'node:fs/promises';
 import { runCli, tempDir } from './helpers/temp.js';
+import { generateKeyPairSync } from 'node:crypto';
 import { buildPlan } from '../experiment/federated.js';
+import { ExperimentUsage } from '../experiment/errors.js';
+import { publicKeyOf } from '../operator/trust/keys.js';
 
 const cases: Array<{ args: string[]; message: RegExp }> = [
   { args: ['experiment', '--rounds', '0'], message: /--rounds takes an integer from 1 to 10000, got '0'/ },
@@ -88,4 +91,14 @@ app: { id: aspects-cnn }
   assert.throws(() => buildPlan(template.replace('strategy: fedavg', 'strategy: fedadam'), 'dp.yaml', {}), /dp\.yaml:4.*fedadam cannot be combined with privacy/);
   // --rounds beyond the budget is not refused here: the aggregator stops at the budget and tags the last merge.
   assert.equal(buildPlan(template, 'dp.yaml', { rounds: 100 }).plan.rounds, 100);
+});
+
+test('a template the experiment cannot honour (signing keys, a pretrained start) is refused by field, not dropped', () => {
+  const [a, b, c] = [0, 1, 2].map(() => publicKeyOf(generateKeyPairSync('ed25519').privateKey));
+  const plain = `name: aspects\nrounds: 2\nedges: [hospital-a, hospital-b]\napp: { id: aspects-cnn }\n`;
+  const signed = plain.replace('edges: [hospital-a, hospital-b]', `edges: [{ name: hospital-a, publicKey: '${a}' }, { name: hospital-b, publicKey: '${b}' }]`);
+  assert.throws(() => buildPlan(signed, 'signed.yaml', {}), (e: Error) => e instanceof ExperimentUsage && /signed\.yaml: edges\[0\]\.publicKey: .*no signing keys/.test(e.message));
+  assert.throws(() => buildPlan(`${plain}aggregator: { publicKey: '${c}' }\n`, 'agg.yaml', {}), /agg\.yaml: aggregator\.publicKey/);
+  assert.throws(() => buildPlan(`${plain}pretrained: inference-aspects-0123abcd\n`, 'pre.yaml', {}), /pre\.yaml: pretrained: .*fresh repositories/);
+  assert.equal(buildPlan(plain, 'plain.yaml', {}).plan.edges.length, 2);
 });
