@@ -469,7 +469,9 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
   }
 
   let port = 0;
-  const lfs: LfsServer | undefined = options.lfs ? await startLfsServer({ gitdir, writers: (repo) => options.repos[repo]?.writers }) : undefined;
+  const lfs: LfsServer | undefined = options.lfs
+    ? await startLfsServer({ projectRoot, writers: Object.fromEntries(Object.entries(options.repos).map(([r, { writers }]) => [r, writers])), logFile: path.join(prefix, 'logs', 'lfs.jsonl') })
+    : undefined;
   // Outside the served tree: the secrets are never reachable over HTTP.
   const hooksConfig = (repo: string) => path.join(prefix, 'hooks', `${encodeURIComponent(repo)}.json`);
   async function installHooks(repo: string, hooks: WebhookTarget[]): Promise<void> {

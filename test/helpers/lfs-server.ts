@@ -10,12 +10,18 @@
  * this server authorises (uploads only by the repository's writers → 403), answers
  * `POST <repo>.git/info/lfs/objects/batch`, streams `PUT`/`GET <repo>.git/info/lfs/objects/<oid>`
  * (an upload is stored only if it hashes to its oid and has the announced size, else 422) and
- * `POST <repo>.git/info/lfs/verify`. Objects live in the served bare repository's `lfs/objects`,
+ * `POST <repo>.git/info/lfs/verify`. Like Gitea, it hands out each action with a `header` map
+ * holding the credentials its href needs (`git lfs` sends none of its own to an href). Objects live in the served bare repository's `lfs/objects`,
  * the layout `git lfs` uses. No locking API (404, as the spec allows).
+ *
+ * It runs as a child process (this file is its main), so that tests may call native git
+ * synchronously while git-lfs talks to it.
  */
 import http from 'node:http';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream } from 'node:fs';
+import { appendFileSync, createReadStream, existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -24,14 +30,19 @@ export const LFS_MEDIA_TYPE = 'application/vnd.git-lfs+json';
 export const USER_HEADER = 'x-fedgit-user';
 export const REPO_HEADER = 'x-fedgit-repo';
 
-export type LfsServerOptions = {
-  /** Bare repository folder of a repository name. */
-  gitdir(repo: string): string;
-  /** Who may upload to a repository. */
-  writers(repo: string): readonly string[] | undefined;
+/** What the server process is started with (as JSON). */
+export type LfsServerConfig = {
+  /** Folder of the bare repositories, `<repo>.git` each. */
+  readonly projectRoot: string;
+  /** repository → who may upload. */
+  readonly writers: Readonly<Record<string, readonly string[]>>;
+  /** Every answered request is appended here as a JSON line. */
+  readonly logFile: string;
 };
 
-export type LfsServer = { readonly port: number; requests(): Array<{ user: string; method: string; path: string; status: number }>; close(): Promise<void> };
+type LfsServerOptions = { gitdir(repo: string): string; writers(repo: string): readonly string[] | undefined };
+export type LfsRequestLog = { user: string; method: string; path: string; status: number };
+export type LfsServer = { readonly port: number; requests(): LfsRequestLog[]; close(): Promise<void> };
 
 type Ctx = { req: http.IncomingMessage; res: http.ServerResponse; user: string; repo: string; rest: string; o: LfsServerOptions };
 
@@ -66,12 +77,14 @@ async function batchObject(c: Ctx, operation: string, o: BatchObject, base: stri
   const { oid, size } = o as { oid: string; size: number };
   const stored = await sizeOf(objectFile(c.o.gitdir(c.repo), oid));
   const href = `${base}/objects/${oid}`;
+  // As Gitea does: the action carries the credentials its href needs (here the request's own, which nginx checked).
+  const header = c.req.headers.authorization ? { Authorization: c.req.headers.authorization } : {};
   if (operation === 'download') {
     if (stored === undefined) return { oid, size, error: { code: 404, message: 'Object does not exist' } };
-    return { oid, size: stored, authenticated: true, actions: { download: { href, expires_in: 3600 } } };
+    return { oid, size: stored, authenticated: true, actions: { download: { href, header, expires_in: 3600 } } };
   }
   if (stored === size) return { oid, size };
-  return { oid, size, authenticated: true, actions: { upload: { href, expires_in: 3600 }, verify: { href: `${base}/verify`, expires_in: 3600 } } };
+  return { oid, size, authenticated: true, actions: { upload: { href, header, expires_in: 3600 }, verify: { href: `${base}/verify`, header, expires_in: 3600 } } };
 }
 
 async function batch(c: Ctx): Promise<void> {
@@ -140,21 +153,47 @@ async function route(c: Ctx): Promise<void> {
   reply(c.res, 404, { message: 'not found' });
 }
 
-export async function startLfsServer(o: LfsServerOptions): Promise<LfsServer> {
-  const log: Array<{ user: string; method: string; path: string; status: number }> = [];
-  const server = http.createServer((req, res) => {
+function serve(config: LfsServerConfig): http.Server {
+  const o: LfsServerOptions = { gitdir: (repo) => path.join(config.projectRoot, `${repo}.git`), writers: (repo) => config.writers[repo] };
+  return http.createServer((req, res) => {
     const user = String(req.headers[USER_HEADER] ?? '');
     const repo = String(req.headers[REPO_HEADER] ?? '');
     const pathname = new URL(req.url ?? '/', 'http://x').pathname;
     const rest = pathname.startsWith(`/${repo}.git/info/lfs/`) ? pathname.slice(`/${repo}.git/info/lfs/`.length) : '';
-    res.on('finish', () => log.push({ user, method: req.method ?? '', path: pathname, status: res.statusCode }));
+    res.on('finish', () => appendFileSync(config.logFile, `${JSON.stringify({ user, method: req.method ?? '', path: pathname, status: res.statusCode })}\n`));
     if (!user || !o.writers(repo)) return reply(res, 404, { message: 'no such repository' });
     route({ req, res, user, repo, rest, o }).catch((e: Error) => (res.headersSent ? res.destroy() : reply(res, 500, { message: e.message })));
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+}
+
+/** Starts the server in a child process on a free port of 127.0.0.1. */
+export async function startLfsServer(config: LfsServerConfig): Promise<LfsServer> {
+  const child = spawn(process.execPath, [fileURLToPath(import.meta.url), JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /^listening (\d+)\n/.exec(out);
+      if (m) resolve(Number(m[1]));
+    });
+    child.once('exit', (code) => reject(new Error(`the LFS test server exited (${code}) before listening`)));
+  });
+  const exitHook = () => child.kill('SIGKILL');
+  process.once('exit', exitHook);
   return {
-    port: (server.address() as { port: number }).port,
-    requests: () => [...log],
-    close: () => new Promise((resolve) => (server.closeAllConnections(), server.close(() => resolve()))),
+    port,
+    requests: () => (existsSync(config.logFile) ? readFileSync(config.logFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as LfsRequestLog) : []),
+    close: async () => {
+      process.off('exit', exitHook);
+      if (child.exitCode !== null) return;
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    },
   };
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const server = serve(JSON.parse(process.argv[2]!) as LfsServerConfig);
+  server.listen(0, '127.0.0.1', () => process.stdout.write(`listening ${(server.address() as { port: number }).port}\n`));
+  process.on('SIGTERM', () => (server.closeAllConnections(), server.close(() => process.exit(0))));
 }
