@@ -6,10 +6,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmod, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { execFileSync } from 'node:child_process';
 import { parsePointer, renderPointer } from '../operator/lfs/pointer.js';
-import { lfsObjectPath, readLfsObject, receiveLfsObject, writeLfsObject } from '../operator/lfs/object-store.js';
+import { lfsObjectPath, readLfsObject, receiveLfsObject, sweepStaleLfsTemp, writeLfsObject } from '../operator/lfs/object-store.js';
 import { Repository } from '../operator/git/repository.js';
 import { CheckpointCorrupt, NotFound, PlanInvalid } from '../operator/errors.js';
 import { parsePlan } from '../operator/plan/plan.js';
@@ -73,6 +73,17 @@ test('an incoming object that does not match its pointer is not stored', async (
   await assert.rejects(receiveLfsObject(dir, { oid: OID, size: 3 }, [Buffer.from('ab')], 'the server'), /has 2 bytes, its pointer says 3/);
   await assert.rejects(readFile(lfsObjectPath(dir, OID)), { code: 'ENOENT' });
   assert.deepEqual(execFileSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }), '', 'no temporary file is left behind');
+});
+
+test('temporary files a killed transfer left in lfs/tmp are swept once old, young ones are left to their writer', async (t) => {
+  const dir = await tempDir(t);
+  await mkdir(`${dir}/lfs/tmp`, { recursive: true });
+  await writeFile(`${dir}/lfs/tmp/old`, 'x');
+  await writeFile(`${dir}/lfs/tmp/young`, 'x');
+  const twoHoursAgo = new Date(Date.now() - 2 * 3_600_000);
+  await utimes(`${dir}/lfs/tmp/old`, twoHoursAgo, twoHoursAgo);
+  assert.deepEqual(await sweepStaleLfsTemp(dir), [`${dir}/lfs/tmp/old`]);
+  assert.equal(await readFile(`${dir}/lfs/tmp/young`, 'utf8'), 'x');
 });
 
 test('a commit with an LFS policy holds a pointer that `git lfs` recognises, and reads back the real bytes', async (t) => {

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointCorrupt, NotFound } from '../errors.js';
 import type { LfsPointer } from './pointer.js';
@@ -100,4 +100,22 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
 /** A stream of the stored object's bytes (for an upload; the receiver checks the hash). */
 export function openLfsObject(gitdir: string, oid: string): fs.ReadStream {
   return fs.createReadStream(lfsObjectPath(gitdir, oid), { highWaterMark: CHUNK_BYTES });
+}
+
+/** A temporary file older than this was left by a killed writer or download. */
+const STALE_TEMP_MS = 60 * 60_000;
+
+/** Removes old files from `lfs/tmp` (a kill mid-transfer leaves one); young ones may belong to a transfer at work. */
+export async function sweepStaleLfsTemp(gitdir: string, nowMs = Date.now()): Promise<string[]> {
+  const dir = path.join(gitdir, 'lfs', 'tmp');
+  const removed: string[] = [];
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const file = path.join(dir, name);
+    const age = await stat(file).then((st) => nowMs - st.mtimeMs, () => 0);
+    if (age > STALE_TEMP_MS) {
+      await rm(file, { force: true });
+      removed.push(file);
+    }
+  }
+  return removed;
 }
