@@ -18,7 +18,7 @@ import { PASSWORDS, baseUrl, participantDir, publishPlan, startFederation } from
 import { exited } from './helpers/temp.js';
 import { createOpener } from '../operator/store/open-repository.js';
 import { LfsClient, LfsDenied } from '../operator/remote/lfs-client.js';
-import { CheckpointCorrupt } from '../operator/errors.js';
+import { CheckpointCorrupt, NotFound } from '../operator/errors.js';
 import { SILENT } from '../operator/runtime/silent-log.js';
 
 let server: GitServer;
@@ -127,6 +127,21 @@ test('an object damaged on the server is refused and not kept; the ref that name
   await assert.rejects(reader.readFile(commit, 'weights.safetensors'), (e: Error) => e instanceof CheckpointCorrupt && /LFS object [0-9a-f]{64} from http:\/\/127\.0\.0\.1:\d+\/global\.git\/info\/lfs\/objects\/[0-9a-f]{64} does not hash to its name/.test(e.message));
   const kept = await readdir(path.join(reader.gitdir, 'lfs'), { recursive: true }).catch(() => []);
   assert.deepEqual(kept.filter((f) => f.endsWith(oid)), [], 'the damaged bytes are not in the mirror');
+});
+
+test('an object pruned from the server (retention) is reported as such; the commit, its pointer and trailers stay readable', async (t) => {
+  const dir = await tempDir(t);
+  const writer = await openGlobal(dir);
+  await writer.refresh();
+  const weights = randomBytes(4096);
+  const commit = await writer.writeCommit({ files: { 'weights.safetensors': weights }, parents: [], message: 'old round\n\nFedgit-Round: 1\n', author, lfs: { minBytes: 0 } });
+  await writer.updateRef('refs/heads/lfs-pruned', commit, null);
+  await rm(server.lfsObject('global', sha256(weights)));
+
+  const reader = await openGlobal(path.join(dir, 'reader'));
+  await reader.refresh();
+  assert.deepEqual((await reader.readCommit(commit)).trailers, [['Fedgit-Round', '1']]);
+  await assert.rejects(reader.readFile(commit, 'weights.safetensors'), (e: Error) => e instanceof NotFound && new RegExp(`LFS object ${sha256(weights)} is not on http://127\\.0\\.0\\.1:\\d+/global\\.git/info/lfs \\(Object does not exist\\); a retention policy may have pruned it`).test(e.message));
 });
 
 test('a federation over HTTP with `lfs: true` pushes pointers and objects, and audits over HTTP from a fresh machine', async (t) => {

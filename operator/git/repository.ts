@@ -140,8 +140,9 @@ export class Repository {
     if (limits.maxBytes !== undefined && pointer.size > limits.maxBytes) {
       throw new CheckpointCorrupt(`${source}: its LFS pointer announces ${pointer.size} bytes, more than the ${limits.maxBytes} allowed here`, { oid: pointer.oid });
     }
-    if (this.remote && !(await hasLfsObject(this.gitdir, pointer))) await this.remote.fetchLfsObject(this.gitdir, pointer, source);
-    return readLfsObject(this.gitdir, pointer, source);
+    const fetch = this.remote !== undefined && !(await hasLfsObject(this.gitdir, pointer));
+    if (fetch) await this.remote!.fetchLfsObject(this.gitdir, pointer, source);
+    return readLfsObject(this.gitdir, pointer, source, { verified: fetch });
   }
 
   /** Commits from `head` along first parents, newest first, while `keep` says so. */

@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointCorrupt, NotFound } from '../errors.js';
 import type { LfsPointer } from './pointer.js';
@@ -32,11 +32,19 @@ async function tempFile(gitdir: string, oid: string): Promise<string> {
   return path.join(dir, `${oid}-${randomBytes(6).toString('hex')}`);
 }
 
-/** Stores `content` (already in memory) and returns its pointer; a no-op when the object is there. */
+/** Stores `content` (already in memory, hashed here once) and returns its pointer; a no-op when the object is there. */
 export async function writeLfsObject(gitdir: string, content: Uint8Array): Promise<LfsPointer> {
   const pointer = { oid: sha256Of(content), size: content.length };
   if (await hasLfsObject(gitdir, pointer)) return pointer;
-  await receiveLfsObject(gitdir, pointer, [content], 'a checkpoint being committed');
+  const temp = await tempFile(gitdir, pointer.oid);
+  try {
+    await writeFile(temp, content, { flag: 'wx', mode: 0o444 });
+    await mkdir(path.dirname(lfsObjectPath(gitdir, pointer.oid)), { recursive: true });
+    await rename(temp, lfsObjectPath(gitdir, pointer.oid));
+  } catch (e) {
+    await rm(temp, { force: true });
+    throw e;
+  }
   return pointer;
 }
 
@@ -69,8 +77,11 @@ export async function receiveLfsObject(gitdir: string, pointer: LfsPointer, chun
   }
 }
 
-/** The object's bytes, after checking its size and SHA-256; `source` names the file in errors. */
-export async function readLfsObject(gitdir: string, pointer: LfsPointer, source: string): Promise<Buffer> {
+/**
+ * The object's bytes, after checking its size and SHA-256; `source` names the file in errors.
+ * `verified`: it was checked on arrival a moment ago (a download), so hashing again is skipped.
+ */
+export async function readLfsObject(gitdir: string, pointer: LfsPointer, source: string, options: { verified?: boolean } = {}): Promise<Buffer> {
   const file = lfsObjectPath(gitdir, pointer.oid);
   let handle;
   try {
@@ -83,14 +94,14 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
     const { size } = await handle.stat();
     if (size !== pointer.size) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) has ${size} bytes, its pointer says ${pointer.size}`, { oid: pointer.oid, file });
     const content = Buffer.allocUnsafe(size);
-    const hash = createHash('sha256');
+    const hash = options.verified ? undefined : createHash('sha256');
     for (let at = 0; at < size; ) {
       const { bytesRead } = await handle.read(content, at, Math.min(CHUNK_BYTES, size - at), at);
       if (bytesRead === 0) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) was truncated while being read`, { oid: pointer.oid, file });
-      hash.update(content.subarray(at, at + bytesRead));
+      hash?.update(content.subarray(at, at + bytesRead));
       at += bytesRead;
     }
-    if (hash.digest('hex') !== pointer.oid) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) does not hash to its name: damaged on disk`, { oid: pointer.oid, file });
+    if (hash && hash.digest('hex') !== pointer.oid) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) does not hash to its name: damaged on disk`, { oid: pointer.oid, file });
     return content;
   } finally {
     await handle.close();
