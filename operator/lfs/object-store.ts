@@ -7,7 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointCorrupt, NotFound } from '../errors.js';
 import type { LfsPointer } from './pointer.js';
@@ -48,6 +48,13 @@ export async function writeLfsObject(gitdir: string, content: Uint8Array): Promi
   return pointer;
 }
 
+async function writeAll(handle: FileHandle, chunks: Uint8Array[], bytes: number): Promise<void> {
+  if (bytes === 0) return;
+  const { bytesWritten } = await handle.writev(chunks);
+  // writev(2) on a regular file writes everything or fails; a short write (a full disk) is an error here, never half an object.
+  if (bytesWritten !== bytes) throw new Error(`short write (${bytesWritten} of ${bytes} bytes)`);
+}
+
 /**
  * Streams an object into the store, checking its length and SHA-256 against `pointer` on the way;
  * nothing is stored unless both match. `source` names where the bytes came from in errors.
@@ -58,13 +65,23 @@ export async function receiveLfsObject(gitdir: string, pointer: LfsPointer, chun
   const hash = createHash('sha256');
   let received = 0;
   const handle = await open(temp, 'wx', 0o444);
+  // Network chunks are small (16–64 KiB): written 1 MiB at a time, one system call each.
+  let pending: Uint8Array[] = [];
+  let pendingBytes = 0;
   try {
     for await (const chunk of chunks) {
       received += chunk.length;
       if (received > pointer.size) throw new CheckpointCorrupt(`LFS object ${pointer.oid} from ${source} is longer than the ${pointer.size} bytes its pointer says`, { oid: pointer.oid });
       hash.update(chunk);
-      await handle.write(chunk);
+      pending.push(chunk);
+      pendingBytes += chunk.length;
+      if (pendingBytes >= CHUNK_BYTES) {
+        await writeAll(handle, pending, pendingBytes);
+        pending = [];
+        pendingBytes = 0;
+      }
     }
+    await writeAll(handle, pending, pendingBytes);
     await handle.close();
     if (received !== pointer.size) throw new CheckpointCorrupt(`LFS object ${pointer.oid} from ${source} has ${received} bytes, its pointer says ${pointer.size}`, { oid: pointer.oid });
     if (hash.digest('hex') !== pointer.oid) throw new CheckpointCorrupt(`LFS object ${pointer.oid} from ${source} does not hash to its name (SHA-256)`, { oid: pointer.oid });

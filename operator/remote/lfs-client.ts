@@ -14,7 +14,7 @@ import type { Log } from '../contracts.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { LfsPointer } from '../lfs/pointer.js';
 import { openLfsObject, receiveLfsObject } from '../lfs/object-store.js';
-import { basicAuthorization, displayUrl, type HttpAuth } from './http-client.js';
+import { HttpRequestFailed, basicAuthorization, displayUrl, type HttpAuth } from './http-client.js';
 import { lfsExchange, readSmallBody } from './lfs-http.js';
 import { parseBatchResponse, type LfsAction, type LfsBatchObject } from './lfs-batch-response.js';
 
@@ -33,6 +33,12 @@ export class LfsDenied extends FedgitError {
     super('LFS_DENIED', `${url}: the Git LFS server refused access (HTTP ${status}); check this participant's user and token`, { url, status });
   }
 }
+
+/**
+ * A failure to talk to the LFS server (network, credentials, a server error), as opposed to what
+ * a checkpoint is (damaged, missing): retried later, never held against the commit being read.
+ */
+export const isLfsTransportFailure = (e: unknown): boolean => e instanceof HttpRequestFailed || e instanceof LfsDenied || e instanceof LfsTransferFailed;
 
 export class LfsClient {
   private readonly endpoint: string;
