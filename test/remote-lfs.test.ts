@@ -20,6 +20,11 @@ import { createOpener } from '../operator/store/open-repository.js';
 import { LfsClient, LfsDenied } from '../operator/remote/lfs-client.js';
 import { CheckpointCorrupt, NotFound } from '../operator/errors.js';
 import { SILENT } from '../operator/runtime/silent-log.js';
+import { HttpRequestFailed } from '../operator/remote/http-client.js';
+import { parsePlan } from '../operator/plan/plan.js';
+import { commitEdgeUpdate, readEdgeHistory } from '../operator/store/federation.js';
+import { loadUpdate } from '../operator/store/load-update.js';
+import { builtinRegistries } from '../bin/registries.js';
 
 let server: GitServer;
 let home: string;
@@ -142,6 +147,31 @@ test('an object pruned from the server (retention) is reported as such; the comm
   await reader.refresh();
   assert.deepEqual((await reader.readCommit(commit)).trailers, [['Fedgit-Round', '1']]);
   await assert.rejects(reader.readFile(commit, 'weights.safetensors'), (e: Error) => e instanceof NotFound && new RegExp(`LFS object ${sha256(weights)} is not on http://127\\.0\\.0\\.1:\\d+/global\\.git/info/lfs \\(Object does not exist\\); a retention policy may have pruned it`).test(e.message));
+});
+
+test('an update whose object cannot be fetched while the server is down is not refused: the merge waits and reads it later', async (t) => {
+  const dir = await tempDir(t);
+  const yaml = `${toyPlan({ name: 'lfsdown', rounds: 1 })}lfs: true\n`;
+  const plan = { id: 'a'.repeat(40), text: yaml, plan: parsePlan(yaml, 'plan.yaml', { apps: builtinRegistries.apps }) };
+  const { app } = plan.plan;
+  const spec = builtinRegistries.apps.tensorSpec(app.id, app.options);
+  const edgeOpen = createOpener({ cacheDir: path.join(dir, 'edge'), auth: { username: 'hospital-a', token: PASSWORDS['hospital-a'] } });
+  const edgeRepo = await edgeOpen.require(server.url('edge-hospital-a'), 'the edge repository');
+  await edgeRepo.refresh();
+  const tensors = await builtinRegistries.apps.initialWeights(app.id, app.options, 7);
+  await commitEdgeUpdate(edgeRepo, { plan, edge: 'hospital-a', round: 1, base: 'b'.repeat(40), architecture: 'x', tensors, datasetSize: 10, metrics: { global: {}, local: {} } });
+
+  const aggregator = await createOpener({ cacheDir: path.join(dir, 'aggregator'), auth: { username: 'aggregator', token: PASSWORDS.aggregator } }).require(server.url('edge-hospital-a'), 'the edge repository');
+  await aggregator.refresh();
+  const [record] = await readEdgeHistory(aggregator, plan);
+  await server.stopTemporarily();
+  try {
+    await assert.rejects(loadUpdate(aggregator, plan, record!, spec), (e: Error) => e instanceof HttpRequestFailed && /ECONNREFUSED/.test(e.message));
+  } finally {
+    await server.restart();
+  }
+  const loaded = await loadUpdate(aggregator, plan, record!, spec);
+  assert.ok(loaded.ok, loaded.ok ? '' : loaded.reason);
 });
 
 test('a federation over HTTP with `lfs: true` pushes pointers and objects, and audits over HTTP from a fresh machine', async (t) => {
