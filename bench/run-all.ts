@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints figures and ratios against references measured in
  * the same run. Nothing is asserted: machines here are shared and noisy.
- * `npm run bench -- store` runs only the named parts (orchestration, simulation, remote, store, data, model, torch).
+ * `npm run bench -- store lfs` runs only the named parts (the keys of PARTS below).
  */
 import os from 'node:os';
 import { benchOrchestration } from './orchestration.js';
@@ -11,11 +11,15 @@ import { benchAspectsModel } from './aspects-model.js';
 import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
 import { benchRemote } from './remote.js';
 import { benchSimulation } from './simulation.js';
+import { benchLfs } from './lfs.js';
+import { benchLfsRound } from './lfs-round.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
   simulation: () => benchSimulation(),
   remote: () => benchRemote(),
+  lfs: () => benchLfs(),
+  'lfs-round': () => benchLfsRound(),
   store: () => benchGitStore(),
   data: () => benchDataLoader(),
   model: () => benchAspectsModel(),

@@ -11,6 +11,15 @@ export const PLAN_FILE = 'plan.yaml';
 export const WEIGHTS_FILE = 'weights.safetensors';
 export const METRICS_FILE = 'metrics.json';
 export const SHORT_ID_LENGTH = 8;
+/** Files that may go through Git LFS when a plan asks for it (docs/lfs.md). */
+export const isLfsFile = (name: string): boolean => name.endsWith('.safetensors');
+export const LFS_ATTRIBUTES_FILE = '.gitattributes';
+/**
+ * The attributes that tell `git lfs` which files of a commit are pointers: exactly those (a
+ * checkpoint under the plan's size threshold stays a plain blob, which `git lfs fsck` would
+ * report if a `*.safetensors` pattern claimed it).
+ */
+export const renderLfsAttributes = (names: readonly string[]): string => [...names].sort().map((n) => `/${n} filter=lfs diff=lfs merge=lfs -text\n`).join('');
 
 export const shortId = (oid: string): string => oid.slice(0, SHORT_ID_LENGTH);
 

@@ -6,7 +6,9 @@ import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { hasObject, readObject, writeObject, type ReadLimits } from './objects.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
-import { DEFAULT_BRANCH, parseTrailers } from './names.js';
+import { DEFAULT_BRANCH, LFS_ATTRIBUTES_FILE, isLfsFile, parseTrailers, renderLfsAttributes } from './names.js';
+import { looksLikePointer, parsePointer, renderPointer, type LfsPointer } from '../lfs/pointer.js';
+import { hasLfsObject, readLfsObject, writeLfsObject } from '../lfs/object-store.js';
 
 /** Commits and trees fedgit writes are a few KiB; one that announces more is refused unread. */
 const MAX_COMMIT_BYTES = 1024 * 1024;
@@ -27,7 +29,12 @@ export interface RemoteSync {
   /** The server may have moved (a poll tick, a push notification): the next refresh must ask it. */
   markStale(): void;
   publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void>;
+  /** Brings one LFS object from the server into the mirror's `lfs/objects`, verified. */
+  fetchLfsObject(gitdir: string, pointer: LfsPointer, source: string): Promise<void>;
 }
+
+/** Which files of a commit go to Git LFS: checkpoints (`*.safetensors`) of at least `minBytes`. */
+export type LfsPolicy = { readonly minBytes: number };
 
 export class Repository {
   private readonly commits = new BoundedCache<string, Commit>(KEPT_OBJECTS);
@@ -117,23 +124,45 @@ export class Repository {
     throw new NotFound(`${spec} names no commit in ${this.gitdir}`, { spec, gitdir: this.gitdir });
   }
 
-  /** Writes a flat tree of files and a commit over it; moves no ref. */
-  /** `committer` defaults to `author` (same person, same time). */
-  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature; committer?: Signature }): Promise<string> {
+  /**
+   * Writes a flat tree of files and a commit over it; moves no ref. `committer` defaults to
+   * `author`. With an LFS policy, checkpoints it covers are stored in `lfs/objects` and the tree
+   * holds their pointer files, beside a `.gitattributes` that names them for `git lfs`.
+   */
+  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature; committer?: Signature; lfs?: LfsPolicy }): Promise<string> {
+    const files: Record<string, Uint8Array> = { ...input.files };
+    const inLfs = Object.keys(files).filter((name) => input.lfs && isLfsFile(name) && files[name]!.length >= input.lfs.minBytes);
+    for (const name of inLfs) files[name] = renderPointer(await writeLfsObject(this.gitdir, files[name]!));
+    if (inLfs.length > 0) files[LFS_ATTRIBUTES_FILE] = Buffer.from(renderLfsAttributes(inLfs), 'utf8');
     const entries = [];
-    for (const [name, content] of Object.entries(input.files)) entries.push({ name, oid: await writeObject(this.gitdir, 'blob', content) });
+    for (const [name, content] of Object.entries(files)) entries.push({ name, oid: await writeObject(this.gitdir, 'blob', content) });
     const tree = await writeObject(this.gitdir, 'tree', renderTree(entries));
     const body = renderCommit({ tree, parents: input.parents, author: input.author, committer: input.committer ?? input.author, message: input.message });
     return writeObject(this.gitdir, 'commit', body);
   }
 
+  /**
+   * A file of a commit. A checkpoint committed as a Git LFS pointer is read through LFS: from
+   * `lfs/objects`, fetched from the server first when a mirror lacks it, its size checked against
+   * the limit before any byte moves and its SHA-256 checked as it is read.
+   */
   async readFile(commitOid: string, name: string, limits: ReadLimits = {}): Promise<Buffer> {
     const commit = await this.readCommit(commitOid);
     const entry = (await this.readTree(commit.tree)).find((e) => e.name === name);
     if (!entry) throw new NotFound(`commit ${commitOid} has no file ${name}`, { commit: commitOid, file: name });
     const blob = await readObject(this.gitdir, entry.oid, limits);
     if (blob.type !== 'blob') throw new CheckpointCorrupt(`${name} in ${commitOid} is not a blob`, { commit: commitOid });
-    return blob.content;
+    if (!isLfsFile(name) || !looksLikePointer(blob.content)) return blob.content;
+    return this.readLfs(parsePointer(blob.content, `${name} of ${commitOid} in ${this.location}`), `${name} of ${commitOid}`, limits);
+  }
+
+  private async readLfs(pointer: LfsPointer, source: string, limits: ReadLimits): Promise<Buffer> {
+    if (limits.maxBytes !== undefined && pointer.size > limits.maxBytes) {
+      throw new CheckpointCorrupt(`${source}: its LFS pointer announces ${pointer.size} bytes, more than the ${limits.maxBytes} allowed here`, { oid: pointer.oid });
+    }
+    const fetch = this.remote !== undefined && !(await hasLfsObject(this.gitdir, pointer));
+    if (fetch) await this.remote!.fetchLfsObject(this.gitdir, pointer, source);
+    return readLfsObject(this.gitdir, pointer, source, { verified: fetch });
   }
 
   /** Commits from `head` along first parents, newest first, while `keep` says so. */

@@ -69,6 +69,11 @@ export const PlanSchema = z
     aggregator: z.strictObject({ publicKey: PublicKey }).optional(),
     /** Client-level DP-FedAvg (docs/privacy.md): clipping, fixed denominator, Gaussian noise, the RDP accountant's budget. */
     privacy: privacyPlanSchema.optional(),
+    /**
+     * Checkpoints through Git LFS (docs/lfs.md): `true` for every one, or `{ minBytes }` for those
+     * of at least that size. Commits then hold LFS pointer files; the objects go through the server's LFS batch API.
+     */
+    lfs: z.union([z.boolean(), z.strictObject({ minBytes: z.number().int().min(0).max(2 ** 50) })]).optional(),
     pretrained: z
       .string()
       .regex(/^(?!.*\.\.)(?![/.])[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository')
@@ -97,8 +102,9 @@ export const PlanSchema = z
     }
     if (plan.privacy) privacyIssues(plan).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
   })
-  .transform(({ strategy, ...plan }) => ({
+  .transform(({ strategy, lfs, ...plan }) => ({
     ...plan,
+    lfs: lfs === true ? { minBytes: 0 } : lfs === false ? undefined : lfs,
     roundDeadlineMs: plan.roundDeadline,
     minEdges: plan.minEdges ?? plan.edges.length,
     strategy: typeof strategy === 'string' ? strategy : strategy.id,

@@ -9,6 +9,7 @@ import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
 import { shortId, WEIGHTS_FILE } from '../git/names.js';
+import { isLfsTransportFailure } from '../remote/lfs-client.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
   commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readRecordedRejections, readWeights, RECENT_EDGE_COMMITS, type RepoLocations,
@@ -140,6 +141,7 @@ export class EdgeOperator implements Reconciler {
       const weights = await repo.readFile(record.oid, WEIGHTS_FILE, { maxBytes: maxCheckpointBytes(spec) });
       return signatureProblem(plan, record, weights) === null;
     } catch (e) {
+      if (isLfsTransportFailure(e)) throw e;
       if (e instanceof FedgitError) return false;
       throw e;
     }

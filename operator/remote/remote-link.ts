@@ -15,6 +15,9 @@ import { advertisingHead } from './advertise-head.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Log } from '../contracts.js';
 import { displayUrl } from './http-client.js';
+import { LfsClient } from './lfs-client.js';
+import { lfsPointersToPush } from './lfs-push.js';
+import type { LfsPointer } from '../lfs/pointer.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
 
@@ -60,10 +63,24 @@ export class RemoteLink {
   readonly displayUrl: string;
 
   private readonly http: HttpClient;
+  private readonly lfs: LfsClient;
 
   constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: Log, private readonly options: RemoteLinkOptions = {}) {
     this.displayUrl = displayUrl(url);
     this.http = advertisingHead(http);
+    this.lfs = new LfsClient(url, auth, log);
+  }
+
+  /** One LFS object of a fetched commit, into the mirror's `lfs/objects` (verified as it arrives). */
+  async fetchLfsObject(gitdir: string, pointer: LfsPointer, source: string): Promise<void> {
+    await this.lfs.download(gitdir, pointer, source);
+  }
+
+  /** The LFS objects of the commits this push brings, uploaded before the ref can name them. */
+  private async uploadLfsObjects(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
+    const published = new Set([...(await listRefs(gitdir, 'refs/'))].filter(([r]) => r !== ref).map(([, oid]) => oid));
+    if (expected) published.add(expected);
+    await this.lfs.upload(gitdir, await lfsPointersToPush(gitdir, next, published), ref);
   }
 
   /** The server may have moved since the last refresh: the next one asks it. */
@@ -161,6 +178,7 @@ export class RemoteLink {
    */
   async publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
     this.lastListing = undefined; // whatever happens next, the next refresh compares the mirror with the server
+    await this.uploadLfsObjects(gitdir, ref, next, expected);
     let result;
     try {
       result = await git.push({ fs, http: this.http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });

@@ -4,7 +4,7 @@
  */
 import path from 'node:path';
 import type { Metrics, StrategyState, Tensors } from '../contracts.js';
-import { Repository } from '../git/repository.js';
+import { Repository, type LfsPolicy } from '../git/repository.js';
 import {
   METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderClipped, renderMerged, renderMessage,
   renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type ClippedEntry, type MergedEntry, type RejectedEntry, type PrivacyEntry,
@@ -62,6 +62,9 @@ export async function commitPlan(repo: Repository, text: string, plan: Plan, opt
 }
 
 // ---- checkpoints ----
+
+/** The plan's Git LFS policy as `writeCommit` takes it (docs/lfs.md). */
+const lfsOf = (plan: CommittedPlan): { lfs?: LfsPolicy } => (plan.plan.lfs ? { lfs: plan.plan.lfs } : {});
 
 export function checkpointBytes(tensors: Tensors, meta: { planId: string; round: number; architecture: string }): Buffer {
   return renderSafetensors(tensors, { 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
@@ -151,6 +154,7 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
     parents: input.parent ? [input.parent] : [],
     message: renderMessage(subject, trailers),
     author: author('aggregator'),
+    ...lfsOf(plan),
   });
   await repo.updateRef(planBranch(plan.plan.name, plan.id), oid, input.parent);
   return oid;
@@ -254,6 +258,7 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
     message: renderMessage(`${edge}: round ${round} of ${plan.plan.name}, trained from ${shortId(input.base)}`, trailers),
     author: author(edge, input.startedMs),
     committer: author(edge),
+    ...lfsOf(plan),
   });
   await input.beforeRefMoves?.(oid);
   await repo.updateRef(ref, oid, parent);

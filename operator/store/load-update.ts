@@ -14,6 +14,7 @@ import { maxCheckpointBytes, updateProblem } from '../reconcile/validate-update.
 import { FedgitError } from '../errors.js';
 import { edgeStatementOf } from './federation.js';
 import type { EdgeRecord } from './records.js';
+import { isLfsTransportFailure } from '../remote/lfs-client.js';
 
 export type LoadedUpdate =
   | { readonly ok: true; readonly update: Update; readonly weightsBytes: Buffer }
@@ -40,6 +41,8 @@ export async function loadUpdate(repo: Repository, plan: CommittedPlan, record: 
     if (problem) return { ok: false, reason: problem };
     return { ok: true, update: { edge: record.edge, datasetSize: record.datasetSize, tensors }, weightsBytes: bytes };
   } catch (e) {
+    // Not reaching the LFS server says nothing about the update: the merge waits and looks again.
+    if (isLfsTransportFailure(e)) throw e;
     if (e instanceof FedgitError) return { ok: false, reason: e.message };
     throw e;
   }

@@ -7,6 +7,7 @@ import type { HttpClient } from 'isomorphic-git';
 import { NotFound } from '../errors.js';
 import { Repository } from '../git/repository.js';
 import { sweepStaleTempObjects } from '../git/objects.js';
+import { sweepStaleLfsTemp } from '../lfs/object-store.js';
 import { createHttpClient, displayUrl } from '../remote/http-client.js';
 import { RemoteLink, type RemoteAuth } from '../remote/remote-link.js';
 import type { Log } from '../contracts.js';
@@ -57,8 +58,9 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
       if (!(await Repository.isRepository(location))) return null;
       repo = new Repository(location);
     }
-    // Once per process and repository: what killed writers left behind (tmp_obj_* files).
+    // Once per process and repository: what killed writers left behind (tmp_obj_* files, lfs/tmp).
     await sweepStaleTempObjects(repo.gitdir);
+    await sweepStaleLfsTemp(repo.gitdir);
     cache.set(location, repo);
     return repo;
   };
