@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints figures and ratios against references measured in
  * the same run. Nothing is asserted: machines here are shared and noisy.
- * `npm run bench -- store` runs only the named parts (orchestration, remote, store, data, model, torch).
+ * `npm run bench -- store` runs only the named parts (orchestration, remote, store, data, model, torch, secagg).
  */
 import os from 'node:os';
 import { benchOrchestration } from './orchestration.js';
@@ -10,6 +10,7 @@ import { benchDataLoader } from './data-loader.js';
 import { benchAspectsModel } from './aspects-model.js';
 import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
 import { benchRemote } from './remote.js';
+import { benchSecureAggregation } from './secure-aggregation.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
@@ -18,6 +19,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   data: () => benchDataLoader(),
   model: () => benchAspectsModel(),
   torch: () => benchTorchVsTfjs(),
+  secagg: () => benchSecureAggregation(),
 };
 
 const wanted = process.argv.slice(2);

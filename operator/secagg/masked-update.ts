@@ -40,7 +40,9 @@ export function maskUpdate(input: MaskInput): { masked: WordTensors; clipped: nu
     const base = input.previous.get(name)!.data;
     const data = input.tensors.get(name)?.data;
     if (!data || data.length !== base.length) throw new RangeError(`the update lacks tensor ${name} of ${base.length} values`);
-    clipped += encodeInto(words, offset, Float64Array.from(base, (b, i) => data[i]! - b), scale);
+    const delta = new Float64Array(base.length);
+    for (let i = 0; i < base.length; i++) delta[i] = data[i]! - base[i]!;
+    clipped += encodeInto(words, offset, delta, scale);
     offset += base.length;
   }
   for (const { peer, seed } of input.seeds) {

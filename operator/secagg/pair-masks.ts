@@ -25,7 +25,7 @@ export function pairSeed(ownPrivateKey: KeyObject, peerPublicKey: KeyObject, o: 
 export function maskWords(seed: Uint8Array, wordCount: number): Uint32Array {
   if (seed.length !== SEED_BYTES) throw new RangeError(`a pair seed is ${SEED_BYTES} bytes, got ${seed.length}`);
   const cipher = createCipheriv('aes-256-ctr', seed, Buffer.alloc(16));
-  const stream = Buffer.concat([cipher.update(Buffer.alloc(wordCount * 4)), cipher.final()]);
-  if (LITTLE_ENDIAN) return new Uint32Array(stream.buffer, stream.byteOffset, wordCount).slice();
+  const stream = cipher.update(Buffer.alloc(wordCount * 4)); // CTR is a stream cipher: final() adds nothing
+  if (LITTLE_ENDIAN) return stream.byteOffset % 4 === 0 ? new Uint32Array(stream.buffer, stream.byteOffset, wordCount) : new Uint32Array(Uint8Array.from(stream).buffer);
   return Uint32Array.from({ length: wordCount }, (_, i) => stream.readUInt32LE(i * 4));
 }

@@ -38,7 +38,8 @@ export function secureAverage(previous: Tensors, inputs: readonly MaskedInput[],
   let offset = 0;
   for (const name of coordinateLayout(previous).names) {
     const reference = previous.get(name)!;
-    const data = Float32Array.from(reference.data, (b, i) => b + decodeAt(sum, offset + i) / divisor);
+    const data = new Float32Array(reference.data.length);
+    for (let i = 0; i < data.length; i++) data[i] = reference.data[i]! + decodeAt(sum, offset + i) / divisor;
     out.set(name, { shape: [...reference.shape], data });
     offset += reference.data.length;
   }
