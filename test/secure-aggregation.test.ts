@@ -11,6 +11,7 @@ import { fedAvg } from '../aggregator-app/fedavg.js';
 import { parsePlan } from '../operator/plan/plan.js';
 import { builtinRegistries } from '../bin/registries.js';
 import { mulberry32 } from '../edge-app/random.js';
+import { computeSecureMerge } from '../operator/secagg/secure-merge.js';
 import { CheckpointCorrupt, PlanInvalid } from '../operator/errors.js';
 import type { Tensors } from '../operator/contracts.js';
 
@@ -159,4 +160,18 @@ test('plans: incompatible strategies and options, and missing or malformed agree
     assert.throws(() => parsePlan(yaml, 'plan.yaml', checks), (e: unknown) => e instanceof PlanInvalid && message.test(e.message), `${message}`);
   }
   for (const strategy of ['fedavg', 'fedprox', 'fedavgm', 'fedadam', 'fedyogi', 'fedadagrad']) assert.ok(parsePlan(securePlan(edges, `strategy: ${strategy}\n`), 'plan.yaml', checks));
+});
+
+test('a server optimiser steps from the secure average as from FedAvg\'s (FedAvgM, η = 0.5, β = 0.5, two steps)', () => {
+  const strategy = builtinRegistries.strategies.get('fedavgm', { eta: 0.5, beta: 0.5 });
+  const maskedUpdates = ['a', 'b', 'c'].map((edge) => ({ edge, datasetSize: sizes[edge]!, masked: masked(edge) }));
+  const plan = { edges: ['a', 'b', 'c'].map((name) => ({ name })), secureAggregation: { fractionalBits: F } };
+  const secure1 = computeSecureMerge(plan, strategy, maskedUpdates, [], previous, null);
+  const plain1 = strategy.step!(['a', 'b', 'c'].map(updateOf), previous, null);
+  assert.ok(maxDifference(secure1.tensors, plain1.tensors) <= 2 ** -(F + 1) * 3 / 465 + 2 ** -22);
+  assert.equal(secure1.state!.step, 1);
+  assert.deepEqual(secure1.weights, [120 / 465, 45 / 465, 300 / 465]);
+  const secure2 = computeSecureMerge(plan, strategy, maskedUpdates, [], previous, secure1.state!);
+  const plain2 = strategy.step!(['a', 'b', 'c'].map(updateOf), previous, plain1.state);
+  assert.ok(maxDifference(secure2.tensors, plain2.tensors) <= 2 ** -(F + 1) * 6 / 465 + 2 ** -21);
 });

@@ -9,9 +9,14 @@ import { escapeUntrusted } from '../text/untrusted.js';
 import { requestProblem, revealProblem } from './reveals.js';
 import type { SecureObserved } from './secure-decide.js';
 
-/** The first recovery request for `base` that the plan's keys let anyone trust, or null. */
+/** The first recovery request for `base` that the plan's keys let anyone trust and that names only the plan's edges, each once, or null. */
 export async function trustedRecoveryRequest(global: Repository, plan: CommittedPlan, base: string): Promise<RecoveryRequest | null> {
-  return (await readRecoveryRequests(global, plan, base)).find((r) => requestProblem(plan, r) === null && r.round > 0) ?? null;
+  return (await readRecoveryRequests(global, plan, base)).find((r) => requestProblem(plan, r) === null && r.round > 0 && namesPlanEdges(plan, r)) ?? null;
+}
+
+function namesPlanEdges(plan: CommittedPlan, r: RecoveryRequest): boolean {
+  const names = [...r.dropped, ...r.survivors.map((s) => s.edge)];
+  return new Set(names).size === names.length && names.every((n) => plan.plan.edges.some((e) => e.name === n)) && r.dropped.length > 0;
 }
 
 export async function observeSecure(global: Repository, plan: CommittedPlan, head: GlobalRecord, edgeRepo: (edge: string) => Promise<Repository | null>, log: Log): Promise<SecureObserved> {

@@ -10,6 +10,7 @@ import {
 } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import { author, type Signer } from './federation.js';
+import { NAME_PATTERN } from '../config/names.js';
 import { renderRecoveryStatement, renderRevealStatement } from '../secagg/statements.js';
 
 /** How far back either record is read: only the current head's entry matters. */
@@ -38,8 +39,9 @@ export function parseRecoveryRequest(c: Commit, planId: string): RecoveryRequest
   const base = trailer(c.trailers, TRAILER.base);
   if (trailer(c.trailers, TRAILER.plan) !== planId || !Number.isSafeInteger(round) || !base) return undefined;
   const survivors = trailerAll(c.trailers, TRAILER.survivor).map(parseEdgeCommit);
-  if (survivors.some((s) => s === undefined)) return undefined;
-  return { oid: c.oid, round, base, dropped: trailerAll(c.trailers, TRAILER.dropped), survivors: survivors as EdgeCommitEntry[], signature: trailer(c.trailers, TRAILER.signature) };
+  const dropped = trailerAll(c.trailers, TRAILER.dropped);
+  if (survivors.some((s) => s === undefined) || !dropped.every((d) => NAME_PATTERN.test(d))) return undefined;
+  return { oid: c.oid, round, base, dropped, survivors: survivors as EdgeCommitEntry[], signature: trailer(c.trailers, TRAILER.signature) };
 }
 
 export function parseRevealRecord(c: Commit, planId: string): RevealRecord | undefined {
