@@ -13,6 +13,7 @@ import { benchRemote } from './remote.js';
 import { benchSimulation } from './simulation.js';
 import { benchLfs } from './lfs.js';
 import { benchLfsRound } from './lfs-round.js';
+import { benchSecureAggregation } from './secure-aggregation.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
@@ -24,6 +25,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   data: () => benchDataLoader(),
   model: () => benchAspectsModel(),
   torch: () => benchTorchVsTfjs(),
+  secagg: () => benchSecureAggregation(),
 };
 
 const wanted = process.argv.slice(2);

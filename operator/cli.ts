@@ -38,7 +38,8 @@ const USAGE = `usage: fedgit <command> [options]
   serve [--port 8470] [--host 127.0.0.1] [--plan ID]   the same page, live (read-only)    [--repos repos | --config FILE]
   setup <plan.yaml> --base-url URL [--owner fedgit]   what the plan needs on a git server (repositories, users, permissions, webhooks)
       [--apply --admin-token-env VAR [--webhook PARTICIPANT=URL ...] [--webhook-secret-env VAR]]   create it on Gitea
-  keygen --out FILE [--name NAME]   write an Ed25519 signing key (mode 0600); prints the public key for the plan
+  keygen --out FILE [--agreement-out FILE2] [--name NAME]
+                                   write an Ed25519 signing key (and an X25519 agreement key for secure aggregation), mode 0600; prints the public keys for the plan
 `;
 
 /** A command that lives above the operator (e.g. `fedgit experiment`), injected by the composition root. */
@@ -73,6 +74,7 @@ const OPTIONS = {
   timeout: { type: 'string' },
   'exit-when-done': { type: 'boolean' },
   out: { type: 'string' },
+  'agreement-out': { type: 'string' },
   port: { type: 'string' },
   host: { type: 'string' },
   experiment: { type: 'string' },
@@ -216,7 +218,7 @@ async function applySetup(wanted: SetupPlan, baseUrl: string, flags: Flags): Pro
 async function keygenCommand({ flags }: Invocation): Promise<number> {
   if (!flags.out) throw new UsageError('keygen: where should the private key go? fedgit keygen --out FILE [--name NAME]');
   const { keygen, renderKeygen } = await import('./commands/keygen.js');
-  console.log(renderKeygen(await keygen({ out: flags.out, ...(flags.name ? { name: flags.name } : {}) })));
+  console.log(renderKeygen(await keygen({ out: flags.out, ...(flags['agreement-out'] ? { agreementOut: flags['agreement-out'] } : {}), ...(flags.name ? { name: flags.name } : {}) })));
   return 0;
 }
 

@@ -1,7 +1,9 @@
 /**
  * safetensors codec (https://github.com/huggingface/safetensors, format section):
  * u64 little-endian header length, a JSON header, then the raw tensor bytes.
- * Only float32 is used on fedgit's wire. Written by hand because the format
+ * Float32 is fedgit's wire for models; U64 carries only secure aggregation's masked
+ * fixed-point updates (operator/secagg/), read and written by their own pair of functions
+ * so that no F32 reader ever accepts one. Written by hand because the format
  * is 40 lines and no maintained npm package parses it without pulling in a runtime.
  * Parsing checks every size and offset: a header that lies is refused, never trusted.
  */
@@ -13,6 +15,15 @@ import { duplicateJsonKey } from './json-duplicate-key.js';
 
 export type Checkpoint = { readonly tensors: Tensors; readonly metadata: Readonly<Record<string, string>> };
 
+/** A U64 tensor as two little-endian 32-bit words per value (low word first): the file's byte layout on a little-endian machine. */
+export type WordTensor = { readonly shape: readonly number[]; readonly words: Uint32Array };
+export type WordTensors = ReadonlyMap<string, WordTensor>;
+export type WordCheckpoint = { readonly tensors: WordTensors; readonly metadata: Readonly<Record<string, string>> };
+
+type Dtype = { readonly name: 'F32' | 'U64'; readonly bytes: number };
+const F32: Dtype = { name: 'F32', bytes: 4 };
+const U64: Dtype = { name: 'U64', bytes: 8 };
+
 const MAX_HEADER_BYTES = 100 * 1024 * 1024;
 const LITTLE_ENDIAN = os.endianness() === 'LE';
 
@@ -22,17 +33,31 @@ function elementCount(shape: readonly number[]): number {
 
 /** Serialise tensors (sorted by name, so equal inputs give equal bytes). */
 export function renderSafetensors(tensors: Tensors, metadata: Record<string, string> = {}): Buffer {
-  const names = [...tensors.keys()].sort();
+  const entries = new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, count: t.data.length, bytes: asBytes(t.data) }]));
+  return renderEntries(entries, F32, metadata);
+}
+
+/** Serialise U64 tensors (two 32-bit words per value, low first), sorted by name. */
+export function renderWordSafetensors(tensors: WordTensors, metadata: Record<string, string> = {}): Buffer {
+  for (const [name, t] of tensors) if (t.words.length % 2 !== 0) throw new CheckpointCorrupt(`tensor ${name}: ${t.words.length} words is not two per U64 value`, { tensor: name });
+  const entries = new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, count: t.words.length / 2, bytes: asBytes(t.words) }]));
+  return renderEntries(entries, U64, metadata);
+}
+
+type Entry = { readonly shape: readonly number[]; readonly count: number; readonly bytes: Uint8Array };
+
+function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metadata: Record<string, string>): Buffer {
+  const names = [...entries.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = sortedRecord(metadata);
   let offset = 0;
   for (const name of names) {
-    const t = tensors.get(name)!;
-    const bytes = t.data.length * 4;
-    if (elementCount(t.shape) !== t.data.length) {
-      throw new CheckpointCorrupt(`tensor ${name}: shape [${t.shape.join(', ')}] does not match ${t.data.length} values`, { tensor: name });
+    const t = entries.get(name)!;
+    const bytes = t.count * dtype.bytes;
+    if (elementCount(t.shape) !== t.count) {
+      throw new CheckpointCorrupt(`tensor ${name}: shape [${t.shape.join(', ')}] does not match ${t.count} values`, { tensor: name });
     }
-    header[name] = { dtype: 'F32', shape: [...t.shape], data_offsets: [offset, offset + bytes] };
+    header[name] = { dtype: dtype.name, shape: [...t.shape], data_offsets: [offset, offset + bytes] };
     offset += bytes;
   }
   let json = JSON.stringify(header);
@@ -43,10 +68,18 @@ export function renderSafetensors(tensors: Tensors, metadata: Record<string, str
   headerBytes.copy(out, 8);
   let at = 8 + headerBytes.length;
   for (const name of names) {
-    const data = tensors.get(name)!.data;
-    writeFloat32LE(data, out, at);
-    at += data.length * 4;
+    const bytes = entries.get(name)!.bytes;
+    out.set(bytes, at);
+    at += bytes.length;
   }
+  return out;
+}
+
+/** The little-endian bytes of 32-bit values (a view on a little-endian machine, a copy otherwise). */
+function asBytes(data: Float32Array | Uint32Array): Uint8Array {
+  if (LITTLE_ENDIAN) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  const out = Buffer.allocUnsafe(data.length * 4);
+  for (let i = 0; i < data.length; i++) data instanceof Float32Array ? out.writeFloatLE(data[i]!, i * 4) : out.writeUInt32LE(data[i]!, i * 4);
   return out;
 }
 
@@ -54,16 +87,25 @@ function sortedRecord(r: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-function writeFloat32LE(data: Float32Array, out: Buffer, at: number): void {
-  if (LITTLE_ENDIAN) {
-    out.set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), at);
-  } else {
-    for (let i = 0; i < data.length; i++) out.writeFloatLE(data[i]!, at + i * 4);
-  }
-}
-
 /** Parse and validate. `source` names the file or commit in error messages. */
 export function parseSafetensors(bytes: Uint8Array, source = 'checkpoint'): Checkpoint {
+  const { buf, dataStart, spans, metadata } = parseLayout(bytes, source, F32);
+  const tensors = new Map<string, Tensor>();
+  for (const s of spans) tensors.set(s.name, { shape: s.shape, data: readFloat32LE(buf, dataStart + s.begin, (s.end - s.begin) / 4) });
+  return { tensors, metadata };
+}
+
+/** Parse and validate a U64 checkpoint (secure aggregation's masked updates); every tensor must be U64. */
+export function parseWordSafetensors(bytes: Uint8Array, source = 'checkpoint'): WordCheckpoint {
+  const { buf, dataStart, spans, metadata } = parseLayout(bytes, source, U64);
+  const tensors = new Map<string, WordTensor>();
+  for (const s of spans) tensors.set(s.name, { shape: s.shape, words: readUint32LE(buf, dataStart + s.begin, (s.end - s.begin) / 4) });
+  return { tensors, metadata };
+}
+
+type Span = { readonly name: string; readonly shape: number[]; readonly begin: number; readonly end: number };
+
+function parseLayout(bytes: Uint8Array, source: string, dtype: Dtype): { buf: Buffer; dataStart: number; spans: Span[]; metadata: Record<string, string> } {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (buf.length < 8) throw new CheckpointCorrupt(`${source}: ${buf.length} bytes is too short for a safetensors file`, { source });
   const headerLength = buf.readBigUInt64LE(0);
@@ -71,8 +113,23 @@ export function parseSafetensors(bytes: Uint8Array, source = 'checkpoint'): Chec
     throw new CheckpointCorrupt(`${source}: header length ${headerLength} exceeds the file (${buf.length} bytes)`, { source });
   }
   const dataStart = 8 + Number(headerLength);
+  const header = parseHeader(buf.subarray(8, dataStart).toString('utf8'), source);
+  const dataLength = buf.length - dataStart;
+  let metadata: Record<string, string> = {};
+  const spans: Span[] = [];
+  for (const [name, entry] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      metadata = parseMetadata(entry, source);
+      continue;
+    }
+    spans.push({ name, ...parseEntry(name, entry, source, dataLength, dtype) });
+  }
+  checkCoverage(spans.map((s): [number, number, string] => [s.begin, s.end, s.name]), dataLength, source);
+  return { buf, dataStart, spans, metadata };
+}
+
+function parseHeader(headerText: string, source: string): Record<string, unknown> {
   let header: unknown;
-  const headerText = buf.subarray(8, dataStart).toString('utf8');
   try {
     header = JSON.parse(headerText);
   } catch (cause) {
@@ -83,21 +140,7 @@ export function parseSafetensors(bytes: Uint8Array, source = 'checkpoint'): Chec
   if (typeof header !== 'object' || header === null || Array.isArray(header)) {
     throw new CheckpointCorrupt(`${source}: header is not a JSON object`, { source });
   }
-  const dataLength = buf.length - dataStart;
-  const tensors = new Map<string, Tensor>();
-  let metadata: Record<string, string> = {};
-  const spans: Array<[number, number, string]> = [];
-  for (const [name, entry] of Object.entries(header as Record<string, unknown>)) {
-    if (name === '__metadata__') {
-      metadata = parseMetadata(entry, source);
-      continue;
-    }
-    const { shape, begin, end } = parseEntry(name, entry, source, dataLength);
-    spans.push([begin, end, name]);
-    tensors.set(name, { shape, data: readFloat32LE(buf, dataStart + begin, (end - begin) / 4) });
-  }
-  checkCoverage(spans, dataLength, source);
-  return { tensors, metadata };
+  return header as Record<string, unknown>;
 }
 
 function parseMetadata(entry: unknown, source: string): Record<string, string> {
@@ -112,19 +155,19 @@ function parseMetadata(entry: unknown, source: string): Record<string, string> {
   return out;
 }
 
-function parseEntry(name: string, entry: unknown, source: string, dataLength: number) {
+function parseEntry(name: string, entry: unknown, source: string, dataLength: number, expected: Dtype) {
   const fail = (why: string) => new CheckpointCorrupt(`${source}: tensor ${escapeUntrusted(name, 80)}: ${why}`, { source, tensor: escapeUntrusted(name, 80) });
   if (typeof entry !== 'object' || entry === null) throw fail('entry is not an object');
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
-  if (dtype !== 'F32') throw fail(`dtype ${escapeUntrusted(String(JSON.stringify(dtype)), 40)} is not F32`);
+  if (dtype !== expected.name) throw fail(`dtype ${escapeUntrusted(String(JSON.stringify(dtype)), 40)} is not ${expected.name}`);
   if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw fail('shape is not a list of non-negative integers');
   if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every((o) => Number.isSafeInteger(o) && o >= 0)) {
     throw fail('data_offsets is not two non-negative integers');
   }
   const [begin, end] = offsets as [number, number];
   if (end < begin || end > dataLength) throw fail(`data_offsets [${begin}, ${end}] fall outside the ${dataLength} data bytes`);
-  if (end - begin !== elementCount(shape as number[]) * 4) {
-    throw fail(`shape [${(shape as number[]).join(', ')}] needs ${elementCount(shape as number[]) * 4} bytes, offsets give ${end - begin}`);
+  if (end - begin !== elementCount(shape as number[]) * expected.bytes) {
+    throw fail(`shape [${(shape as number[]).join(', ')}] needs ${elementCount(shape as number[]) * expected.bytes} bytes, offsets give ${end - begin}`);
   }
   return { shape: shape as number[], begin, end };
 }
@@ -145,6 +188,16 @@ function readFloat32LE(buf: Buffer, at: number, count: number): Float32Array {
     new Uint8Array(out.buffer).set(buf.subarray(at, at + count * 4));
   } else {
     for (let i = 0; i < count; i++) out[i] = buf.readFloatLE(at + i * 4);
+  }
+  return out;
+}
+
+function readUint32LE(buf: Buffer, at: number, count: number): Uint32Array {
+  const out = new Uint32Array(count);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer).set(buf.subarray(at, at + count * 4));
+  } else {
+    for (let i = 0; i < count; i++) out[i] = buf.readUInt32LE(at + i * 4);
   }
   return out;
 }

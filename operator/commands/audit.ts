@@ -4,7 +4,8 @@
  * (and, for a server optimiser, that the stored state is the one the step leaves,
  * recomputed from the previous commit's state).
  */
-import type { StrategyState, Update } from '../contracts.js';
+import type { StrategyState, TensorSpec, Update } from '../contracts.js';
+import { auditSecureMerge } from './audit-secure.js';
 import { shortId, WEIGHTS_FILE, PLAN_FILE, type ClippedEntry, type MergedEntry } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
 import { parsePlan, type CommittedPlan } from '../plan/plan.js';
@@ -16,7 +17,7 @@ import { loadUpdate } from '../store/load-update.js';
 import { describeBounds } from '../reconcile/influence.js';
 import { computeMerge, type Merge } from '../reconcile/merge.js';
 import { STATE_FILE, parseState, readStateAfter, readStateFile, stateBytes } from '../store/strategy-state.js';
-import { parseEdgeRecord, parseGlobalRecord, type GlobalRecord } from '../store/records.js';
+import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from '../store/records.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Registries } from '../runtime/registries.js';
 import { openForReading, type Where } from './locate.js';
@@ -27,7 +28,7 @@ export type AuditCheck = { readonly ok: boolean; readonly what: string };
 export type AuditReport = { readonly ok: boolean; readonly commit: string; readonly round: number | undefined; readonly checks: readonly AuditCheck[] };
 
 /** What every step of one audit needs: the commit, its plan, the stored weights, and the list of checks so far. */
-type Audit = {
+export type Audit = {
   readonly where: Where;
   readonly registries: Registries;
   readonly global: Repository;
@@ -108,10 +109,11 @@ async function auditMerge(audit: Audit): Promise<void> {
   const strategy = registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
   const locations = where.locate(record.merged.map((m) => m.edge));
   const updates: Update[] = [];
-  for (const m of record.merged) {
-    const update = await auditUpdate(audit, m, locations.edges[m.edge]);
+  for (const m of plan.plan.secureAggregation ? [] : record.merged) {
+    const update = await auditUpdate(audit, m, locations.edges[m.edge], loadUpdate);
     if (update) updates.push(update);
   }
+  if (plan.plan.secureAggregation) return auditSecureMerge(audit, parent);
   if (updates.length !== record.merged.length || !parent) return;
   if (plan.plan.privacy || record.privacy) {
     await auditDpMerge(audit, updates, parent);
@@ -129,7 +131,7 @@ async function auditMerge(audit: Audit): Promise<void> {
   await checkMergeMetrics(audit);
 }
 
-async function checkMergeMetrics({ global, oid, record, check }: Audit): Promise<void> {
+export async function checkMergeMetrics({ global, oid, record, check }: Audit): Promise<void> {
   const metricsProblem = mergeMetricsProblem(await readMetrics(global, oid), record);
   check(metricsProblem === null, `metrics.json of the merge lists exactly the merged updates${metricsProblem ? `: ${metricsProblem}` : ''}`);
 }
@@ -150,7 +152,7 @@ function checkClipping({ record, plan, check }: Audit, expected: Merge): void {
 }
 
 /** The optimiser state the merge starts from (null after round 0), or undefined when the parent's cannot be read. */
-async function previousState({ global, check }: Audit, parent: GlobalRecord): Promise<StrategyState | null | undefined> {
+export async function previousState({ global, check }: Audit, parent: GlobalRecord): Promise<StrategyState | null | undefined> {
   try {
     const state = await readStateAfter(global, parent);
     check(true, parent.round === 0 ? 'the optimiser starts from zero state (the parent is round 0)' : `parent ${shortId(parent.oid)} holds the optimiser state after step ${state!.step}`);
@@ -162,7 +164,7 @@ async function previousState({ global, check }: Audit, parent: GlobalRecord): Pr
 }
 
 /** A server optimiser's stored state is the recomputed one, byte for byte; a stateless strategy's commit holds none. */
-async function auditState({ global, oid, record, plan, check }: Audit, strategy: string, expected: Merge): Promise<void> {
+export async function auditState({ global, oid, record, plan, check }: Audit, strategy: string, expected: Pick<Merge, 'state'>): Promise<void> {
   const stored = await readStateFile(global, oid);
   if (!expected.state) {
     if (stored) check(false, `${STATE_FILE} is absent (${strategy} keeps no state)`);
@@ -192,8 +194,10 @@ function stateDifference(stored: Buffer, expected: StrategyState): string {
   return state.tensors.size !== expected.tensors.size ? 'extra tensors stored' : 'the metadata differs';
 }
 
-/** One merged update, read from the edge that pushed it: that edge's update for this round and base, passing every check. */
-async function auditUpdate({ where, registries, record, plan, check }: Audit, m: MergedEntry, location: string | undefined): Promise<Update | null> {
+type Loader<T> = (repo: Repository, plan: CommittedPlan, record: EdgeRecord, spec: readonly TensorSpec[]) => Promise<{ readonly ok: true; readonly update: T } | { readonly ok: false; readonly reason: string }>;
+
+/** One merged update, read from the edge that pushed it: that edge's update for this round and base, passing every check of `load`. */
+export async function auditUpdate<T>({ where, registries, record, plan, check }: Audit, m: MergedEntry, location: string | undefined, load: Loader<T>): Promise<T | null> {
   const repo = location ? await where.open.open(location).catch(() => null) : null;
   if (!check(repo !== null, `repository of ${m.edge} is reachable${location ? ` (${location})` : ''}`) || !repo) return null;
   await repo.refresh();
@@ -209,7 +213,7 @@ async function auditUpdate({ where, registries, record, plan, check }: Audit, m:
   check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
   check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
   const { app } = plan.plan;
-  const loaded = await loadUpdate(repo, plan, edgeRecord, registries.apps.tensorSpec(app.id, app.options));
+  const loaded = await load(repo, plan, edgeRecord, registries.apps.tensorSpec(app.id, app.options));
   const edgeKey = plan.plan.edges.find((e) => e.name === m.edge)?.publicKey;
   const signedBy = edgeKey ? ` signed by ${m.edge}'s key (${fingerprint(edgeKey)}) and` : '';
   if (!check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) || !loaded.ok) return null;

@@ -1,6 +1,7 @@
 /**
- * `fedgit keygen --out FILE [--name NAME]`: makes an Ed25519 signing key for
- * an edge or the aggregator. The private key goes to FILE (mode 0600, never
+ * `fedgit keygen --out FILE [--agreement-out FILE2] [--name NAME]`: makes an Ed25519 signing key
+ * for an edge or the aggregator, and with --agreement-out an edge's X25519 key for secure
+ * aggregation too (the same rules for both files). The private key goes to FILE (mode 0600, never
  * overwritten, refused inside a git repository); what comes back is only
  * public: the key for the plan, its fingerprint and a YAML snippet to paste.
  */
@@ -8,12 +9,15 @@ import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { NAME_PATTERN } from '../config/names.js';
 import { generateKeyPair, fingerprint as fingerprintOf, writePrivateKey } from '../trust/keys.js';
+import { generateAgreementKeyPair, parseAgreementPrivateKey } from '../secagg/agreement-keys.js';
 import { KeyFileRefused } from '../trust/errors.js';
 import { UsageError } from '../errors.js';
 
 export type KeygenOptions = {
   /** Where the private key goes. */
   readonly out: string;
+  /** Where an X25519 agreement key goes (secure aggregation), when wanted. */
+  readonly agreementOut?: string;
   /** The participant (edge name or `aggregator`) the key is for; only used in the snippet. */
   readonly name?: string;
   /** Allow writing the key inside a git repository (default: refused, so it cannot be committed by accident). */
@@ -27,6 +31,10 @@ export type KeygenResult = {
   readonly fingerprint: string;
   /** The private key file written (absolute path). */
   readonly file: string;
+  /** `x25519:<base64>`, for the plan, when an agreement key was made. */
+  readonly agreementKey?: string;
+  /** The agreement key file written (absolute path). */
+  readonly agreementFile?: string;
   /** YAML to paste into the plan. */
   readonly snippet: string;
 };
@@ -42,8 +50,18 @@ async function enclosingRepository(dir: string): Promise<string | undefined> {
   }
 }
 
-export function renderKeySnippet(publicKey: string, name?: string): string {
-  return name === undefined ? `publicKey: ${publicKey}\n` : `- name: ${name}\n  publicKey: ${publicKey}\n`;
+export function renderKeySnippet(publicKey: string, name?: string, agreementKey?: string): string {
+  const agreement = agreementKey === undefined ? '' : `${name === undefined ? '' : '  '}agreementKey: ${agreementKey}\n`;
+  return (name === undefined ? `publicKey: ${publicKey}\n` : `- name: ${name}\n  publicKey: ${publicKey}\n`) + agreement;
+}
+
+/** Refuses a key file inside a git repository unless allowed. */
+async function refuseInsideRepository(file: string, options: KeygenOptions): Promise<void> {
+  if (options.allowInsideGitRepository) return;
+  const tree = await enclosingRepository(path.dirname(file));
+  if (tree !== undefined) {
+    throw new KeyFileRefused(`${file} is inside the git repository ${tree}; a private key must never enter a repository: write it elsewhere (for example ~/.fedgit/${options.name ?? 'key'}.pem)`, { file, tree });
+  }
 }
 
 export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
@@ -52,15 +70,19 @@ export async function keygen(options: KeygenOptions): Promise<KeygenResult> {
   }
   if (!options.out) throw new UsageError('keygen: give --out FILE, the private key file to create (outside any git repository)');
   const file = path.resolve(options.out);
-  if (!options.allowInsideGitRepository) {
-    const tree = await enclosingRepository(path.dirname(file));
-    if (tree !== undefined) {
-      throw new KeyFileRefused(`${file} is inside the git repository ${tree}; a private key must never enter a repository: write it elsewhere (for example ~/.fedgit/${options.name ?? 'key'}.pem)`, { file, tree });
-    }
-  }
+  const agreementFile = options.agreementOut ? path.resolve(options.agreementOut) : undefined;
+  if (agreementFile === file) throw new UsageError('keygen: --agreement-out must be another file than --out');
+  await refuseInsideRepository(file, options);
+  if (agreementFile) await refuseInsideRepository(agreementFile, options);
   const pair = generateKeyPair();
   await writePrivateKey(file, pair.privateKeyPem);
-  return { publicKey: pair.publicKey, fingerprint: fingerprintOf(pair.publicKey), file, snippet: renderKeySnippet(pair.publicKey, options.name) };
+  const agreement = agreementFile ? generateAgreementKeyPair() : undefined;
+  if (agreement) await writePrivateKey(agreementFile!, agreement.privateKeyPem, parseAgreementPrivateKey);
+  return {
+    publicKey: pair.publicKey, fingerprint: fingerprintOf(pair.publicKey), file,
+    ...(agreement ? { agreementKey: agreement.publicKey, agreementFile: agreementFile! } : {}),
+    snippet: renderKeySnippet(pair.publicKey, options.name, agreement?.publicKey),
+  };
 }
 
 /** What the CLI prints: public facts only. */
@@ -68,6 +90,7 @@ export function renderKeygen(result: KeygenResult): string {
   return [
     `wrote private key ${result.file} (mode 0600): keep it secret, never commit it`,
     `public key fingerprint ${result.fingerprint}`,
+    ...(result.agreementFile ? [`wrote agreement key ${result.agreementFile} (mode 0600, X25519, for secure aggregation): keep it secret, never commit it`] : []),
     'add to the plan:',
     result.snippet.trimEnd(),
     '',

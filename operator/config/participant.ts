@@ -71,6 +71,8 @@ export const ParticipantSchema = z.discriminatedUnion('role', [
     name: Name,
     data: Location.optional(),
     engine: EngineSchema.default({ kind: 'builtin' }),
+    /** This edge's X25519 private key for secure aggregation (fedgit keygen --agreement-out). */
+    agreementKey: Location.optional(),
     ...Common,
   }),
 ]);
@@ -107,7 +109,7 @@ export function resolveParticipant(parsed: Parsed, file: string): ParticipantCon
       edges: { ...(repos.root ? conventional.edges : {}), ...explicitEdges },
     };
   };
-  const paths = { logs: abs(rest.logs), key: abs(rest.key), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data) } : { noiseSecret: abs(rest.noiseSecret) }) };
+  const paths = { logs: abs(rest.logs), key: abs(rest.key), cache: abs(rest.cache) ?? path.join(dir, '.fedgit-cache', rest.name), ...(rest.role === 'edge' ? { data: abs(rest.data), agreementKey: abs(rest.agreementKey) } : { noiseSecret: abs(rest.noiseSecret) }) };
   return { ...rest, ...paths, file, pollIntervalMs: pollInterval, locate } as ParticipantConfig;
 }
 

@@ -33,6 +33,11 @@ export const inferenceTag = (planName: string, planId: string): string => `refs/
  */
 export const rejectionBranch = (planName: string, planId: string): string => `refs/heads/fedgit-rejected/${planName}-${shortId(planId)}`;
 
+/** Secure aggregation: the aggregator's recovery requests (global repository) when an edge dropped out after others masked against it. */
+export const recoveryBranch = (planName: string, planId: string): string => `refs/heads/fedgit-recovery/${planName}-${shortId(planId)}`;
+/** Secure aggregation: an edge's revealed pair seeds (its own repository), one commit per recovery request it answered. */
+export const revealBranch = (planName: string, planId: string): string => `refs/heads/fedgit-reveal/${planName}-${shortId(planId)}`;
+
 export const REPO_DIRS = {
   plan: 'plan.git',
   global: 'global.git',
@@ -60,7 +65,43 @@ export const TRAILER = {
   privacyAccountant: 'Fedgit-Privacy-Accountant',
   /** `sha256:<hex>` of the round's noise seed (the seed itself is never committed). */
   privacyNoise: 'Fedgit-Privacy-Noise-Commitment',
+  /** Edge commit under secure aggregation: `fractional-bits=<f> clipped=<values clipped to the bound>`. */
+  masked: 'Fedgit-Masked',
+  /** Recovery request: an edge missing at the deadline, whose masks the survivors' seeds remove. */
+  dropped: 'Fedgit-Dropped',
+  /** Recovery request: `<edge> <commit>`, a masked update the round will merge. */
+  survivor: 'Fedgit-Survivor',
+  /** Reveal record: `<dropped edge> <64 hex>`, the pair seed shared with that edge. */
+  revealedSeed: 'Fedgit-Revealed-Seed',
+  /** Reveal record and merge: the recovery request answered / used. */
+  recovery: 'Fedgit-Recovery',
+  /** Merge: `<survivor> <reveal commit>`, the seeds the merge used. */
+  reveal: 'Fedgit-Reveal',
 } as const;
+
+/** `Fedgit-Masked: fractional-bits=<f> clipped=<n>` */
+export type MaskedEntry = { readonly fractionalBits: number; readonly clipped: number };
+export const renderMasked = (m: MaskedEntry): string => `fractional-bits=${m.fractionalBits} clipped=${m.clipped}`;
+export function parseMasked(value: string): MaskedEntry | undefined {
+  const m = /^fractional-bits=(\d{1,2}) clipped=(\d{1,12})$/.exec(value);
+  return m ? { fractionalBits: Number(m[1]), clipped: Number(m[2]) } : undefined;
+}
+
+/** `<name> <40 hex>`: a survivor's masked update in a recovery request, or a survivor's reveal in a merge. */
+export type EdgeCommitEntry = { readonly edge: string; readonly commit: string };
+export const renderEdgeCommit = (e: EdgeCommitEntry): string => `${e.edge} ${e.commit}`;
+export function parseEdgeCommit(value: string): EdgeCommitEntry | undefined {
+  const m = /^([a-z0-9][a-z0-9-]{0,62}) ([0-9a-f]{40})$/.exec(value);
+  return m ? { edge: m[1]!, commit: m[2]! } : undefined;
+}
+
+/** `<dropped edge> <64 hex>` */
+export type RevealedSeedEntry = { readonly dropped: string; readonly seedHex: string };
+export const renderRevealedSeed = (e: RevealedSeedEntry): string => `${e.dropped} ${e.seedHex}`;
+export function parseRevealedSeed(value: string): RevealedSeedEntry | undefined {
+  const m = /^([a-z0-9][a-z0-9-]{0,62}) ([0-9a-f]{64})$/.exec(value);
+  return m ? { dropped: m[1]!, seedHex: m[2]! } : undefined;
+}
 
 /** The privacy trailers of a DP merge, as written (strings, so audit compares them exactly). */
 export type PrivacyEntry = { readonly epsilon: string; readonly delta: string; readonly accountant: string; readonly noiseCommitment: string };

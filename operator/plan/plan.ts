@@ -7,6 +7,8 @@ import type { AppRegistry, StrategyRegistry } from '../contracts.js';
 import { parsePublicKey } from '../trust/keys.js';
 import { Name } from '../config/names.js';
 import { privacyPlanSchema } from '../privacy/plan-schema.js';
+import { secureAggregationIssues, secureAggregationPlanSchema } from '../secagg/plan-schema.js';
+import { parseAgreementKey } from '../secagg/agreement-keys.js';
 
 /**
  * Strategies a DP merge can stand for: their merge is an average, which the DP merge replaces by
@@ -38,14 +40,25 @@ const PublicKey = z.string().refine((text) => {
   }
 }, "must be an Ed25519 public key 'ed25519:<base64>' as printed by fedgit keygen");
 
+const AgreementKey = z.string().refine((text) => {
+  try {
+    parseAgreementKey(text);
+    return true;
+  } catch {
+    return false;
+  }
+}, "must be an X25519 public key 'x25519:<base64>' as printed by fedgit keygen --agreement-out");
+
 const Edge = z
   .union([Name, z.strictObject({
     name: Name,
     publicKey: PublicKey.optional(),
+    /** The edge's X25519 key for secure aggregation's pairwise masks (operator/secagg/). */
+    agreementKey: AgreementKey.optional(),
     /** Claims of more training samples than this count as this many in a merge (operator/reconcile/influence.ts). */
     maxDatasetSize: z.number().int().min(1).max(1_000_000_000).optional(),
   })])
-  .transform((e): { name: string; publicKey?: string; maxDatasetSize?: number } => (typeof e === 'string' ? { name: e } : e));
+  .transform((e): { name: string; publicKey?: string; agreementKey?: string; maxDatasetSize?: number } => (typeof e === 'string' ? { name: e } : e));
 
 export const PlanSchema = z
   .strictObject({
@@ -74,6 +87,8 @@ export const PlanSchema = z
      * of at least that size. Commits then hold LFS pointer files; the objects go through the server's LFS batch API.
      */
     lfs: z.union([z.boolean(), z.strictObject({ minBytes: z.number().int().min(0).max(2 ** 50) })]).optional(),
+    /** Secure aggregation (docs/secure-aggregation.md): edges push masked fixed-point updates whose masks cancel in the sum. */
+    secureAggregation: secureAggregationPlanSchema.optional(),
     pretrained: z
       .string()
       .regex(/^(?!.*\.\.)(?![/.])[\w./-]{1,200}$/, 'must be a commit id or a ref of the global repository')
@@ -101,6 +116,7 @@ export const PlanSchema = z
       ctx.addIssue({ code: 'custom', path: ['minEdges'], message: `is ${plan.minEdges} but the plan has only ${plan.edges.length} edges` });
     }
     if (plan.privacy) privacyIssues(plan).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
+    if (plan.secureAggregation) secureAggregationIssues(plan).forEach((issue) => ctx.addIssue({ code: 'custom', ...issue }));
   })
   .transform(({ strategy, lfs, ...plan }) => ({
     ...plan,

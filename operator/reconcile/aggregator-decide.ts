@@ -3,6 +3,7 @@ import type { RejectedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { budgetAllowsRound } from '../privacy/accounting.js';
+import type { RecoveryRequest, RevealRecord } from '../store/secure-records.js';
 
 export type AggregatorObserved = {
   readonly plan: CommittedPlan | null;
@@ -23,7 +24,11 @@ export type AggregatorAction =
   | { readonly kind: 'wait'; readonly reason: string; readonly untilMs?: number }
   | { readonly kind: 'init' }
   | { readonly kind: 'record-rejections'; readonly head: GlobalRecord; readonly entries: readonly RejectedEntry[] }
-  | { readonly kind: 'merge'; readonly head: GlobalRecord; readonly updates: readonly EdgeRecord[]; readonly rejected: readonly RejectedEntry[]; readonly missing: readonly string[]; readonly why: 'all-edges' | 'deadline' }
+  | {
+    readonly kind: 'merge'; readonly head: GlobalRecord; readonly updates: readonly EdgeRecord[]; readonly rejected: readonly RejectedEntry[]; readonly missing: readonly string[]; readonly why: 'all-edges' | 'deadline';
+    /** Secure aggregation after a dropout: the request and the survivors' reveals the merge uses. */
+    readonly recovery?: { readonly request: RecoveryRequest; readonly reveals: readonly RevealRecord[] };
+  }
   /** `budget`: a privacy plan stops before its rounds are done, because the next round would exceed targetEpsilon. */
   | { readonly kind: 'tag'; readonly head: GlobalRecord; readonly budget?: string }
   | { readonly kind: 'done'; readonly head: GlobalRecord };

@@ -23,6 +23,12 @@ import { escapeUntrusted } from '../text/untrusted.js';
 import { defaultNoiseSecretFile, readOrCreateNoiseSecret } from '../privacy/noise-secret.js';
 import { deriveNoiseSeed, noiseCommitment } from '../privacy/gaussian-noise.js';
 import { privacyTrailerValues } from '../privacy/accounting.js';
+import { decideSecureAggregator, type SecureAction, type SecureObserved } from '../secagg/secure-decide.js';
+import { observeSecure } from '../secagg/aggregator-secure.js';
+import { loadMaskedUpdate, type MaskedUpdate } from '../secagg/load-masked.js';
+import { computeSecureMerge } from '../secagg/secure-merge.js';
+import { revealedSeeds } from '../secagg/reveals.js';
+import { commitRecoveryRequest } from '../store/secure-records.js';
 
 export type AggregatorDeps = {
   readonly locate: (edges: readonly string[]) => RepoLocations;
@@ -85,7 +91,7 @@ export class AggregatorOperator implements Reconciler {
     return repo;
   }
 
-  async observe(): Promise<AggregatorObserved> {
+  async observe(): Promise<AggregatorObserved & { secure?: SecureObserved }> {
     const plans = await this.planSource();
     await plans.refresh();
     const plan = await plans.current();
@@ -103,7 +109,10 @@ export class AggregatorOperator implements Reconciler {
       }
     }
     const recorded = head ? await readRecordedRejections(global, plan, head.oid) : [];
-    return { plan, head, finalTag: await readFinalTag(global, plan), candidates, rejected, recorded };
+    const secure = plan.plan.secureAggregation && head && head.round < plan.plan.rounds
+      ? { secure: await observeSecure(global, plan, head, (edge) => this.edgeRepo(plan, edge), this.deps.log) }
+      : {};
+    return { plan, head, finalTag: await readFinalTag(global, plan), candidates, rejected, recorded, ...secure };
   }
 
   /**
@@ -144,7 +153,8 @@ export class AggregatorOperator implements Reconciler {
     const key = `${plan.id} ${record.oid}`;
     const known = this.verdicts.get(key);
     if (known !== undefined) return known;
-    const loaded = await loadUpdate(repo, plan, record, this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options));
+    const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+    const loaded = plan.plan.secureAggregation ? await loadMaskedUpdate(repo, plan, record, spec) : await loadUpdate(repo, plan, record, spec);
     const reason = loaded.ok ? null : boundReason(loaded.reason);
     if (this.verdicts.size >= MAX_REMEMBERED_VERDICTS) this.verdicts.clear();
     this.verdicts.set(key, reason);
@@ -153,7 +163,8 @@ export class AggregatorOperator implements Reconciler {
 
   async reconcile(): Promise<ReconcileOutcome> {
     const observed = await this.observe();
-    const action = decideAggregator(observed, (this.deps.now ?? Date.now)());
+    const now = (this.deps.now ?? Date.now)();
+    const action = observed.secure ? decideSecureAggregator(observed, observed.secure, now) : decideAggregator(observed, now);
     const changed = await this.act(action, observed);
     // After a change, look again at once (a participant is not told of its own pushes to a
     // server); a wait asks for nothing but a wake-up at the deadline.
@@ -163,7 +174,7 @@ export class AggregatorOperator implements Reconciler {
   }
 
   /** Carries out the action; true when git changed (by this write, or by another writer that got there first). */
-  private async act(action: AggregatorAction, observed: AggregatorObserved): Promise<boolean> {
+  private async act(action: SecureAction, observed: AggregatorObserved): Promise<boolean> {
     const plan = observed.plan!;
     const log = this.deps.log;
     switch (action.kind) {
@@ -176,7 +187,9 @@ export class AggregatorOperator implements Reconciler {
       case 'record-rejections':
         return this.recordRejections(plan, action);
       case 'merge':
-        return this.merge(plan, action);
+        return plan.plan.secureAggregation ? this.secureMerge(plan, action) : this.merge(plan, action);
+      case 'request-recovery':
+        return this.requestRecovery(plan, action);
       case 'tag':
         await tagFinal(await this.global(), plan, action.head.oid);
         if (action.budget) log.info(action.budget, { round: action.head.round, commit: action.head.oid });
@@ -261,6 +274,58 @@ export class AggregatorOperator implements Reconciler {
       this.deps.log.info(`round ${round}/${plan.plan.rounds} merged: ${shortId(oid)} ← ${who}${action.why === 'deadline' ? ` (deadline passed; missing ${action.missing.join(', ')})` : ''}${clipped.length ? ` (clipped to norm ${clipNorm}: ${clipped.map((c) => `${c.edge} from ${c.norm.toPrecision(4)}`).join(', ')})` : ''}${privacy ? ` (DP: ε ≤ ${privacy.epsilon} at δ ${privacy.delta} spent so far)` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
     }
     return true;
+  }
+
+  /** Secure aggregation: the deadline passed with edges missing; the survivors are asked for the seeds they share with them. */
+  private async requestRecovery(plan: CommittedPlan, action: Extract<SecureAction, { kind: 'request-recovery' }>): Promise<boolean> {
+    const round = action.head.round + 1;
+    const survivors = inEdgeOrder(action.survivors).map((r) => ({ edge: r.edge, commit: r.oid }));
+    const oid = await this.commitOrYield(async () => commitRecoveryRequest(await this.global(), { plan, base: action.head.oid, round, dropped: action.dropped, survivors, ...this.signer() }));
+    if (oid) this.deps.log.warn(`round ${round}: deadline passed without ${action.dropped.join(', ')}; recovery ${shortId(oid)} asks ${survivors.map((s) => s.edge).join(', ')} for the seeds they share with ${action.dropped.length === 1 ? 'it' : 'them'}`, { round, commit: oid });
+    return true;
+  }
+
+  /** Secure aggregation: sums the survivors' masked updates, removes dropped edges' masks with the revealed seeds, commits the next round. */
+  private async secureMerge(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'merge' }>): Promise<boolean> {
+    const records = inEdgeOrder(action.updates);
+    const updates = await this.loadMasked(plan, records);
+    if (!updates) return true;
+    const global = await this.global();
+    const started = Date.now();
+    const strategy = this.deps.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
+    const state = strategy.step ? await readStateAfter(global, action.head) : null;
+    const round = action.head.round + 1;
+    const seeds = revealedSeeds(action.recovery?.reveals ?? []);
+    const { weights, tensors, state: next } = computeSecureMerge(plan.plan, strategy, updates, seeds, await readWeights(global, action.head.oid), state);
+    const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
+    const recovery = action.recovery ? { request: action.recovery.request.oid, reveals: inEdgeOrder(action.recovery.reveals).map((r) => ({ edge: r.edge, commit: r.oid })) } : undefined;
+    const metrics = {
+      round, why: action.why, missing: [...action.missing],
+      updates: Object.fromEntries(records.map((r) => [r.edge, { commit: r.oid, datasetSize: r.datasetSize, global: r.metricsGlobal, local: r.metricsLocal }])),
+      rejected: action.rejected.map((r) => ({ ...r })),
+      secureAggregation: { fractionalBits: plan.plan.secureAggregation!.fractionalBits, ...(recovery ? { recovery: recovery.request, dropped: [...action.missing] } : {}) },
+    };
+    const oid = await this.commitOrYield(() =>
+      commitGlobalRound(global, { plan, round, architecture: this.deps.apps.architecture(plan.plan.app.id, plan.plan.app.options), tensors, parent: action.head.oid, strategy: strategy.name, merged, rejected: action.rejected, metrics, ...(next ? { state: next } : {}), ...(recovery ? { recovery } : {}), ...this.signer() }),
+    );
+    if (oid) this.deps.log.info(`round ${round}/${plan.plan.rounds} merged securely: ${shortId(oid)} ← ${merged.map((m) => `${m.edge}@${shortId(m.commit)}`).join(', ')}${recovery ? ` (recovered without ${action.missing.join(', ')})` : ''} in ${Date.now() - started} ms`, { round, commit: oid, merged });
+    return true;
+  }
+
+  /** The masked updates of `records`, or null when one no longer loads (then refused, and the next reconcile looks again). */
+  private async loadMasked(plan: CommittedPlan, records: readonly EdgeRecord[]): Promise<MaskedUpdate[] | null> {
+    const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+    const updates: MaskedUpdate[] = [];
+    for (const record of records) {
+      const repo = await this.edgeRepo(plan, record.edge);
+      const loaded = repo ? await loadMaskedUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
+      if (!loaded.ok) {
+        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
+        return null;
+      }
+      updates.push(loaded.update);
+    }
+    return updates;
   }
 
   /**

@@ -4,7 +4,7 @@
  * so that every reconcile can see the global head move and stop it.
  */
 import path from 'node:path';
-import type { AppRegistry, EdgeApp, Engine, Log, Progress, StrategyRegistry } from '../contracts.js';
+import type { AppRegistry, EdgeApp, Engine, Log, Progress, StrategyRegistry, Tensors } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
@@ -15,6 +15,7 @@ import {
   commitEdgeUpdate, readEdgeHistory, readFinalTag, readGlobalHead, readRecordedRejections, readWeights, RECENT_EDGE_COMMITS, type RepoLocations,
 } from '../store/federation.js';
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
+import type { RecoveryRequest } from '../store/secure-records.js';
 import { PushJournal } from '../store/push-journal.js';
 import { signatureProblem } from '../store/load-update.js';
 import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
@@ -25,6 +26,9 @@ import { fingerprint, publicKeyOf } from '../trust/keys.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
 import { PlanSource } from '../runtime/plan-source.js';
 import { proximalMuOf, proximalTermProblem } from './proximal-term.js';
+import { agreementKeyProblem, decideSecureEdge, maskForPush, seedsToReveal, type SecureEdgeObserved } from '../secagg/edge-secure.js';
+import { trustedRecoveryRequest } from '../secagg/aggregator-secure.js';
+import { commitReveal, hasRevealedInRound } from '../store/secure-records.js';
 
 export type EdgeDeps = {
   readonly edge: string;
@@ -37,6 +41,8 @@ export type EdgeDeps = {
   readonly log: Log;
   /** The edge's private signing key, when it has one. */
   readonly key?: KeyObject;
+  /** The edge's X25519 key for secure aggregation's pairwise masks, when it has one. */
+  readonly agreementKey?: KeyObject;
   /** This participant's own folder (never in git): its push journal lives there. */
   readonly stateDir?: string;
   /** Asks for another reconcile (training finished or failed). */
@@ -138,7 +144,7 @@ export class EdgeOperator implements Reconciler {
     if (!this.signedPlan(plan)) return this.journal.has(plan.id, record.oid);
     try {
       const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
-      const weights = await repo.readFile(record.oid, WEIGHTS_FILE, { maxBytes: maxCheckpointBytes(spec) });
+      const weights = await repo.readFile(record.oid, WEIGHTS_FILE, { maxBytes: (plan.plan.secureAggregation ? 2 : 1) * maxCheckpointBytes(spec) });
       return signatureProblem(plan, record, weights) === null;
     } catch (e) {
       if (isLfsTransportFailure(e)) throw e;
@@ -150,8 +156,38 @@ export class EdgeOperator implements Reconciler {
   async reconcile(): Promise<ReconcileOutcome> {
     if (this.fatalError) return { fatal: this.fatalError };
     const observed = await this.observe();
-    const action = decideEdge(observed);
-    return this.act(action, observed);
+    const secure = await this.observeSecure(observed);
+    const duty = secure ? decideSecureEdge(secure) : null;
+    if (duty?.kind === 'reveal') return this.reveal(observed.plan!, duty.request);
+    if (duty?.kind === 'sit-out') {
+      if (this.training) return this.act({ kind: 'abort', reason: duty.reason }, observed);
+      this.note(duty.reason);
+      return;
+    }
+    return this.act(decideEdge(observed), observed);
+  }
+
+  /** Secure aggregation: the head's recovery request and whether this edge already revealed in its round. */
+  private async observeSecure(o: EdgeObserved): Promise<SecureEdgeObserved | null> {
+    if (!o.plan?.plan.secureAggregation || !o.globalHead || o.finalTag) return null;
+    const { global, own } = await this.repositories();
+    const request = await trustedRecoveryRequest(global, o.plan, o.globalHead.oid);
+    const revealedThisRound = request ? await hasRevealedInRound(own, o.plan, request.round) : false;
+    return { edge: this.deps.edge, request, revealedThisRound, own: o.own };
+  }
+
+  /** Pushes the seeds this edge shares with the dropped edges (only those), once for the round. */
+  private async reveal(plan: CommittedPlan, request: RecoveryRequest): Promise<ReconcileOutcome> {
+    const problem = agreementKeyProblem(plan, this.deps.edge, this.deps.agreementKey);
+    if (problem) {
+      this.note(problem);
+      return;
+    }
+    const { own } = await this.repositories();
+    const seeds = seedsToReveal(plan, this.deps.agreementKey!, this.deps.edge, request);
+    const oid = await commitReveal(own, { plan, edge: this.deps.edge, round: request.round, request: request.oid, seeds, ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}) });
+    this.deps.log.warn(`round ${request.round}: revealed ${shortId(oid)}: the seeds shared with ${request.dropped.join(', ')} only, for recovery ${shortId(request.oid)}; nothing more will be revealed this round`, { round: request.round, commit: oid });
+    return { lookAgain: true };
   }
 
   private note(reason: string): void {
@@ -198,6 +234,8 @@ export class EdgeOperator implements Reconciler {
 
   /** Why this edge cannot sign what the plan requires, or null. */
   private keyProblem(plan: CommittedPlan): string | null {
+    const agreement = agreementKeyProblem(plan, this.deps.edge, this.deps.agreementKey);
+    if (agreement) return agreement;
     const listed = plan.plan.edges.find((e) => e.name === this.deps.edge)?.publicKey;
     if (!listed) return null;
     if (!this.deps.key) return `plan ${plan.plan.name} requires signed updates but this edge has no key (participant config 'key'); not training`;
@@ -270,9 +308,11 @@ export class EdgeOperator implements Reconciler {
       log.info(`round ${round}: the global model moved to ${head ? shortId(head.oid) : 'nothing'} while training; discarding this update`);
       return;
     }
+    const masked = await this.maskIfSecure(plan, base, round, result.weights, result.datasetSize);
+    if (masked === 'sit-out') return;
     const oid = await commitEdgeUpdate(own, {
       plan, edge: this.deps.edge, round, base: base.oid, architecture: app.architecture,
-      tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics,
+      tensors: result.weights, datasetSize: result.datasetSize, metrics: result.metrics, ...(masked ? { masked } : {}),
       ...(this.deps.key ? { sign: (statement: string) => sign(statement, this.deps.key!) } : {}),
       beforeRefMoves: (commit) => this.journal.add(plan.id, commit),
       startedMs: started,
@@ -280,6 +320,24 @@ export class EdgeOperator implements Reconciler {
     this.ownership.set(oid, true);
     this.failure = null;
     log.info(`round ${round}: pushed ${shortId(oid)} (${result.datasetSize} samples, ${((Date.now() - started) / 1000).toFixed(1)} s)`, { round, commit: oid, metrics: result.metrics });
+  }
+
+  /**
+   * Secure aggregation: the masked update to push instead of the model (null: the plan is not
+   * secure), or 'sit-out' when a recovery already dropped this edge from the round — then its
+   * update must never be pushed: the survivors' revealed seeds would unmask it.
+   */
+  private async maskIfSecure(plan: CommittedPlan, base: GlobalRecord, round: number, tensors: Tensors, datasetSize: number) {
+    if (!plan.plan.secureAggregation) return null;
+    const { global } = await this.repositories();
+    const request = await trustedRecoveryRequest(global, plan, base.oid);
+    if (request?.dropped.includes(this.deps.edge)) {
+      this.deps.log.warn(`round ${round}: the round was recovered without this edge while it trained; discarding its update unpushed`, { round });
+      return 'sit-out' as const;
+    }
+    const masked = maskForPush(plan, this.deps.agreementKey!, { edge: this.deps.edge, round, tensors, previous: await readWeights(global, base.oid), datasetSize });
+    if (masked.entry.clipped > 0) this.deps.log.warn(`round ${round}: ${masked.entry.clipped} value(s) of the weighted update exceeded the fixed-point bound and were clipped (recorded in the commit)`, { round });
+    return masked;
   }
 
   /** Progress lines at most every 2 s (and the last one). */

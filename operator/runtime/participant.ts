@@ -15,6 +15,7 @@ import { EdgeOperator } from '../reconcile/edge-operator.js';
 import type { Reconciler } from '../reconcile/reconciler.js';
 import { createOpener, isRemoteLocation, type RepositoryOpener } from '../store/open-repository.js';
 import { readPrivateKey } from '../trust/keys.js';
+import { readAgreementPrivateKey } from '../secagg/agreement-keys.js';
 import { createLogger, closeLogger, type Logger } from './logging.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import { RefWatcher } from './ref-watcher.js';
@@ -31,7 +32,7 @@ export type ParticipantOptions = { exitWhenDone?: boolean; console?: boolean };
 
 type Closable = { close(): Promise<void> | void };
 
-type Secrets = { auth: Awaited<ReturnType<typeof readToken>>; webhookSecret: string | undefined; key: KeyObject | undefined };
+type Secrets = { auth: Awaited<ReturnType<typeof readToken>>; webhookSecret: string | undefined; key: KeyObject | undefined; agreementKey?: KeyObject };
 
 export async function startParticipant(config: ParticipantConfig, registries: Registries, options: ParticipantOptions = {}): Promise<RunningParticipant> {
   const log = createLogger({ participant: config.name, ...(config.logs ? { logDir: config.logs } : {}), console: options.console ?? true });
@@ -74,7 +75,8 @@ async function readSecrets(config: ParticipantConfig): Promise<Secrets> {
   const auth = await readToken(config);
   const webhookSecret = readWebhookSecret(config);
   const key = config.key ? await readPrivateKey(config.key) : undefined;
-  return { auth, webhookSecret, key };
+  const agreementKey = config.role === 'edge' && config.agreementKey ? await readAgreementPrivateKey(config.agreementKey) : undefined;
+  return { auth, webhookSecret, key, ...(agreementKey ? { agreementKey } : {}) };
 }
 
 /** An edge's data folder must exist before anything starts: a typo there is the participant's config, not a retry. */
@@ -84,12 +86,13 @@ async function checkDataFolder(config: ParticipantConfig): Promise<void> {
   throw new ConfigInvalid(`${config.file}: data: ${config.data} is not a folder`, { file: config.file, field: 'data' });
 }
 
-function createOperator(config: ParticipantConfig, registries: Registries, { key }: Secrets, open: RepositoryOpener, log: Logger, trigger: () => void): Reconciler {
+function createOperator(config: ParticipantConfig, registries: Registries, { key, agreementKey }: Secrets, open: RepositoryOpener, log: Logger, trigger: () => void): Reconciler {
   const common = { locate: config.locate, open, log, ...(key ? { key } : {}) };
   if (config.role === 'aggregator') return new AggregatorOperator({ ...common, ...registries, ...(config.noiseSecret ? { noiseSecretFile: config.noiseSecret } : {}) });
   return new EdgeOperator({
     ...common,
     edge: config.name,
+    ...(agreementKey ? { agreementKey } : {}),
     apps: registries.apps,
     strategies: registries.strategies,
     engine: config.engine,

@@ -7,9 +7,10 @@ import type { Metrics, StrategyState, Tensors } from '../contracts.js';
 import { Repository, type LfsPolicy } from '../git/repository.js';
 import {
   METRICS_FILE, PLAN_BRANCH, PLAN_FILE, REPO_DIRS, TRAILER, WEIGHTS_FILE, inferenceTag, planBranch, rejectionBranch, renderClipped, renderMerged, renderMessage,
-  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, type ClippedEntry, type MergedEntry, type RejectedEntry, type PrivacyEntry,
+  renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, renderMasked, type ClippedEntry, type MergedEntry, type RejectedEntry, type PrivacyEntry,
+  type MaskedEntry, TRAILER as T, renderEdgeCommit,
 } from '../git/names.js';
-import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
+import { renderSafetensors, parseSafetensors, renderWordSafetensors, type WordTensors } from '../checkpoint/safetensors.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
 import type { CommittedPlan, Plan } from '../plan/plan.js';
 import { renderEdgeStatement, renderMergeStatement, sha256Hex, type MergeStatement } from '../trust/statements.js';
@@ -70,6 +71,11 @@ export function checkpointBytes(tensors: Tensors, meta: { planId: string; round:
   return renderSafetensors(tensors, { 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
 }
 
+/** A masked update's bytes (secure aggregation), with the same metadata as a model's. */
+export function maskedCheckpointBytes(tensors: WordTensors, meta: { planId: string; round: number; architecture: string }): Buffer {
+  return renderWordSafetensors(tensors, { 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
+}
+
 export async function readWeights(repo: Repository, commit: string): Promise<Tensors> {
   return parseSafetensors(await repo.readFile(commit, WEIGHTS_FILE), `${WEIGHTS_FILE} of ${shortId(commit)} in ${repo.gitdir}`).tensors;
 }
@@ -120,6 +126,8 @@ export type GlobalCommitInput = {
   readonly state?: StrategyState;
   /** A DP merge's ε spent, δ, accountant and noise commitment. */
   readonly privacy?: PrivacyEntry;
+  /** A secure merge after a dropout: the recovery request and the survivors' reveal commits it used. */
+  readonly recovery?: { readonly request: string; readonly reveals: ReadonlyArray<{ readonly edge: string; readonly commit: string }> };
 };
 
 /** Writes round `round` of the plan's global branch; fails with RefConflict if the branch moved. */
@@ -143,6 +151,7 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
     const p = input.privacy;
     trailers.push([TRAILER.privacyEpsilon, p.epsilon], [TRAILER.privacyDelta, p.delta], [TRAILER.privacyAccountant, p.accountant], [TRAILER.privacyNoise, p.noiseCommitment]);
   }
+  if (input.recovery) trailers.push([T.recovery, input.recovery.request], ...input.recovery.reveals.map((r): [string, string] => [T.reveal, renderEdgeCommit(r)]));
   const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
   if (input.sign) trailers.push([TRAILER.signature, input.sign(renderMergeStatement(mergeStatementOf({ planId: plan.id, round, parent: input.parent, strategy: input.strategy ?? input.source ?? 'initial', merged }, weights)))]);
   const oid = await repo.writeCommit({
@@ -221,6 +230,8 @@ export type EdgeCommitInput = {
   readonly base: string;
   readonly architecture: string;
   readonly tensors: Tensors;
+  /** Secure aggregation: the masked update committed instead of `tensors` (which never leave the edge). */
+  readonly masked?: { readonly tensors: WordTensors; readonly entry: MaskedEntry };
   readonly datasetSize: number;
   readonly metrics: { readonly global: Metrics; readonly local: Metrics };
   readonly sign?: Signer;
@@ -243,8 +254,10 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
     [TRAILER.datasetSize, String(input.datasetSize)],
     [TRAILER.metricsGlobal, renderMetricSummary(input.metrics.global)],
     [TRAILER.metricsLocal, renderMetricSummary(input.metrics.local)],
+    ...(input.masked ? [[TRAILER.masked, renderMasked(input.masked.entry)] as [string, string]] : []),
   ];
-  const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
+  const meta = { planId: plan.id, round, architecture: input.architecture };
+  const weights = input.masked ? maskedCheckpointBytes(input.masked.tensors, meta) : checkpointBytes(input.tensors, meta);
   if (input.sign) {
     const statement = renderEdgeStatement({ planId: plan.id, round, edge, base: input.base, weightsSha256: sha256Hex(weights), datasetSize: input.datasetSize, architecture: input.architecture });
     trailers.push([TRAILER.signature, input.sign(statement)]);

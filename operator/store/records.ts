@@ -1,6 +1,8 @@
 /** What fedgit reads back from its commits: pure parsing of trailers into records. */
 import type { Commit } from '../git/repository.js';
-import { TRAILER, trailer, trailerAll, parseClipped, parseMerged, parseMetricSummary, type ClippedEntry, type MergedEntry, type PrivacyEntry } from '../git/names.js';
+import {
+  TRAILER, trailer, trailerAll, parseClipped, parseEdgeCommit, parseMasked, parseMerged, parseMetricSummary, type ClippedEntry, type EdgeCommitEntry, type MaskedEntry, type MergedEntry, type PrivacyEntry,
+} from '../git/names.js';
 
 export type GlobalRecord = {
   readonly oid: string;
@@ -15,6 +17,8 @@ export type GlobalRecord = {
   /** A DP merge's privacy trailers (any that are present; a missing one reads as ''). */
   readonly privacy?: PrivacyEntry;
   readonly rejected: readonly string[];
+  /** A secure merge after a dropout: the recovery request it answered and the survivors' reveal records. */
+  readonly recovery?: { readonly request: string; readonly reveals: readonly EdgeCommitEntry[] };
   readonly source: string | undefined;
   readonly signature: string | undefined;
   readonly timeMs: number;
@@ -31,6 +35,8 @@ export type EdgeRecord = {
   readonly metricsGlobal: Record<string, number>;
   readonly metricsLocal: Record<string, number>;
   readonly signature: string | undefined;
+  /** Secure aggregation: the commit holds a masked fixed-point update (U64), not a model. */
+  readonly masked?: MaskedEntry;
   /** When the commit was made (committer date). */
   readonly timeMs: number;
   /** When the edge began training it (author date; fedgit edges write it, git tools show it as the author date). */
@@ -40,7 +46,7 @@ export type EdgeRecord = {
 };
 
 /** Trailers an edge commit must carry at most once: `git log` would show both values, fedgit would read one. */
-const SINGLE_VALUED = [TRAILER.plan, TRAILER.round, TRAILER.architecture, TRAILER.edge, TRAILER.base, TRAILER.datasetSize, TRAILER.metricsGlobal, TRAILER.metricsLocal, TRAILER.signature];
+const SINGLE_VALUED = [TRAILER.plan, TRAILER.round, TRAILER.architecture, TRAILER.edge, TRAILER.base, TRAILER.datasetSize, TRAILER.metricsGlobal, TRAILER.metricsLocal, TRAILER.signature, TRAILER.masked];
 
 function duplicatedTrailer(trailers: Commit['trailers']): string | undefined {
   return SINGLE_VALUED.find((key) => trailerAll(trailers, key).length > 1);
@@ -55,6 +61,21 @@ function privacyOf(trailers: Commit['trailers']): { privacy?: PrivacyEntry } {
   if (!keys.some((key) => trailer(trailers, key) !== undefined)) return {};
   const [epsilon, delta, accountant, noiseCommitment] = keys.map((key) => trailer(trailers, key) ?? '') as [string, string, string, string];
   return { privacy: { epsilon, delta, accountant, noiseCommitment } };
+}
+
+function recoveryOf(trailers: Commit['trailers']): { recovery?: GlobalRecord['recovery'] } {
+  const request = trailer(trailers, TRAILER.recovery);
+  if (request === undefined) return {};
+  const reveals = trailerAll(trailers, TRAILER.reveal).map(parseEdgeCommit).filter((e): e is EdgeCommitEntry => e !== undefined);
+  return { recovery: { request, reveals } };
+}
+
+/** An edge commit's `Fedgit-Masked` trailer; a malformed one makes the commit unacceptable. */
+function maskedOf(trailers: Commit['trailers']): { masked?: MaskedEntry; problem?: string } {
+  const value = trailer(trailers, TRAILER.masked);
+  if (value === undefined) return {};
+  const masked = parseMasked(value);
+  return masked ? { masked } : { problem: `malformed ${TRAILER.masked} trailer` };
 }
 
 export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
@@ -79,6 +100,7 @@ export function parseGlobalRecord(c: Commit): GlobalRecord | undefined {
     merged,
     clipped,
     ...privacyOf(c.trailers),
+    ...recoveryOf(c.trailers),
     rejected: trailerAll(c.trailers, TRAILER.rejected),
     source: trailer(c.trailers, TRAILER.source),
     signature: trailer(c.trailers, TRAILER.signature),
@@ -94,7 +116,9 @@ export function parseEdgeRecord(c: Commit): EdgeRecord | undefined {
   const datasetSize = roundOf(trailer(c.trailers, TRAILER.datasetSize));
   if (!planId || round === undefined || !edge || !base || !/^[0-9a-f]{40}$/.test(base) || datasetSize === undefined) return undefined;
   const duplicate = duplicatedTrailer(c.trailers);
+  const masked = maskedOf(c.trailers);
   return {
+    ...masked,
     ...(duplicate ? { problem: `the commit has more than one ${duplicate} trailer` } : {}),
     oid: c.oid,
     edge,

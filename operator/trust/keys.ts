@@ -85,9 +85,9 @@ export function fingerprint(publicKey: string | KeyObject): string {
 
 const errno = (e: unknown): string | undefined => (e as NodeJS.ErrnoException).code;
 
-/** Creates `file` with mode 0600 (its folder with 0700 if missing); refuses to overwrite anything. */
-export async function writePrivateKey(file: string, pem: string): Promise<void> {
-  parsePrivateKey(pem, 'the key to write');
+/** Creates `file` with mode 0600 (its folder with 0700 if missing); refuses to overwrite anything. `check` refuses a PEM of the wrong kind. */
+export async function writePrivateKey(file: string, pem: string, check: (pem: string, source: string) => unknown = parsePrivateKey): Promise<void> {
+  check(pem, 'the key to write');
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
   let handle;
   try {
@@ -110,6 +110,11 @@ export async function writePrivateKey(file: string, pem: string): Promise<void> 
  * others may read or write (POSIX), and anything that is not an Ed25519 key.
  */
 export async function readPrivateKey(file: string): Promise<KeyObject> {
+  return parsePrivateKey(await readSecretPem(file), file);
+}
+
+/** The text of a private key file, refused when group or others may read or write it (POSIX) or when it is too large to be a key. */
+export async function readSecretPem(file: string): Promise<string> {
   let handle;
   try {
     handle = await open(file, 'r');
@@ -123,8 +128,8 @@ export async function readPrivateKey(file: string): Promise<KeyObject> {
     if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
       throw new KeyFileRefused(`${file} has mode 0${mode.toString(8).padStart(3, '0')}: a private key must not be accessible to group or others; run \`chmod 600 ${file}\``, { file, mode });
     }
-    if (stat.size > 64 * 1024) throw new KeyInvalid(`${file} is ${stat.size} bytes, too large to be an Ed25519 private key`, { file });
-    return parsePrivateKey(await handle.readFile('utf8'), file);
+    if (stat.size > 64 * 1024) throw new KeyInvalid(`${file} is ${stat.size} bytes, too large to be a private key`, { file });
+    return await handle.readFile('utf8');
   } finally {
     await handle.close();
   }
