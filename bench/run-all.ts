@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: prints figures and ratios against references measured in
  * the same run. Nothing is asserted: machines here are shared and noisy.
- * `npm run bench -- store` runs only the named parts (orchestration, remote, store, data, model, torch).
+ * `npm run bench -- store` runs only the named parts (orchestration, remote, store, merge, data, model, torch).
  */
 import os from 'node:os';
 import { benchOrchestration } from './orchestration.js';
@@ -10,11 +10,13 @@ import { benchDataLoader } from './data-loader.js';
 import { benchAspectsModel } from './aspects-model.js';
 import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
 import { benchRemote } from './remote.js';
+import { benchMergeMemory } from './merge-memory.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
   remote: () => benchRemote(),
   store: () => benchGitStore(),
+  merge: () => benchMergeMemory(),
   data: () => benchDataLoader(),
   model: () => benchAspectsModel(),
   torch: () => benchTorchVsTfjs(),

@@ -16,7 +16,7 @@ import { edgeStatementOf } from './federation.js';
 import type { EdgeRecord } from './records.js';
 
 export type LoadedUpdate =
-  | { readonly ok: true; readonly update: Update; readonly weightsBytes: Buffer }
+  | { readonly ok: true; readonly update: Update }
   | { readonly ok: false; readonly reason: string };
 
 /** Why an edge commit's signature is not acceptable under the plan, or null (also null when the plan lists no keys). */
@@ -38,7 +38,7 @@ export async function loadUpdate(repo: Repository, plan: CommittedPlan, record: 
     const { tensors } = parseSafetensors(bytes, `${WEIGHTS_FILE} of ${record.edge}@${shortId(record.oid)}`);
     const problem = updateProblem(tensors, spec, record.datasetSize);
     if (problem) return { ok: false, reason: problem };
-    return { ok: true, update: { edge: record.edge, datasetSize: record.datasetSize, tensors }, weightsBytes: bytes };
+    return { ok: true, update: { edge: record.edge, datasetSize: record.datasetSize, tensors } };
   } catch (e) {
     if (e instanceof FedgitError) return { ok: false, reason: e.message };
     throw e;
