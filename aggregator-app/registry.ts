@@ -18,6 +18,12 @@ type Entry = {
   readonly proximalMu?: (options: never) => number;
   /** FedAvg's weights (and the server optimisers', which start from FedAvg) follow dataset sizes; the robust rules ignore them. */
   readonly weighsByDatasetSize?: boolean;
+  /**
+   * The merge follows from FedAvg's weighted mean (`Strategy.average`), so the aggregator reads one
+   * update at a time; absent: the strategy needs every update at once (median, trimmed mean, Krum)
+   * and the aggregator holds them all, its memory growing with the number of edges.
+   */
+  readonly streams?: boolean;
 };
 
 const NO_OPTIONS = z.strictObject({});
@@ -43,16 +49,17 @@ const FedAdagradOptions = z.strictObject({ eta: eta(0.1), beta1: decay(0.9), tau
 const FedAdamOptions = z.strictObject({ eta: eta(0.1), beta1: decay(0.9), beta2: decay(0.99), tau });
 const FedYogiOptions = z.strictObject({ eta: eta(0.01), beta1: decay(0.9), beta2: decay(0.99), tau });
 
-const serverOptimiser = <S extends z.ZodType>(options: S, create: (o: z.output<S>) => Strategy): Entry => ({ options, create, weighsByDatasetSize: true });
+const serverOptimiser = <S extends z.ZodType>(options: S, create: (o: z.output<S>) => Strategy): Entry => ({ options, create, weighsByDatasetSize: true, streams: true });
 
 const ENTRIES: ReadonlyMap<string, Entry> = new Map<string, Entry>([
-  ['fedavg', { ...fixed(fedAvgStrategy), weighsByDatasetSize: true }],
+  ['fedavg', { ...fixed(fedAvgStrategy), weighsByDatasetSize: true, streams: true }],
   // FedProx (Li et al., MLSys 2020): each edge adds (μ/2)·‖w − w_global‖² to its local loss; the merge is FedAvg's.
   // μ defaults to 0.01, a mild pull from the middle of the paper's grid {0.001, 0.01, 0.1, 1} (docs/fedprox.md).
   ['fedprox', {
     options: FedProxOptions,
     create: () => ({ ...fedAvgStrategy, name: 'fedprox' }),
     weighsByDatasetSize: true,
+    streams: true,
     proximalMu: (o: z.output<typeof FedProxOptions>) => o.mu,
   }],
   ['median', fixed(medianStrategy)],
@@ -83,6 +90,7 @@ export const strategies: StrategyRegistry = {
   ids: () => [...ENTRIES.keys()],
   optionsSchema: (id) => entry(id).options,
   weighsByDatasetSize: (id) => entry(id).weighsByDatasetSize === true,
+  streamsUpdates: (id) => entry(id).streams === true,
   proximalMu: (id, options = {}) => entry(id).proximalMu?.(entry(id).options.parse(options) as never) ?? 0,
   planProblem: (id, options, edgeCount) => entry(id).planProblem?.(options as never, edgeCount),
   get: (id, options = {}) => entry(id).create(entry(id).options.parse(options) as never),

@@ -9,7 +9,7 @@
  * restart and `fedgit audit` compute the same bytes; within a step every value is float64. The
  * first step starts from zero state (step 0, every slot 0).
  */
-import type { Strategy, StrategyState, Tensor, Tensors, Update } from '../sdk/index.js';
+import type { MeanTensors, Strategy, StrategyState, Tensor, Tensors, Update } from '../sdk/index.js';
 import { fedAvgFloat64, fedAvgWeights } from './fedavg.js';
 
 /** One optimiser's update of one coordinate. */
@@ -43,13 +43,17 @@ function slotsOf(kernel: ServerKernel, previous: Tensors, state: StrategyState |
 
 /** One server step: Δ from the weighted mean of the updates, then the kernel on every coordinate. */
 export function serverStep(kernel: ServerKernel, updates: readonly Update[], previous: Tensors, state: StrategyState | null, weights?: readonly number[]): { tensors: Tensors; state: StrategyState } {
-  const means = fedAvgFloat64(updates, previous, weights);
+  return stepFromMean(kernel, fedAvgFloat64(updates, previous, weights), previous, state);
+}
+
+/** The step from FedAvg's mean (float64, per tensor of `previous`), already computed. */
+export function stepFromMean(kernel: ServerKernel, means: MeanTensors, previous: Tensors, state: StrategyState | null): { tensors: Tensors; state: StrategyState } {
   const slotsIn = slotsOf(kernel, previous, state);
   const tensors = new Map<string, Tensor>();
   const stateTensors = new Map<string, Tensor>();
   const scratch = new Float64Array(kernel.slots.length);
   for (const [name, reference] of previous) {
-    const x = reference.data, mean = means.get(name)!, inSlots = slotsIn.get(name)!;
+    const x = reference.data, mean = means.get(name)!.data, inSlots = slotsIn.get(name)!;
     const out = new Float32Array(x.length);
     const outSlots = kernel.slots.map(() => new Float32Array(x.length));
     for (let i = 0; i < x.length; i++) {
@@ -73,5 +77,6 @@ export function serverOptimiser(name: string, kernel: ServerKernel): Strategy {
     weights: fedAvgWeights,
     aggregate: (updates, previous, weights) => serverStep(kernel, updates, previous, null, weights).tensors,
     step: (updates, previous, state, weights) => serverStep(kernel, updates, previous, state, weights),
+    average: { kind: 'step', finish: (mean, previous, state) => stepFromMean(kernel, mean, previous, state) },
   };
 }

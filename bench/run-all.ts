@@ -14,6 +14,7 @@ import { benchSimulation } from './simulation.js';
 import { benchLfs } from './lfs.js';
 import { benchLfsRound } from './lfs-round.js';
 import { benchSecureAggregation } from './secure-aggregation.js';
+import { benchMergeMemory } from './merge-memory.js';
 
 const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
@@ -22,6 +23,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   lfs: () => benchLfs(),
   'lfs-round': () => benchLfsRound(),
   store: () => benchGitStore(),
+  merge: () => benchMergeMemory(),
   data: () => benchDataLoader(),
   model: () => benchAspectsModel(),
   torch: () => benchTorchVsTfjs(),

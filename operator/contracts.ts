@@ -81,6 +81,24 @@ export function inEdgeOrder<T extends { readonly edge: string }>(items: readonly
   return [...items].sort((a, b) => (a.edge < b.edge ? -1 : a.edge > b.edge ? 1 : 0));
 }
 
+/** Zeroed float64 sums with the names and shapes of `previous`: what `addWeighted` accumulates into. */
+export function zeroSums(previous: Tensors): MeanTensors {
+  return new Map([...previous].map(([name, reference]) => [name, { shape: [...reference.shape], data: new Float64Array(reference.data.length) }]));
+}
+
+/**
+ * sums += weight · update, per coordinate, in float64. Called once per update in edge-name order,
+ * it is the accumulation of FedAvg's mean (`MeanTensors`), whether a merge holds every update or
+ * reads them one at a time, so the two give the same bytes.
+ */
+export function addWeighted(sums: MeanTensors, update: Update, weight: number): void {
+  for (const [name, { data: sum }] of sums) {
+    const data = update.tensors.get(name)?.data;
+    if (!data || data.length !== sum.length) throw new RangeError(`update from ${update.edge} lacks tensor ${name} of ${sum.length} values`);
+    for (let i = 0; i < sum.length; i++) sum[i]! += weight * data[i]!;
+  }
+}
+
 /**
  * What a server optimiser carries from one global commit to the next (momentum, moments): named
  * float32 tensors and how many steps it has taken. Stored beside the weights in the global commit,
@@ -104,7 +122,32 @@ export interface Strategy {
    * calls it instead of `aggregate` and commits the returned state with the weights.
    */
   step?(updates: readonly Update[], previous: Tensors, state: StrategyState | null, weights?: readonly number[]): { readonly tensors: Tensors; readonly state: StrategyState };
+  /**
+   * Averaging strategies only (FedAvg and those built on its mean): how the merge follows from the
+   * weighted mean. With it the operator reads one update at a time and never holds them all
+   * (operator/reconcile/merge.ts); `weights` is then called before any tensor loads, with the
+   * claims only (`tensors` empty), so it must depend on nothing but `edge` and `datasetSize`.
+   * Must give the bytes `aggregate` (and `step`) give.
+   */
+  readonly average?: Averaging;
 }
+
+/** A float64 tensor: a weighted mean before it is rounded to float32. */
+export type Float64Tensor = { readonly shape: readonly number[]; readonly data: Float64Array };
+/**
+ * Σ wₖ·updateₖ per coordinate, in float64, updates in edge-name order, for every tensor of the
+ * previous global model (aggregator-app/fedavg.ts, `addWeighted`).
+ */
+export type MeanTensors = ReadonlyMap<string, Float64Tensor>;
+
+/**
+ * The merge from the weighted mean. `mean`: the merge is that mean rounded once to float32 (FedAvg),
+ * so the operator keeps nothing of the previous model but its tensor names and shapes, and rounds
+ * in place. `step`: it also needs the previous model and a state (the server optimisers).
+ */
+export type Averaging =
+  | { readonly kind: 'mean' }
+  | { readonly kind: 'step'; finish(mean: MeanTensors, previous: Tensors, state: StrategyState | null): { readonly tensors: Tensors; readonly state: StrategyState } };
 
 /** Where an edge runs its model: the built-in engine or a third-party command (see README, "External command"). */
 export type Engine =
@@ -145,6 +188,11 @@ export interface StrategyRegistry {
   optionsSchema(id: string): import('zod').ZodType;
   /** Whether the strategy weighs updates by dataset size (then the plan's `maxShare` bounds those weights). */
   weighsByDatasetSize(id: string): boolean;
+  /**
+   * Whether the aggregator reads the strategy's updates one at a time (an averaging strategy, with
+   * `Strategy.average`: memory flat in the number of edges) or holds them all (median, trimmed mean, Krum).
+   */
+  streamsUpdates(id: string): boolean;
   /**
    * μ of the proximal term (μ/2)·‖w − w_global‖² the strategy asks every edge to add to its local
    * loss (FedProx, Li et al. 2020), from its options (defaults applied); 0 for a strategy that asks

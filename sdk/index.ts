@@ -22,6 +22,9 @@
  *   Register it in aggregator-app/registry.ts (`StrategyRegistry`). A server
  *   optimiser also implements `step`, which takes and returns its
  *   `StrategyState`; the operator stores that state in the global commit.
+ *   A strategy whose merge follows from FedAvg's weighted mean declares
+ *   `average`: the operator then reads one update at a time (memory flat in
+ *   the number of edges); one without it is given every update at once.
  *   What the operator must know about a strategy is a capability of the
  *   registry (`weighsByDatasetSize`, `planProblem`, `proximalMu` for a μ the
  *   edges add to their loss), never a comparison with its id. Update-norm
@@ -46,10 +49,10 @@
 export type {
   Tensor, Tensors, MetricValue, Metrics, Progress, Log, LogLevel,
   TrainRequest, TrainResult, EdgeApp, Update, Strategy, StrategyState, Engine, LocalAppConfig, TensorSpec,
-  AppRegistry, StrategyRegistry,
+  Float64Tensor, MeanTensors, Averaging, AppRegistry, StrategyRegistry,
 } from '../operator/contracts.js';
 
-export { inEdgeOrder } from '../operator/contracts.js';
+export { inEdgeOrder, zeroSums, addWeighted } from '../operator/contracts.js';
 
 export {
   FedgitError, EXIT, type ExitStatus,

@@ -70,6 +70,7 @@ test('a 2-edge, 3-round run ends with the tag and exactly 3 merges naming both e
   assert.equal(status.code, 0, status.stderr);
   assert.match(status.stdout, /aggregator: finished at round 3 .*tagged inference-toy-/);
   assert.match(status.stdout, /hospital-a\s+3\s+[0-9a-f]{8}\s+done/);
+  assert.match(status.stdout, /storage: global repository [\d.]+ [KMG]B \(~[\d.]+ [KMG]B per global commit of 4\), 0 KB of it packed; edge repositories [\d.]+ [KMG]B together/);
 
   // One JSON-lines log per participant.
   for (const participant of ['aggregator', 'hospital-a', 'hospital-b']) {

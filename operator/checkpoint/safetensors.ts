@@ -87,7 +87,10 @@ function sortedRecord(r: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(r).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Parse and validate. `source` names the file or commit in error messages. */
+/**
+ * Parse and validate. `source` names the file or commit in error messages. The tensors may be
+ * views on `bytes` (see `readFloat32LE`): do not change `bytes` while they are in use.
+ */
 export function parseSafetensors(bytes: Uint8Array, source = 'checkpoint'): Checkpoint {
   const { buf, dataStart, spans, metadata } = parseLayout(bytes, source, F32);
   const tensors = new Map<string, Tensor>();
@@ -182,7 +185,12 @@ function checkCoverage(spans: Array<[number, number, string]>, dataLength: numbe
   if (at !== dataLength) throw new CheckpointCorrupt(`${source}: ${dataLength - at} trailing bytes after the last tensor`, { source });
 }
 
+/**
+ * A view on the file's bytes where the platform is little-endian and the data 4-byte aligned (as
+ * fedgit writes it), so a checkpoint costs its size once in memory; a copy otherwise.
+ */
 function readFloat32LE(buf: Buffer, at: number, count: number): Float32Array {
+  if (LITTLE_ENDIAN && (buf.byteOffset + at) % 4 === 0) return new Float32Array(buf.buffer, buf.byteOffset + at, count);
   const out = new Float32Array(count);
   if (LITTLE_ENDIAN) {
     new Uint8Array(out.buffer).set(buf.subarray(at, at + count * 4));

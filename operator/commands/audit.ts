@@ -4,7 +4,7 @@
  * (and, for a server optimiser, that the stored state is the one the step leaves,
  * recomputed from the previous commit's state).
  */
-import type { StrategyState, TensorSpec, Update } from '../contracts.js';
+import type { StrategyState, TensorSpec } from '../contracts.js';
 import { auditSecureMerge } from './audit-secure.js';
 import { shortId, WEIGHTS_FILE, PLAN_FILE, type ClippedEntry, type MergedEntry } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
@@ -15,7 +15,8 @@ import { verificationFailure } from '../trust/sign.js';
 import { fingerprint } from '../trust/keys.js';
 import { loadUpdate } from '../store/load-update.js';
 import { describeBounds } from '../reconcile/influence.js';
-import { computeMerge, type Merge } from '../reconcile/merge.js';
+import { streamMerge, type Merge, type UpdateSource } from '../reconcile/merge.js';
+import { releaseMemory } from '../runtime/release-memory.js';
 import { STATE_FILE, parseState, readStateAfter, readStateFile, stateBytes } from '../store/strategy-state.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from '../store/records.js';
 import { escapeUntrusted } from '../text/untrusted.js';
@@ -101,34 +102,57 @@ async function auditRoundZero({ registries, global, record, plan, stored, meta, 
 
 /** A merge: its parent, every update it names, and the recomputed merge, weights and metrics. */
 async function auditMerge(audit: Audit): Promise<void> {
-  const { where, registries, global, record, plan, stored, meta, check } = audit;
+  const { where, global, record, plan, check } = audit;
   const parent = record.parent ? parseGlobalRecord(await global.readCommit(record.parent)) : undefined;
   check(parent !== undefined && parent.planId === plan.id && parent.round === record.round - 1, `parent ${record.parent ? shortId(record.parent) : '(none)'} is round ${record.round - 1} of the same plan`);
   check(record.merged.length >= plan.plan.minEdges, `${record.merged.length} updates merged, plan needs at least ${plan.plan.minEdges}`);
   check(record.strategy === undefined || record.strategy === plan.plan.strategy, `strategy ${record.strategy ?? '(none)'} is the plan's (${plan.plan.strategy})`);
-  const strategy = registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
-  const locations = where.locate(record.merged.map((m) => m.edge));
-  const updates: Update[] = [];
-  for (const m of plan.plan.secureAggregation ? [] : record.merged) {
-    const update = await auditUpdate(audit, m, locations.edges[m.edge], loadUpdate);
-    if (update) updates.push(update);
-  }
   if (plan.plan.secureAggregation) return auditSecureMerge(audit, parent);
-  if (updates.length !== record.merged.length || !parent) return;
+  const locations = where.locate(record.merged.map((m) => m.edge));
+  const sources: AuditedSource[] = [];
+  for (const m of record.merged) {
+    const source = await auditEdgeCommit(audit, m, locations.edges[m.edge]);
+    if (source) sources.push(source);
+  }
+  try {
+    if (sources.length === record.merged.length && parent) await auditMergeOf(audit, sources, parent);
+  } finally {
+    // Paths that stop before the merge still list whether each update passes its checks.
+    for (const source of sources) if (!source.attempted) await source.load();
+  }
+}
+
+async function auditMergeOf(audit: Audit, sources: readonly AuditedSource[], parent: GlobalRecord): Promise<void> {
+  const { registries, global, record, plan, stored, meta, check } = audit;
+  const strategy = registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
   if (plan.plan.privacy || record.privacy) {
-    await auditDpMerge(audit, updates, parent);
+    await auditDpMerge(audit, sources, parent);
     return checkMergeMetrics(audit);
   }
   const state = strategy.step ? await previousState(audit, parent) : null;
   if (state === undefined) return;
-  const expected = computeMerge(plan.plan, strategy, updates, await readWeights(global, parent.oid), state);
+  const expected = await mergeAll(sources, (merged) => streamMerge(plan.plan, strategy, merged, () => readWeights(global, parent.oid), { state, released: releaseMemory }));
+  if (!expected) return;
   checkClipping(audit, expected);
-  const expectedWeight = (edge: string) => expected.weights[expected.updates.findIndex((u) => u.edge === edge)];
+  const expectedWeight = (edge: string) => expected.weights[expected.edges.indexOf(edge)];
   check(record.merged.every((m) => m.weight === expectedWeight(m.edge)), `merge weights ${record.merged.map((m) => m.weight).join(', ')} are ${strategy.name}'s under the plan's bounds (${describeBounds(plan.plan)})`);
   const recomputed = checkpointBytes(expected.tensors, meta);
-  check(recomputed.equals(stored), `recomputed ${strategy.name} over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
+  check(recomputed.equals(stored), `recomputed ${strategy.name} over ${sources.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
   await auditState(audit, strategy.name, expected);
   await checkMergeMetrics(audit);
+}
+
+/** A merged update whose commit passed its checks; `load` reads its weights and records whether they pass every check. */
+type AuditedSource = UpdateSource & { attempted: boolean };
+
+/**
+ * Runs the merge over the sources (each update read once, when the merge reaches it); when one
+ * fails its checks the merge stops, and the rest are still read so that every failure is listed.
+ */
+async function mergeAll(sources: readonly AuditedSource[], merge: (sources: readonly UpdateSource[]) => Promise<Merge | null>): Promise<Merge | null> {
+  const expected = await merge(sources);
+  for (const source of sources) if (!source.attempted) await source.load();
+  return expected;
 }
 
 export async function checkMergeMetrics({ global, oid, record, check }: Audit): Promise<void> {
@@ -196,8 +220,11 @@ function stateDifference(stored: Buffer, expected: StrategyState): string {
 
 type Loader<T> = (repo: Repository, plan: CommittedPlan, record: EdgeRecord, spec: readonly TensorSpec[]) => Promise<{ readonly ok: true; readonly update: T } | { readonly ok: false; readonly reason: string }>;
 
-/** One merged update, read from the edge that pushed it: that edge's update for this round and base, passing every check of `load`. */
-export async function auditUpdate<T>({ where, registries, record, plan, check }: Audit, m: MergedEntry, location: string | undefined, load: Loader<T>): Promise<T | null> {
+/** A merged update's commit that passed the commit checks, with how to load and check its weights. */
+type CheckedCommit<T> = { readonly record: EdgeRecord; readonly load: () => Promise<T | null> };
+
+/** One merged update's commit, read from the edge that pushed it: that edge's update for this round and base; `load` then checks its weights with `loader`. */
+async function auditCommitOf<T>({ where, registries, record, plan, check }: Audit, m: MergedEntry, location: string | undefined, loader: Loader<T>): Promise<CheckedCommit<T> | null> {
   const repo = location ? await where.open.open(location).catch(() => null) : null;
   if (!check(repo !== null, `repository of ${m.edge} is reachable${location ? ` (${location})` : ''}`) || !repo) return null;
   await repo.refresh();
@@ -213,11 +240,39 @@ export async function auditUpdate<T>({ where, registries, record, plan, check }:
   check(edgeRecord.base === record.parent, `${m.edge}@${shortId(m.commit)} trained from the previous global commit ${record.parent ? shortId(record.parent) : ''}`);
   check(edgeRecord.datasetSize === m.datasetSize, `${m.edge} dataset size ${edgeRecord.datasetSize} matches the merge trailer (${m.datasetSize})`);
   const { app } = plan.plan;
-  const loaded = await load(repo, plan, edgeRecord, registries.apps.tensorSpec(app.id, app.options));
+  const spec = registries.apps.tensorSpec(app.id, app.options);
   const edgeKey = plan.plan.edges.find((e) => e.name === m.edge)?.publicKey;
   const signedBy = edgeKey ? ` signed by ${m.edge}'s key (${fingerprint(edgeKey)}) and` : '';
-  if (!check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) || !loaded.ok) return null;
-  return loaded.update;
+  const committed = edgeRecord;
+  return {
+    record: committed,
+    async load() {
+      const loaded = await loader(repo, plan, committed, spec);
+      return check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) && loaded.ok ? loaded.update : null;
+    },
+  };
+}
+
+/** A merged update whose weights the streaming merge reads when it reaches it. */
+async function auditEdgeCommit(audit: Audit, m: MergedEntry, location: string | undefined): Promise<AuditedSource | null> {
+  const checked = await auditCommitOf(audit, m, location, loadUpdate);
+  if (!checked) return null;
+  const source: AuditedSource = {
+    edge: checked.record.edge,
+    datasetSize: checked.record.datasetSize,
+    attempted: false,
+    load() {
+      source.attempted = true;
+      return checked.load();
+    },
+  };
+  return source;
+}
+
+/** One merged update read at once with `load` (a secure merge's masked update), after the same commit checks. */
+export async function auditUpdate<T>(audit: Audit, m: MergedEntry, location: string | undefined, load: Loader<T>): Promise<T | null> {
+  const checked = await auditCommitOf(audit, m, location, load);
+  return checked ? checked.load() : null;
 }
 
 /** Why a merge's metrics.json disagrees with its trailers (round, merged edges, commits, sizes), or null. */
@@ -237,7 +292,7 @@ function mergeMetricsProblem(metrics: Record<string, unknown>, record: GlobalRec
  * fixed 1/n weights, the clipping, and then either the whole merge bit for bit (given the round's
  * noise seed, which must match the commitment) or, without it, a statistical check of the noise.
  */
-async function auditDpMerge(audit: Audit, updates: readonly Update[], parent: GlobalRecord): Promise<void> {
+async function auditDpMerge(audit: Audit, sources: readonly AuditedSource[], parent: GlobalRecord): Promise<void> {
   const { global, oid, record, plan, stored, meta, noiseSeed, check } = audit;
   const privacy = plan.plan.privacy;
   if (!check(privacy !== undefined, 'the merge carries privacy trailers and its plan has a privacy section') || !privacy) return;
@@ -250,17 +305,19 @@ async function auditDpMerge(audit: Audit, updates: readonly Update[], parent: Gl
   const n = plan.plan.edges.length;
   check(record.merged.every((m) => m.weight === 1 / n), `every merged update weighs 1/${n} (the fixed denominator: the plan's ${n} edges)`);
   const strategy = audit.registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
-  const previous = await readWeights(global, parent.oid);
+  const mergeWith = (seed: Uint8Array) => mergeAll(sources, (merged) => streamMerge(plan.plan, strategy, merged, () => readWeights(global, parent.oid), { noiseSeed: seed, released: releaseMemory }));
   if (noiseSeed) {
     const seedMatches = check(noiseSeed.length === SEED_BYTES && noiseCommitment(noiseSeed) === commitment, `the noise seed given matches the commitment ${shortId(commitment.slice('sha256:'.length))}…`);
     if (!seedMatches) return;
-    const expected = computeMerge(plan.plan, strategy, updates, previous, null, noiseSeed);
+    const expected = await mergeWith(noiseSeed);
+    if (!expected) return;
     checkClipping(audit, expected);
-    check(checkpointBytes(expected.tensors, meta).equals(stored), `recomputed DP-FedAvg (clipping, 1/${n} average, noise from the seed) over ${updates.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
+    check(checkpointBytes(expected.tensors, meta).equals(stored), `recomputed DP-FedAvg (clipping, 1/${n} average, noise from the seed) over ${sources.length} updates matches the stored weights bit for bit (${stored.length} bytes)`);
     return;
   }
   // The noise-free part does not depend on the seed; any seed gives it.
-  const expected = computeMerge(plan.plan, strategy, updates, previous, null, new Uint8Array(SEED_BYTES));
+  const expected = await mergeWith(new Uint8Array(SEED_BYTES));
+  if (!expected) return;
   checkClipping(audit, expected);
   checkNoiseStatistics(audit, await readWeights(global, oid), expected.dp!);
 }

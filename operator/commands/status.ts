@@ -5,6 +5,7 @@ import { readEdgeHistory, readFinalTag, readGlobalHead, readRecordedRejections }
 import { deadlineOf } from '../reconcile/aggregator-decide.js';
 import { renderTable } from './table.js';
 import { openForReading, type Where } from './locate.js';
+import { readDiskUsage, renderBytes, type DiskUsage } from '../git/disk-usage.js';
 
 export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Date.now()): Promise<string> {
   const edges = plan.plan.edges.map((e) => e.name);
@@ -21,6 +22,7 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
   }
   const refused = head && !tag ? await readRecordedRejections(global, plan, head.oid) : [];
   const rows: string[][] = [];
+  const edgeDirs: string[] = [];
   for (const edge of edges) {
     const location = locations.edges[edge];
     const repo = location ? await where.open.open(location).catch(() => null) : null;
@@ -29,6 +31,7 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
       continue;
     }
     await repo.refresh().catch(() => undefined);
+    edgeDirs.push(repo.gitdir);
     const latest = (await readEdgeHistory(repo, plan, 1))[0];
     const refusal = refused.find((r) => r.edge === edge && r.commit === latest?.oid);
     const state = !latest ? 'nothing pushed yet'
@@ -38,6 +41,20 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
     rows.push([edge, latest ? String(latest.round) : '', latest ? shortId(latest.oid) : '', state]);
   }
   lines.push(renderTable(['edge', 'last round', 'commit', 'state'], rows));
+  lines.push(await storageLine(global.gitdir, edgeDirs, head?.round));
   if (refused.length) lines.push(`refused in round ${head!.round + 1} so far (the aggregator's record): ${refused.map((r) => `${r.edge}@${shortId(r.commit)}`).join(', ')}`);
   return lines.join('\n');
+}
+
+/**
+ * What the repositories take on disk (this machine's copies; every plan's rounds together), and per
+ * round of this plan: each round adds a model to the global repository and one to every edge's.
+ */
+async function storageLine(globalDir: string, edgeDirs: readonly string[], round: number | undefined): Promise<string> {
+  const total = (u: DiskUsage) => u.loose + u.packed;
+  const global = await readDiskUsage(globalDir);
+  const edges = await Promise.all(edgeDirs.map(readDiskUsage));
+  const edgeBytes = edges.reduce((sum, u) => sum + total(u), 0);
+  const perRound = round !== undefined ? ` (~${renderBytes(total(global) / (round + 1))} per global commit of ${round + 1})` : '';
+  return `storage: global repository ${renderBytes(total(global))}${perRound}, ${renderBytes(global.packed)} of it packed; edge repositories ${renderBytes(edgeBytes)} together`;
 }

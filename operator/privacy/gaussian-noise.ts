@@ -41,14 +41,32 @@ function* uniforms(seed: Uint8Array): Generator<number> {
 
 /** `count` independent N(0, 1) values in float64 from `seed`. */
 export function standardNormals(seed: Uint8Array, count: number): Float64Array {
+  return normalStream(seed)(count);
+}
+
+/**
+ * The same values as `standardNormals`, drawn a part at a time: successive calls continue the one
+ * stream (a pair's second normal carries over a call that ends between the two), so a merge can
+ * draw each tensor's noise when it reaches it instead of the whole model's at once.
+ */
+export function normalStream(seed: Uint8Array): (count: number) => Float64Array {
   if (seed.length !== SEED_BYTES) throw new RangeError(`a noise seed has ${SEED_BYTES} bytes, got ${seed.length}`);
-  const out = new Float64Array(count);
   const u = uniforms(seed);
-  for (let i = 0; i < count; i += 2) {
-    const radius = Math.sqrt(-2 * Math.log(u.next().value as number));
-    const angle = 2 * Math.PI * (u.next().value as number);
-    out[i] = radius * Math.cos(angle);
-    if (i + 1 < count) out[i + 1] = radius * Math.sin(angle);
-  }
-  return out;
+  let pending: number | undefined;
+  return (count) => {
+    const out = new Float64Array(count);
+    let i = 0;
+    if (pending !== undefined && count > 0) {
+      out[i++] = pending;
+      pending = undefined;
+    }
+    for (; i < count; i += 2) {
+      const radius = Math.sqrt(-2 * Math.log(u.next().value as number));
+      const angle = 2 * Math.PI * (u.next().value as number);
+      out[i] = radius * Math.cos(angle);
+      if (i + 1 < count) out[i + 1] = radius * Math.sin(angle);
+      else pending = radius * Math.sin(angle);
+    }
+    return out;
+  };
 }

@@ -1,6 +1,6 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
 import type { KeyObject } from 'node:crypto';
-import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Tensors, type Update } from '../contracts.js';
+import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Tensors } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { PlanInvalid, RefConflict } from '../errors.js';
@@ -13,7 +13,8 @@ import {
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
 import { updateProblem } from './validate-update.js';
-import { computeMerge } from './merge.js';
+import { streamMerge, type UpdateSource } from './merge.js';
+import { releaseMemory } from '../runtime/release-memory.js';
 import { loadUpdate } from '../store/load-update.js';
 import { readStateAfter } from '../store/strategy-state.js';
 import { sign } from '../trust/sign.js';
@@ -245,15 +246,15 @@ export class AggregatorOperator implements Reconciler {
   private async merge(plan: CommittedPlan, action: Extract<AggregatorAction, { kind: 'merge' }>): Promise<boolean> {
     const { app } = plan.plan;
     const records = inEdgeOrder(action.updates);
-    const updates = await this.loadAccepted(plan, records);
-    if (!updates) return true;
     const global = await this.global();
     const started = Date.now();
     const strategy = this.deps.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
-    const state = strategy.step ? await readStateAfter(global, action.head) : null;
+    const state = strategy.step || strategy.average?.kind === 'step' ? await readStateAfter(global, action.head) : null;
     const round = action.head.round + 1;
     const seed = plan.plan.privacy ? deriveNoiseSeed(await this.noiseSecret(), plan.id, round) : null;
-    const { weights, tensors, state: next, clipped } = computeMerge(plan.plan, strategy, updates, await readWeights(global, action.head.oid), state, seed);
+    const merge = await streamMerge(plan.plan, strategy, this.acceptedSources(plan, records), () => readWeights(global, action.head.oid), { state, noiseSeed: seed, released: releaseMemory });
+    if (!merge) return true;
+    const { weights, tensors, state: next, clipped } = merge;
     const privacy = plan.plan.privacy && seed ? { ...privacyTrailerValues(plan.plan.privacy, round), noiseCommitment: noiseCommitment(seed) } : undefined;
     const merged: MergedEntry[] = records.map((r, i) => ({ edge: r.edge, commit: r.oid, datasetSize: r.datasetSize, weight: weights[i]! }));
     const clipNorm = plan.plan.privacy?.clipNorm ?? plan.plan.clip?.maxNorm;
@@ -329,23 +330,23 @@ export class AggregatorOperator implements Reconciler {
   }
 
   /**
-   * The updates of `records` (in that order), or null when one no longer loads: it was checked a
-   * moment ago and is content-addressed, so only its storage can have changed — it is refused and
-   * the next reconcile looks again.
+   * The updates of `records`, each read (every check included) only when the merge reaches it.
+   * One that no longer loads was checked a moment ago and is content-addressed, so only its
+   * storage can have changed: it is refused, the merge abandoned, and the next reconcile looks again.
    */
-  private async loadAccepted(plan: CommittedPlan, records: readonly EdgeRecord[]): Promise<Update[] | null> {
+  private acceptedSources(plan: CommittedPlan, records: readonly EdgeRecord[]): UpdateSource[] {
     const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
-    const updates: Update[] = [];
-    for (const record of records) {
-      const repo = await this.edgeRepo(plan, record.edge);
-      const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
-      if (!loaded.ok) {
+    return records.map((record) => ({
+      edge: record.edge,
+      datasetSize: record.datasetSize,
+      load: async () => {
+        const repo = await this.edgeRepo(plan, record.edge);
+        const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
+        if (loaded.ok) return loaded.update;
         this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
         return null;
-      }
-      updates.push(loaded.update);
-    }
-    return updates;
+      },
+    }));
   }
 
   private noiseSecretBytes: Buffer | undefined;

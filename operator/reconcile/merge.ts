@@ -1,129 +1,150 @@
 /**
  * The merge of one round, as the aggregator commits it and `fedgit audit` recomputes it: the
  * accepted updates in edge-name order, clipped to the plan's update norm if it sets one, their
- * weights under the plan's bounds, and the strategy's merged tensors. Pure; one function so that
- * the two can never drift apart.
+ * weights under the plan's bounds, and the strategy's merged tensors. One fold (below) does it for
+ * both, whether the updates are read one at a time (`streamMerge`) or already in memory
+ * (`computeMerge`), so the two can never drift apart.
+ *
+ * An averaging strategy (`Strategy.average`) is streamed: its weights follow from the claims
+ * alone, each update is added to float64 sums in edge-name order as it is read and then released,
+ * so memory is the sums plus one update whatever the number of edges. A strategy that needs every
+ * update at once (median, trimmed mean, Krum) is given them all.
  */
-import { inEdgeOrder, type Strategy, type StrategyState, type Tensor, type Tensors, type Update } from '../contracts.js';
+import { addWeighted, inEdgeOrder, zeroSums, type Averaging, type MeanTensors, type Strategy, type StrategyState, type Tensors, type Update } from '../contracts.js';
 import type { Plan } from '../plan/plan.js';
 import type { ClippedEntry } from '../git/names.js';
 import { mergeWeights } from './influence.js';
-import { standardNormals } from '../privacy/gaussian-noise.js';
+import { claimCounter, type Claim, type Fold, type Merge } from './fold.js';
+import { dpFold } from './dp-merge.js';
+import { boundUpdate } from './update-norm.js';
 
-export type Merge = {
-  /** The updates in edge-name order, as the strategy saw them (clipped where `clipped` says). */
-  readonly updates: readonly Update[];
-  /** Aligned with `updates`; sums to 1. */
-  readonly weights: readonly number[];
-  readonly tensors: Tensors;
-  /** A server optimiser's state after the merge (undefined for a stateless strategy). */
-  readonly state?: StrategyState;
-  /** The updates whose delta was scaled down to the plan's `clip.maxNorm`, in edge-name order, with their original norms. */
-  readonly clipped: readonly ClippedEntry[];
-  /** A DP merge (plan `privacy`): the average before noise, in float64, and the noise's standard deviation per coordinate. */
-  readonly dp?: { readonly noiseFree: ReadonlyMap<string, Float64Array>; readonly noiseStd: number };
-};
+export type { Merge } from './fold.js';
+export { clipUpdateNorms, updateNorm } from './update-norm.js';
 
 type MergePlan = Pick<Plan, 'edges' | 'maxShare' | 'clip' | 'privacy'>;
 
+/** One accepted update, read only when the merge reaches it; null when it no longer loads (the merge is then abandoned). */
+export type UpdateSource = Claim & { readonly load: () => Promise<Update | null> };
+
 /**
- * `state`: a server optimiser's state in the previous global commit (null: none yet, the first step).
- * `noiseSeed`: the round's noise seed, required when the plan has `privacy` (then the DP merge
- * replaces the strategy's average; the plan admits only fedavg and fedprox with privacy).
+ * The merge of updates already in memory. `state`: a server optimiser's state in the previous
+ * global commit (null: none yet, the first step). `noiseSeed`: the round's noise seed, required
+ * when the plan has `privacy` (then the DP merge replaces the strategy's average; the plan admits
+ * only fedavg and fedprox with privacy).
  */
 export function computeMerge(plan: MergePlan, strategy: Strategy, updates: readonly Update[], previous: Tensors, state: StrategyState | null = null, noiseSeed: Uint8Array | null = null): Merge {
+  const ordered = inEdgeOrder(updates);
+  const fold = startMerge(plan, strategy, ordered, previous, state, noiseSeed);
+  for (const update of ordered) fold.add(update);
+  return fold.finish();
+}
+
+/**
+ * The same merge, reading each update when the fold reaches it, in edge-name order; null when one
+ * no longer loads. `readPrevious` is called once; what the fold does not need of the previous
+ * model (an averaging strategy without clipping keeps only the tensor names and shapes) is freed
+ * before the first update is read.
+ */
+export async function streamMerge(plan: MergePlan, strategy: Strategy, sources: readonly UpdateSource[], readPrevious: () => Promise<Tensors>, options: StreamOptions = {}): Promise<Merge | null> {
+  const ordered = inEdgeOrder(sources);
+  // The previous model and each update are handled in helpers that return before the next read:
+  // a suspended async function keeps its temporaries alive, which here would be 2× an update.
+  const fold = await openFold(readPrevious, (previous) => startMerge(plan, strategy, ordered, previous, options.state ?? null, options.noiseSeed ?? null));
+  options.released?.();
+  for (const source of ordered) {
+    if (!(await addNext(fold, source))) return null;
+    options.released?.();
+  }
+  return fold.finish();
+}
+
+export type StreamOptions = {
+  /** A server optimiser's state in the previous global commit (null or absent: none yet). */
+  readonly state?: StrategyState | null;
+  /** The round's noise seed (plans with `privacy`). */
+  readonly noiseSeed?: Uint8Array | null;
+  /** Called once the fold has what it keeps of the previous model, and after each update is added and dropped (the aggregator frees memory there). */
+  readonly released?: () => void;
+};
+
+async function openFold(readPrevious: () => Promise<Tensors>, start: (previous: Tensors) => Fold): Promise<Fold> {
+  return start(await readPrevious());
+}
+
+async function addNext(fold: Fold, source: UpdateSource): Promise<boolean> {
+  const update = await source.load();
+  if (update) fold.add(update);
+  return update !== null;
+}
+
+/** The fold for the plan and strategy; `claims` in edge-name order. */
+export function startMerge(plan: MergePlan, strategy: Strategy, claims: readonly Claim[], previous: Tensors, state: StrategyState | null, noiseSeed: Uint8Array | null): Fold {
   if (plan.privacy) {
     if (!noiseSeed) throw new RangeError('a merge under a privacy plan needs the round\'s noise seed');
-    return dpFedAvgMerge(plan, plan.privacy, updates, previous, noiseSeed);
+    return dpFold(plan.edges.length, plan.privacy, claims, previous, noiseSeed);
   }
-  const bounded = plan.clip ? clipUpdateNorms(inEdgeOrder(updates), previous, plan.clip.maxNorm) : { updates: inEdgeOrder(updates), clipped: [] };
-  const ordered = bounded.updates;
-  const weights = mergeWeights(plan, strategy, ordered);
-  if (!strategy.step) return { updates: ordered, weights, tensors: strategy.aggregate(ordered, previous, weights), clipped: bounded.clipped };
-  const stepped = strategy.step(ordered, previous, state, weights);
-  return { updates: ordered, weights, tensors: stepped.tensors, state: stepped.state, clipped: bounded.clipped };
+  return strategy.average ? averagingFold(plan, strategy, strategy.average, claims, previous, state) : holdingFold(plan, strategy, claims, previous, state);
 }
 
-/**
- * ‖local − previous‖₂ over every tensor of `previous`, in float64, tensors in name order (so the
- * sum, and the norm recorded in the merge's trailers, is the same on any machine).
- */
-export function updateNorm(update: Update, previous: Tensors): number {
-  let sum = 0;
-  for (const name of [...previous.keys()].sort()) {
-    const base = previous.get(name)!.data;
-    const data = update.tensors.get(name)?.data;
-    if (!data || data.length !== base.length) throw new RangeError(`update from ${update.edge} lacks tensor ${name} of ${base.length} values`);
-    for (let i = 0; i < base.length; i++) {
-      const d = data[i]! - base[i]!;
-      sum += d * d;
-    }
-  }
-  return Math.sqrt(sum);
-}
+const NO_TENSORS: Tensors = new Map();
 
-/**
- * Norm bounding (Sun, Kairouz, Suresh and McMahan, "Can You Really Backdoor Federated Learning?",
- * arXiv:1911.07963, 2019): every update whose delta from `previous` is longer than `maxNorm` is
- * replaced by previous + delta · maxNorm / ‖delta‖ (float64, rounded once to float32); shorter ones
- * pass unchanged. Returns the updates in the order given and the clipped ones with their norms.
- */
-export function clipUpdateNorms(updates: readonly Update[], previous: Tensors, maxNorm: number): { updates: Update[]; clipped: ClippedEntry[] } {
+/** Weights from the claims, then Σ wₖ·updateₖ added update by update; `previous` kept only when clipping or a step needs it. */
+function averagingFold(plan: MergePlan, strategy: Strategy, averaging: Averaging, claims: readonly Claim[], previous: Tensors, state: StrategyState | null): Fold {
+  const weights = mergeWeights(plan, strategy, claims.map((c) => ({ edge: c.edge, datasetSize: c.datasetSize, tensors: NO_TENSORS })));
+  const sums = zeroSums(previous);
+  const maxNorm = plan.clip?.maxNorm;
+  const kept = maxNorm !== undefined || averaging.kind === 'step' ? previous : null;
   const clipped: ClippedEntry[] = [];
-  const out = updates.map((u) => {
-    const norm = updateNorm(u, previous);
-    if (!(norm > maxNorm)) return u;
-    clipped.push({ edge: u.edge, norm });
-    return { ...u, tensors: scaledDelta(u.tensors, previous, maxNorm / norm) };
-  });
-  return { updates: out, clipped };
-}
-
-function scaledDelta(tensors: Tensors, previous: Tensors, scale: number): Tensors {
-  const scaled = new Map<string, Tensor>();
-  for (const [name, reference] of previous) {
-    const base = reference.data, data = tensors.get(name)!.data;
-    scaled.set(name, { shape: [...reference.shape], data: Float32Array.from(base, (b, i) => b + (data[i]! - b) * scale) });
-  }
-  return scaled;
+  const counter = claimCounter(claims);
+  return {
+    add(update) {
+      const k = counter.next(update.edge);
+      const bounded = maxNorm !== undefined ? boundUpdate(update, kept!, maxNorm) : { update };
+      if (bounded.clipped) clipped.push(bounded.clipped);
+      addWeighted(sums, bounded.update, weights[k]!);
+    },
+    finish() {
+      counter.done();
+      const edges = claims.map((c) => c.edge);
+      if (averaging.kind === 'mean') return { edges, weights, tensors: roundInPlace(sums), clipped };
+      const stepped = averaging.finish(sums, kept!, state);
+      return { edges, weights, tensors: stepped.tensors, state: stepped.state, clipped };
+    },
+  };
 }
 
 /**
- * DP-FedAvg with the fixed-denominator estimator (McMahan, Ramage, Talwar & Zhang, "Learning
- * Differentially Private Recurrent Language Models", ICLR 2018, Alg. 1 with wₖ = 1): every delta
- * is clipped to L2 norm C = clipNorm, summed, divided by n = the number of edges in the plan (not
- * the number merged, so one hospital more or less moves the average by at most C/n), and
- * N(0, (z·C/n)²) is added per coordinate; all in float64, rounded once to float32. Coordinates
- * take the noise stream in tensor-name order, then index order.
+ * The sums rounded to float32 in their own memory, so the merged model costs no second copy: the
+ * float32 values fill the first half of each float64 buffer, written in ascending order, so every
+ * float64 is read before anything overwrites its bytes. The same values as `Float32Array.from`.
  */
-function dpFedAvgMerge(plan: MergePlan, privacy: NonNullable<Plan['privacy']>, updates: readonly Update[], previous: Tensors, noiseSeed: Uint8Array): Merge {
-  const ordered = inEdgeOrder(updates);
-  const n = plan.edges.length;
-  const scales = ordered.map((u) => {
-    const norm = updateNorm(u, previous);
-    return { norm, scale: norm > privacy.clipNorm ? privacy.clipNorm / norm : 1 };
-  });
-  const clipped = ordered.flatMap((u, k) => (scales[k]!.scale < 1 ? [{ edge: u.edge, norm: scales[k]!.norm }] : []));
-  const names = [...previous.keys()].sort();
-  const noiseFree = new Map<string, Float64Array>();
-  for (const name of names) {
-    const base = previous.get(name)!.data;
-    const sum = new Float64Array(base.length);
-    ordered.forEach((u, k) => {
-      const data = u.tensors.get(name)!.data, scale = scales[k]!.scale;
-      for (let i = 0; i < base.length; i++) sum[i]! += (data[i]! - base[i]!) * scale;
-    });
-    noiseFree.set(name, Float64Array.from(base, (b, i) => b + sum[i]! / n));
-  }
-  const noiseStd = (privacy.noiseMultiplier * privacy.clipNorm) / n;
-  const normals = standardNormals(noiseSeed, names.reduce((sum, name) => sum + previous.get(name)!.data.length, 0));
-  const tensors = new Map<string, Tensor>();
-  let offset = 0;
-  for (const name of names) {
-    const average = noiseFree.get(name)!;
-    tensors.set(name, { shape: [...previous.get(name)!.shape], data: Float32Array.from(average, (v, i) => v + noiseStd * normals[offset + i]!) });
-    offset += average.length;
-  }
-  const scaledUpdates = ordered.map((u, k) => (scales[k]!.scale < 1 ? { ...u, tensors: scaledDelta(u.tensors, previous, scales[k]!.scale) } : u));
-  return { updates: scaledUpdates, weights: ordered.map(() => 1 / n), tensors, clipped, dp: { noiseFree, noiseStd } };
+function roundInPlace(sums: MeanTensors): Tensors {
+  return new Map([...sums].map(([name, { shape, data }]) => {
+    const out = new Float32Array(data.buffer, data.byteOffset, data.length);
+    for (let i = 0; i < data.length; i++) out[i] = data[i]!;
+    return [name, { shape: [...shape], data: out }];
+  }));
+}
+
+/** Every (clipped) update kept until the end, then the strategy over all of them. */
+function holdingFold(plan: MergePlan, strategy: Strategy, claims: readonly Claim[], previous: Tensors, state: StrategyState | null): Fold {
+  const held: Update[] = [];
+  const clipped: ClippedEntry[] = [];
+  const counter = claimCounter(claims);
+  return {
+    add(update) {
+      counter.next(update.edge);
+      const bounded = plan.clip ? boundUpdate(update, previous, plan.clip.maxNorm) : { update };
+      if (bounded.clipped) clipped.push(bounded.clipped);
+      held.push(bounded.update);
+    },
+    finish() {
+      counter.done();
+      const weights = mergeWeights(plan, strategy, held);
+      const edges = held.map((u) => u.edge);
+      if (!strategy.step) return { edges, weights, tensors: strategy.aggregate(held, previous, weights), clipped };
+      const stepped = strategy.step(held, previous, state, weights);
+      return { edges, weights, tensors: stepped.tensors, state: stepped.state, clipped };
+    },
+  };
 }

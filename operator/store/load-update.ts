@@ -17,7 +17,7 @@ import type { EdgeRecord } from './records.js';
 import { isLfsTransportFailure } from '../remote/lfs-client.js';
 
 export type LoadedUpdate =
-  | { readonly ok: true; readonly update: Update; readonly weightsBytes: Buffer }
+  | { readonly ok: true; readonly update: Update }
   | { readonly ok: false; readonly reason: string };
 
 /** Why an edge commit's signature is not acceptable under the plan, or null (also null when the plan lists no keys). */
@@ -39,7 +39,7 @@ export async function loadUpdate(repo: Repository, plan: CommittedPlan, record: 
     const { tensors } = parseSafetensors(bytes, `${WEIGHTS_FILE} of ${record.edge}@${shortId(record.oid)}`);
     const problem = updateProblem(tensors, spec, record.datasetSize);
     if (problem) return { ok: false, reason: problem };
-    return { ok: true, update: { edge: record.edge, datasetSize: record.datasetSize, tensors }, weightsBytes: bytes };
+    return { ok: true, update: { edge: record.edge, datasetSize: record.datasetSize, tensors } };
   } catch (e) {
     // Not reaching the LFS server says nothing about the update: the merge waits and looks again.
     if (isLfsTransportFailure(e)) throw e;
