@@ -7,27 +7,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { createCommandApp } from '../edge-app/command/command-app.js';
-import { renderFeaturesFile } from '../edge-app/aspects/region-features-file.js';
-import { FEATURE_COUNT, REGION_ARCHITECTURE, checkRegionWeights, regionTensorSpec } from '../edge-app/aspects/region-spec.js';
-import type { RegionSample } from '../edge-app/preprocess/region-cohort.js';
-import { mulberry32 } from '../edge-app/random.js';
 import { epsilonAfter } from '../operator/privacy/rdp-accountant.js';
 import { readFinalTag } from '../operator/store/federation.js';
-import { PYTHON, TORCH_SCRIPT, requireTorch } from './helpers/python.js';
+import { requireTorch } from './helpers/python.js';
 import { failures, startDpFederation } from './helpers/dp-federation.js';
-
-/** Ten made-up cases: region r is affected iff its first feature is low. */
-function madeUpFeatures(seed: number): Buffer {
-  const random = mulberry32(seed);
-  const samples: RegionSample[] = Array.from({ length: 10 }, (_, n) => {
-    const input = Float32Array.from({ length: 10 * FEATURE_COUNT }, () => 2 * random() - 1);
-    return { id: `case-${n}.nii.gz`, input, labels: Uint8Array.from({ length: 10 }, (_, r) => (input[r * FEATURE_COUNT]! < -0.2 ? 1 : 0)), hemisphere: n % 2 ? 'R' : 'L' };
-  });
-  return renderFeaturesFile(samples);
-}
+import { torchRegionApp } from './helpers/torch-region-app.js';
 
 const PLAN = `name: dp-torch
 rounds: 2
@@ -40,25 +24,7 @@ privacy: { targetEpsilon: 8, delta: 0.00001, noiseMultiplier: 2, clipNorm: 0.05 
 test('DP-FedAvg over two PyTorch edges (external command): 2 rounds, every merge audits with and without the seed', async (t) => {
   requireTorch('the DP test with PyTorch edges');
   const fed = await startDpFederation(t, PLAN, {
-    createApp: async (edge, { log, dir }) => {
-      const dataDir = path.join(dir, 'data', edge);
-      await mkdir(dataDir, { recursive: true });
-      const features = madeUpFeatures(edge === 'hospital-a' ? 4 : 5);
-      return createCommandApp({
-        command: [PYTHON, TORCH_SCRIPT],
-        dataDir,
-        architecture: REGION_ARCHITECTURE,
-        env: { FEDGIT_THREADS: '1', FEDGIT_BATCH_SIZE: '4', FEDGIT_LR: '0.003' },
-        spec: regionTensorSpec(),
-        validate: (w) => void checkRegionWeights(w),
-        prepareInputs: async (workDir) => {
-          const file = path.join(workDir, 'features.safetensors');
-          await writeFile(file, features);
-          return { FEDGIT_FEATURES: file };
-        },
-        log, retries: 0, timeoutMs: 120_000,
-      });
-    },
+    createApp: (edge, { log, dir }) => torchRegionApp({ edge, dir, seed: edge === 'hospital-a' ? 4 : 5, log }),
   });
   for (let r = 1; r <= 2; r++) {
     const merge = await fed.round();
