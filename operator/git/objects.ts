@@ -8,8 +8,9 @@
  * named by its SHA-1, so large blobs are written as stored (level 0) zlib
  * streams and renamed into place (atomic: a reader never sees half an object).
  * Objects up to 4 MiB are deflated and inflated in one call; bigger loose files
- * are streamed through node's zlib into one buffer of the announced size (peak
- * memory ≈ 1× the object). Packed objects are read with isomorphic-git, after
+ * made of stored blocks (fedgit's) are read straight into one buffer of the
+ * announced size (stored-object.ts), others streamed through node's zlib into
+ * one (peak memory ≈ 1× the object either way). Packed objects are read with isomorphic-git, after
  * reading their size from the pack index when a limit applies.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -22,6 +23,7 @@ import zlib from 'node:zlib';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { packedObjectSize } from './pack-entry-size.js';
+import { readStoredLoose } from './stored-object.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 export type GitObject = { readonly type: ObjectType; readonly content: Buffer };
@@ -106,7 +108,12 @@ export async function readObject(gitdir: string, oid: string, limits: ReadLimits
 
 async function readLooseObject(file: string, oid: string, limits: ReadLimits): Promise<GitObject> {
   const size = (await stat(file)).size;
-  return size <= WHOLE_FILE_BYTES ? inflateLooseFile(await readFile(file), file, oid, limits) : streamLooseObject(file, oid, limits);
+  if (size <= WHOLE_FILE_BYTES) return inflateLooseFile(await readFile(file), file, oid, limits);
+  const fail = (why: string) => new CheckpointCorrupt(`object ${oid} (${file}) ${why}`, { oid, file });
+  const stored = await readStoredLoose(file, limits.maxBytes, fail);
+  if (!stored) return streamLooseObject(file, oid, limits);
+  if (stored.sha1 !== oid) throw fail('does not hash to its name');
+  return { type: stored.type, content: stored.content };
 }
 
 /** A whole loose file in memory, inflated at most to what the limit allows (zlib stops there). */

@@ -11,7 +11,14 @@ import vm from 'node:vm';
 
 let collect: (() => void) | undefined;
 
+/**
+ * Below this much memory in array buffers (a small model's updates) a collection would free little
+ * and costs a round of many edges a few ms per update: it is skipped.
+ */
+const WORTH_COLLECTING_BYTES = 32 * 1024 * 1024;
+
 export function releaseMemory(): void {
+  if (process.memoryUsage().arrayBuffers < WORTH_COLLECTING_BYTES) return;
   if (!collect) {
     // `gc` exists only with --expose-gc; setting the flag now exposes it to new contexts only, not to this one.
     v8.setFlagsFromString('--expose-gc');
