@@ -61,9 +61,11 @@ export async function simulate(edgeCount: number, rounds: number, pollInterval =
     const exited = new Promise<number | null>((resolve) => aggregator.on('exit', resolve));
     const seen = await watchGlobalBranch(path.join(root, 'global.git'), exited, () => cpuMsOf(aggregator.pid!));
     if ((await exited) !== 0) throw new Error(`the aggregator of the ${edgeCount}-edge simulation failed`);
-    // From round 1's commit to the last merge: the aggregator's start-up and round 0 are left out.
-    const first = seen[1]!, last = seen[seen.length - 1]!;
-    return { rounds: roundStats(seen.slice(1)), aggregatorCpuMsPerRound: (last.measured! - first.measured!) / (seen.length - 2) };
+    // From round 1's commit to the last merge read while the aggregator ran (it may have exited by
+    // the time the final commit is seen): start-up and round 0 are left out.
+    const sampled = seen.map((s, i) => ({ i, cpu: s.measured })).filter((s) => s.i >= 1 && Number.isFinite(s.cpu));
+    const first = sampled[0]!, last = sampled[sampled.length - 1]!;
+    return { rounds: roundStats(seen.slice(1)), aggregatorCpuMsPerRound: (last.cpu! - first.cpu!) / (last.i - first.i) };
   } finally {
     if (aggregator.exitCode === null) aggregator.kill('SIGKILL');
     await Promise.all(running.map((p) => p.stop()));
