@@ -9,8 +9,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { tempDir } from './helpers/temp.js';
 import { setUpFederation } from './helpers/federation.js';
-import { inProcessAggregator, whereUnder } from './helpers/chaos.js';
-import { fixedAgreementKey, maskedCorrelation, maxAbsDifference } from './helpers/secure-federation.js';
+import { inProcessAggregator } from './helpers/chaos.js';
+import { assertSecureMerge, fixedAgreementKey, maskedCorrelation } from './helpers/secure-federation.js';
 import { requireTorch } from './helpers/python.js';
 import { torchRegionApp } from './helpers/torch-region-app.js';
 import { builtinRegistries } from '../bin/registries.js';
@@ -18,8 +18,6 @@ import { commitEdgeUpdate, readGlobalHead, readWeights } from '../operator/store
 import { Repository } from '../operator/git/repository.js';
 import { parseWordSafetensors } from '../operator/checkpoint/safetensors.js';
 import { maskForPush } from '../operator/secagg/edge-secure.js';
-import { auditCommit, renderAudit } from '../operator/commands/audit.js';
-import { fedAvg } from '../aggregator-app/fedavg.js';
 import type { Update } from '../operator/contracts.js';
 
 const EDGES = ['hospital-a', 'hospital-b'];
@@ -55,13 +53,7 @@ test('secure aggregation over two PyTorch edges (external command): masked pushe
       truths.push({ edge, datasetSize: result.datasetSize, tensors: result.weights });
     }
     await settle();
-    const merged = (await readGlobalHead(global, plan))!;
-    assert.equal(merged.round, round);
-    const total = truths.reduce((s, u) => s + u.datasetSize, 0);
-    const difference = maxAbsDifference(await readWeights(global, merged.oid), fedAvg(truths, previous));
-    assert.ok(difference <= (2 * 2 ** -(FRACTIONAL_BITS + 1)) / total + 2 ** -22, `round ${round}: secure merge differs from FedAvg by ${difference}`);
-    const audit = await auditCommit(whereUnder(repos), builtinRegistries, merged.oid);
-    assert.ok(audit.ok, renderAudit(audit));
-    assert.match(renderAudit(audit), /ok {3}recomputed secure fedavg \(sum of 2 masked updates mod 2\^64/);
+    const rendered = await assertSecureMerge({ global, plan, repos, round, truths, previous, fractionalBits: FRACTIONAL_BITS });
+    assert.match(rendered, /ok {3}recomputed secure fedavg \(sum of 2 masked updates mod 2\^64/);
   }
 });
