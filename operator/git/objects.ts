@@ -24,6 +24,7 @@ import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { packedObjectSize } from './pack-entry-size.js';
 import { readStoredLoose } from './stored-object.js';
+import { parseObjectHeader } from './object-header.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 export type GitObject = { readonly type: ObjectType; readonly content: Buffer };
@@ -127,16 +128,14 @@ function inflateLooseFile(deflated: Buffer, file: string, oid: string, limits: R
     if ((cause as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw fail(`is larger than the ${limits.maxBytes} bytes allowed here`);
     throw cause;
   }
-  const nul = raw.indexOf(0);
-  const match = nul > 0 && nul <= 64 ? /^(blob|tree|commit|tag) (\d+)$/.exec(raw.subarray(0, nul).toString('latin1')) : null;
-  if (!match) throw fail('has a bad header');
-  const announced = Number(match[2]);
-  if (limits.maxBytes !== undefined && announced > limits.maxBytes) throw fail(`announces ${announced} bytes, more than the ${limits.maxBytes} allowed here`);
-  const content = raw.subarray(nul + 1);
+  const header = parseObjectHeader(raw, limits.maxBytes, fail);
+  if (!header) throw fail('has a bad header');
+  const announced = header.size;
+  const content = raw.subarray(header.headerBytes);
   if (content.length > announced) throw fail('is longer than its header says');
   if (content.length < announced) throw fail(`is truncated (${content.length} of ${announced} bytes)`);
   if (createHash('sha1').update(raw).digest('hex') !== oid) throw fail('does not hash to its name');
-  return { type: match[1] as ObjectType, content };
+  return { type: header.type, content };
 }
 
 /** Streams a loose object into a buffer of exactly the size its header announces, checking its hash. */
@@ -153,18 +152,11 @@ async function streamLooseObject(file: string, oid: string, limits: ReadLimits):
     let data = chunk;
     if (!content) {
       header = header.length ? Buffer.concat([header, chunk]) : chunk;
-      const nul = header.indexOf(0);
-      if (nul < 0) {
-        if (header.length > 64) throw fail('has a bad header');
-        continue;
-      }
-      const match = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
-      if (!match) throw fail('has a bad header');
-      type = match[1] as ObjectType;
-      const size = Number(match[2]);
-      if (limits.maxBytes !== undefined && size > limits.maxBytes) throw fail(`announces ${size} bytes, more than the ${limits.maxBytes} allowed here`);
-      content = Buffer.allocUnsafe(size);
-      data = header.subarray(nul + 1);
+      const parsed = parseObjectHeader(header, limits.maxBytes, fail);
+      if (!parsed) continue;
+      type = parsed.type;
+      content = Buffer.allocUnsafe(parsed.size);
+      data = header.subarray(parsed.headerBytes);
     }
     if (filled + data.length > content.length) throw fail('is longer than its header says');
     data.copy(content, filled);

@@ -8,8 +8,7 @@
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { GitObject, ObjectType } from './objects.js';
-
-const MAX_HEADER_BYTES = 64;
+import { parseObjectHeader } from './object-header.js';
 
 type Fail = (why: string) => Error;
 
@@ -75,18 +74,11 @@ async function readStoredBlocks(handle: FileHandle, start: number, maxBytes: num
 
 /** Once the `<type> <size>\0` header is in, the object's buffer with what followed the header in it. */
 function startObject(header: Buffer, maxBytes: number | undefined, fail: Fail): { object: { type: ObjectType; content: Buffer }; filled: number } | null {
-  const nul = header.indexOf(0);
-  if (nul < 0) {
-    if (header.length > MAX_HEADER_BYTES) throw fail('has a bad header');
-    return null;
-  }
-  const match = /^(blob|tree|commit|tag) (\d+)$/.exec(header.subarray(0, nul).toString('latin1'));
-  if (!match) throw fail('has a bad header');
-  const size = Number(match[2]);
-  if (maxBytes !== undefined && size > maxBytes) throw fail(`announces ${size} bytes, more than the ${maxBytes} allowed here`);
-  const rest = header.subarray(nul + 1);
-  if (rest.length > size) throw fail('is longer than its header says');
-  const content = Buffer.allocUnsafe(size);
+  const parsed = parseObjectHeader(header, maxBytes, fail);
+  if (!parsed) return null;
+  const rest = header.subarray(parsed.headerBytes);
+  if (rest.length > parsed.size) throw fail('is longer than its header says');
+  const content = Buffer.allocUnsafe(parsed.size);
   rest.copy(content, 0);
-  return { object: { type: match[1] as ObjectType, content }, filled: rest.length };
+  return { object: { type: parsed.type, content }, filled: rest.length };
 }
