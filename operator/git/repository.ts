@@ -1,6 +1,5 @@
 /** A bare git repository that fedgit reads and writes without a work tree. */
 import fs from 'node:fs';
-import { stat } from 'node:fs/promises';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { hasObject, readObject, writeObject, type ReadLimits } from './objects.js';
@@ -53,7 +52,7 @@ export class Repository {
   }
 
   static async isRepository(gitdir: string): Promise<boolean> {
-    return stat(`${gitdir}/HEAD`).then(() => true, () => false);
+    return fs.existsSync(`${gitdir}/HEAD`);
   }
 
   /** Creates a bare repository if there is none (idempotent). */

@@ -12,14 +12,25 @@ import { parseObjectHeader } from './object-header.js';
 
 type Fail = (why: string) => Error;
 
-/** Reads exactly `length` bytes at the file position into `into[at…]`; a short file is truncated. */
-async function readExactly(handle: FileHandle, position: number, into: Buffer, at: number, length: number, fail: Fail): Promise<void> {
-  let done = 0;
-  while (done < length) {
-    const { bytesRead } = await handle.read(into, at + done, length - done, position + done);
-    if (bytesRead === 0) throw fail('is truncated');
-    done += bytesRead;
-  }
+/** Copies exactly `length` bytes at `position` of the loose file into `into[at…]`; a short file is truncated. */
+type ReadExactly = (position: number, into: Buffer, at: number, length: number) => Promise<void>;
+
+function fromHandle(handle: FileHandle, fail: Fail): ReadExactly {
+  return async (position, into, at, length) => {
+    let done = 0;
+    while (done < length) {
+      const { bytesRead } = await handle.read(into, at + done, length - done, position + done);
+      if (bytesRead === 0) throw fail('is truncated');
+      done += bytesRead;
+    }
+  };
+}
+
+function fromBytes(file: Buffer, fail: Fail): ReadExactly {
+  return async (position, into, at, length) => {
+    if (position + length > file.length) throw fail('is truncated');
+    file.copy(into, at, position, position + length);
+  };
 }
 
 /** The object and the SHA-1 of its header and content, or null when the stream has a compressed block. */
@@ -28,17 +39,29 @@ export type StoredRead = GitObject & { readonly sha1: string };
 export async function readStoredLoose(file: string, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
   const handle = await open(file, 'r');
   try {
-    const head = Buffer.alloc(2);
-    await readExactly(handle, 0, head, 0, 2, fail);
-    // CM 8 (deflate), no preset dictionary, header checksum (RFC 1950 §2.2).
-    if ((head[0]! & 0x0f) !== 8 || (head[1]! & 0x20) !== 0 || (head[0]! * 256 + head[1]!) % 31 !== 0) return null;
-    return await readStoredBlocks(handle, 2, maxBytes, fail);
+    return await readStoredStream(fromHandle(handle, fail), maxBytes, fail);
   } finally {
     await handle.close();
   }
 }
 
-async function readStoredBlocks(handle: FileHandle, start: number, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
+/**
+ * The same from a loose file already in memory (small objects): the content lands in a buffer of
+ * its own, so tensors parsed from it can be views (4-byte aligned), not copies.
+ */
+export function parseStoredLoose(file: Buffer, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
+  return readStoredStream(fromBytes(file, fail), maxBytes, fail);
+}
+
+async function readStoredStream(readExactly: ReadExactly, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
+  const head = Buffer.alloc(2);
+  await readExactly(0, head, 0, 2);
+  // CM 8 (deflate), no preset dictionary, header checksum (RFC 1950 §2.2).
+  if ((head[0]! & 0x0f) !== 8 || (head[1]! & 0x20) !== 0 || (head[0]! * 256 + head[1]!) % 31 !== 0) return null;
+  return readStoredBlocks(readExactly, 2, maxBytes, fail);
+}
+
+async function readStoredBlocks(readExactly: ReadExactly, start: number, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
   const hash = createHash('sha1');
   const blockHead = Buffer.alloc(5);
   let position = start;
@@ -46,7 +69,7 @@ async function readStoredBlocks(handle: FileHandle, start: number, maxBytes: num
   let object: { type: ObjectType; content: Buffer } | undefined;
   let filled = 0;
   for (let final = false; !final; ) {
-    await readExactly(handle, position, blockHead, 0, 5, fail);
+    await readExactly(position, blockHead, 0, 5);
     final = (blockHead[0]! & 1) === 1;
     if (((blockHead[0]! >> 1) & 3) !== 0) return null;
     const length = blockHead.readUInt16LE(1);
@@ -54,12 +77,12 @@ async function readStoredBlocks(handle: FileHandle, start: number, maxBytes: num
     position += 5;
     if (object) {
       if (filled + length > object.content.length) throw fail('is longer than its header says');
-      await readExactly(handle, position, object.content, filled, length, fail);
+      await readExactly(position, object.content, filled, length);
       hash.update(object.content.subarray(filled, filled + length));
       filled += length;
     } else {
       const data = Buffer.allocUnsafe(length);
-      await readExactly(handle, position, data, 0, length, fail);
+      await readExactly(position, data, 0, length);
       hash.update(data);
       header = Buffer.concat([header, data]);
       const started = startObject(header, maxBytes, fail);

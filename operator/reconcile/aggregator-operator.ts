@@ -1,6 +1,6 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
 import type { KeyObject } from 'node:crypto';
-import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Tensors } from '../contracts.js';
+import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Tensors, type Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { PlanInvalid, RefConflict } from '../errors.js';
@@ -46,6 +46,12 @@ export type AggregatorDeps = {
 
 /** Checks of an update are a pure function of the plan and the commit's content, so they are kept (bounded). */
 const MAX_REMEMBERED_VERDICTS = 4096;
+/**
+ * Updates that passed their checks are kept for the merge up to this many bytes in all, so a
+ * small model is read once per round; bigger ones are read again when the merge reaches them,
+ * which keeps the streaming merge's memory at one update.
+ */
+const KEPT_UPDATE_BYTES = 32 * 1024 * 1024;
 
 export class AggregatorOperator implements Reconciler {
   private plans: PlanSource | undefined;
@@ -54,6 +60,10 @@ export class AggregatorOperator implements Reconciler {
   private readonly unreadable = new Set<string>();
   /** `<plan id> <commit>` → why the update is refused, or null when it passed every check. */
   private readonly verdicts = new Map<string, string | null>();
+  /** `<plan id> <commit>` → the checked update, for the merge of the round at `keptFor` (a global commit). */
+  private readonly kept = new Map<string, Update>();
+  private keptBytes = 0;
+  private keptFor = '';
   private globalRepo: Repository | undefined;
 
   constructor(private readonly deps: AggregatorDeps) {}
@@ -102,6 +112,7 @@ export class AggregatorOperator implements Reconciler {
     const head = await readGlobalHead(global, plan);
     const candidates = new Map<string, EdgeRecord | null>();
     const rejected: RejectedEntry[] = [];
+    if (head?.oid !== this.keptFor) this.dropKept(head?.oid ?? '');
     if (head && head.round < plan.plan.rounds) {
       for (const { name } of plan.plan.edges) {
         const seen = await this.updatesOnHead(plan, head, name);
@@ -159,7 +170,22 @@ export class AggregatorOperator implements Reconciler {
     const reason = loaded.ok ? null : boundReason(loaded.reason);
     if (this.verdicts.size >= MAX_REMEMBERED_VERDICTS) this.verdicts.clear();
     this.verdicts.set(key, reason);
+    if (loaded.ok && !plan.plan.secureAggregation) this.keep(key, loaded.update as Update);
     return reason;
+  }
+
+  private keep(key: string, update: Update): void {
+    const bytes = tensorBytes(update.tensors);
+    if (this.keptBytes + bytes > KEPT_UPDATE_BYTES) return;
+    this.kept.set(key, update);
+    this.keptBytes += bytes;
+  }
+
+  /** Forgets the kept updates (the head moved, or the merge took them). */
+  private dropKept(head: string): void {
+    this.kept.clear();
+    this.keptBytes = 0;
+    this.keptFor = head;
   }
 
   async reconcile(): Promise<ReconcileOutcome> {
@@ -330,16 +356,22 @@ export class AggregatorOperator implements Reconciler {
   }
 
   /**
-   * The updates of `records`, each read (every check included) only when the merge reaches it.
+   * The updates of `records`: the ones kept from their check, the others read (every check
+   * included) only when the merge reaches them.
    * One that no longer loads was checked a moment ago and is content-addressed, so only its
    * storage can have changed: it is refused, the merge abandoned, and the next reconcile looks again.
    */
   private acceptedSources(plan: CommittedPlan, records: readonly EdgeRecord[]): UpdateSource[] {
     const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+    const kept = new Map(this.kept);
+    this.dropKept(this.keptFor);
     return records.map((record) => ({
       edge: record.edge,
       datasetSize: record.datasetSize,
       load: async () => {
+        const checked = kept.get(`${plan.id} ${record.oid}`);
+        kept.delete(`${plan.id} ${record.oid}`);
+        if (checked) return checked;
         const repo = await this.edgeRepo(plan, record.edge);
         const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
         if (loaded.ok) return loaded.update;
@@ -378,4 +410,10 @@ export class AggregatorOperator implements Reconciler {
       throw e;
     }
   }
+}
+
+function tensorBytes(tensors: Tensors): number {
+  let bytes = 0;
+  for (const { data } of tensors.values()) bytes += data.byteLength;
+  return bytes;
 }

@@ -5,7 +5,14 @@
  * second change within 50 ms, so we watch the refs/ directories and
  * packed-refs, re-check shortly after every event, and poll the refs every
  * `pollMs` as a safety net. A trigger only asks for a reconcile; the
- * reconcile reads the refs itself, so a missed or duplicate event costs nothing.
+ * reconcile reads the refs itself, so a missed event costs nothing.
+ *
+ * Every look (event, re-check, poll) reads the refs and triggers only when
+ * they differ from what the last trigger was given: a ref write raises several
+ * events (lock created, renamed), and a reconcile per event would be most of a
+ * participant's work in a round. Skipping is safe because each state in
+ * `seen` was read before the reconcile its trigger started, so that
+ * reconcile read the same refs or newer ones.
  */
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
@@ -18,8 +25,10 @@ export type RefWatcherOptions = { gitdirs: readonly string[]; onChange: () => vo
 export class RefWatcher {
   private watcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
-  private fingerprint = '';
-  private polling = false;
+  /** The refs as read before the last trigger. */
+  private seen = '';
+  private looking = false;
+  private lookAgain = false;
 
   constructor(private readonly o: RefWatcherOptions) {}
 
@@ -27,13 +36,13 @@ export class RefWatcher {
     const targets = this.o.gitdirs.flatMap((g) => [path.join(g, 'refs'), path.join(g, 'packed-refs')]);
     this.watcher = watch(targets, { ignoreInitial: true, ignored: (p) => p.endsWith('.lock') });
     const onEvent = () => {
-      this.o.onChange();
-      setTimeout(() => this.o.onChange(), this.o.recheckMs ?? 60).unref();
+      void this.look();
+      setTimeout(() => void this.look(), this.o.recheckMs ?? 60).unref();
     };
     this.watcher.on('all', onEvent);
-    this.fingerprint = await this.readFingerprint();
+    this.seen = await this.readFingerprint();
     // The poll starts first and never depends on chokidar: it is the safety net if the watch is slow or deaf.
-    this.poll = setInterval(() => void this.checkPoll(), this.o.pollMs ?? 1000);
+    this.poll = setInterval(() => void this.look(), this.o.pollMs ?? 1000);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, READY_TIMEOUT_MS);
       this.watcher!.once('ready', () => (clearTimeout(timer), resolve()));
@@ -49,17 +58,24 @@ export class RefWatcher {
     return parts.join('\n');
   }
 
-  private async checkPoll(): Promise<void> {
-    if (this.polling) return;
-    this.polling = true;
+  /** Reads the refs and triggers when they moved since the last trigger; looks asked for during one are folded into one more. */
+  private async look(): Promise<void> {
+    if (this.looking) {
+      this.lookAgain = true;
+      return;
+    }
+    this.looking = true;
     try {
-      const next = await this.readFingerprint();
-      if (next !== this.fingerprint) {
-        this.fingerprint = next;
-        this.o.onChange();
-      }
+      do {
+        this.lookAgain = false;
+        const now = await this.readFingerprint();
+        if (now !== this.seen) {
+          this.seen = now;
+          this.o.onChange();
+        }
+      } while (this.lookAgain);
     } finally {
-      this.polling = false;
+      this.looking = false;
     }
   }
 

@@ -1,0 +1,70 @@
+/**
+ * The watch that wakes a participant on one machine: one trigger per new state of the refs (a ref
+ * write raises several file events), and a change that comes too soon after another for chokidar
+ * to report is still seen. The poll is set to ten minutes, so every trigger here came from the watch.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { tempDir } from './helpers/temp.js';
+import { Repository } from '../operator/git/repository.js';
+import { RefWatcher } from '../operator/runtime/ref-watcher.js';
+
+const REF = 'refs/heads/fedgit/watched';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(condition: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function watchedRepository(t: Parameters<typeof tempDir>[0]) {
+  const repo = await Repository.ensureBare(path.join(await tempDir(t), 'repo.git'));
+  const commits: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    commits.push(await repo.writeCommit({ files: { n: Buffer.from(String(i)) }, parents: [], message: `${i}\n`, author: { name: 'x', email: 'x@y', timestamp: 1 } }));
+  }
+  // What each trigger would find if it read the ref at once, as a reconcile does.
+  const seenByTriggers: Array<string | null> = [];
+  const readNow = () => {
+    try {
+      return readFileSync(path.join(repo.gitdir, ...REF.split('/')), 'utf8').trim();
+    } catch {
+      return null;
+    }
+  };
+  const watcher = new RefWatcher({ gitdirs: [repo.gitdir], onChange: () => seenByTriggers.push(readNow()), pollMs: 600_000 });
+  await watcher.start();
+  t.after(() => watcher.stop());
+  return { repo, commits, seenByTriggers };
+}
+
+test('one trigger per new state of the refs, however many file events a ref write raises', { timeout: 60_000 }, async (t) => {
+  const { repo, commits, seenByTriggers } = await watchedRepository(t);
+  let previous: string | null = null;
+  for (const commit of commits.slice(0, 8)) {
+    await repo.updateRef(REF, commit, previous);
+    previous = commit;
+    await until(() => seenByTriggers.at(-1) === commit, `a trigger after ${REF} moved to ${commit}`);
+    await sleep(150);
+  }
+  assert.deepEqual(seenByTriggers, commits.slice(0, 8), 'each state triggered once, in order, and nothing else did');
+});
+
+test('a second change within a few milliseconds of the first still triggers', { timeout: 60_000 }, async (t) => {
+  const { repo, commits, seenByTriggers } = await watchedRepository(t);
+  let previous: string | null = null;
+  for (const [first, second] of [[commits[0]!, commits[1]!], [commits[2]!, commits[3]!], [commits[4]!, commits[5]!]] as const) {
+    await repo.updateRef(REF, first, previous);
+    await sleep(10);
+    await repo.updateRef(REF, second, first);
+    previous = second;
+    await until(() => seenByTriggers.at(-1) === second, `a trigger that sees ${second}`);
+    await sleep(200);
+  }
+  assert.equal(seenByTriggers.at(-1), commits[5]);
+});
