@@ -12,68 +12,73 @@
  * events (lock created, renamed), and a reconcile per event would be most of a
  * participant's work in a round. Skipping is safe because each state in
  * `seen` was read before the reconcile its trigger started, so that
- * reconcile read the same refs or newer ones.
+ * reconcile read the same refs or newer ones. An event re-reads only the
+ * repository it came from.
  */
 import path from 'node:path';
 import { watch, type FSWatcher } from 'chokidar';
 import { listRefs } from '../git/refs.js';
 
 const READY_TIMEOUT_MS = 2_000;
+const SETTLING_LOOKS_MS = [0, 100, 300, 1000, 2000];
 
 export type RefWatcherOptions = { gitdirs: readonly string[]; onChange: () => void; pollMs?: number; recheckMs?: number };
 
 export class RefWatcher {
   private watcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
-  /** The refs as read before the last trigger. */
-  private seen = '';
+  /** Each repository's refs as read before the last trigger. */
+  private readonly seen = new Map<string, string>();
+  /** Repositories to look at; a look in progress takes them all before it reads. */
+  private readonly due = new Set<string>();
   private looking = false;
-  private lookAgain = false;
 
   constructor(private readonly o: RefWatcherOptions) {}
 
   async start(): Promise<void> {
     const targets = this.o.gitdirs.flatMap((g) => [path.join(g, 'refs'), path.join(g, 'packed-refs')]);
     this.watcher = watch(targets, { ignoreInitial: true, ignored: (p) => p.endsWith('.lock') });
-    const onEvent = () => {
-      void this.look();
-      setTimeout(() => void this.look(), this.o.recheckMs ?? 60).unref();
-    };
-    this.watcher.on('all', onEvent);
-    this.seen = await this.readFingerprint();
+    this.watcher.on('all', (_event, changed) => {
+      const gitdirs = this.repositoryOf(changed);
+      void this.look(gitdirs);
+      setTimeout(() => void this.look(gitdirs), this.o.recheckMs ?? 60).unref();
+    });
+    for (const gitdir of this.o.gitdirs) this.seen.set(gitdir, await readFingerprint(gitdir));
     // The poll starts first and never depends on chokidar: it is the safety net if the watch is slow or deaf.
-    this.poll = setInterval(() => void this.look(), this.o.pollMs ?? 1000);
+    this.poll = setInterval(() => void this.look(this.o.gitdirs), this.o.pollMs ?? 1000);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, READY_TIMEOUT_MS);
       this.watcher!.once('ready', () => (clearTimeout(timer), resolve()));
     });
+    // chokidar's 'ready' comes before the watches of nested folders are all in place (measured under
+    // load: a ref written just after it raised its event 170 ms later, or none). A ref that moves
+    // in that window is caught by these looks, not left to the poll.
+    for (const ms of SETTLING_LOOKS_MS) setTimeout(() => void this.look(this.o.gitdirs), ms).unref();
   }
 
-  private async readFingerprint(): Promise<string> {
-    const parts: string[] = [];
-    for (const gitdir of this.o.gitdirs) {
-      const refs = await listRefs(gitdir, 'refs/').catch(() => new Map<string, string>());
-      parts.push(gitdir, ...[...refs].map(([r, o]) => `${r}=${o}`).sort());
-    }
-    return parts.join('\n');
+  /** The repository a changed path belongs to (all of them if none claims it). */
+  private repositoryOf(changed: string): readonly string[] {
+    const owner = this.o.gitdirs.find((g) => changed === path.join(g, 'packed-refs') || changed.startsWith(path.join(g, 'refs') + path.sep));
+    return owner ? [owner] : this.o.gitdirs;
   }
 
-  /** Reads the refs and triggers when they moved since the last trigger; looks asked for during one are folded into one more. */
-  private async look(): Promise<void> {
-    if (this.looking) {
-      this.lookAgain = true;
-      return;
-    }
+  /** Reads the refs of `gitdirs` and triggers once if any moved since the last trigger; asks made during a look join it. */
+  private async look(gitdirs: readonly string[]): Promise<void> {
+    for (const g of gitdirs) this.due.add(g);
+    if (this.looking) return;
     this.looking = true;
     try {
-      do {
-        this.lookAgain = false;
-        const now = await this.readFingerprint();
-        if (now !== this.seen) {
-          this.seen = now;
-          this.o.onChange();
+      while (this.due.size > 0) {
+        const batch = [...this.due];
+        this.due.clear();
+        let moved = false;
+        for (const gitdir of batch) {
+          const now = await readFingerprint(gitdir);
+          if (now !== this.seen.get(gitdir)) moved = true;
+          this.seen.set(gitdir, now);
         }
-      } while (this.lookAgain);
+        if (moved) this.o.onChange();
+      }
     } finally {
       this.looking = false;
     }
@@ -83,4 +88,9 @@ export class RefWatcher {
     clearInterval(this.poll);
     await this.watcher?.close();
   }
+}
+
+async function readFingerprint(gitdir: string): Promise<string> {
+  const refs = await listRefs(gitdir, 'refs/').catch(() => new Map<string, string>());
+  return [...refs].map(([r, o]) => `${r}=${o}`).sort().join('\n');
 }
