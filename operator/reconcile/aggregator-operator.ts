@@ -4,7 +4,7 @@ import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Te
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { PlanInvalid, RefConflict } from '../errors.js';
-import { boundReason, shortId, type MergedEntry, type RejectedEntry } from '../git/names.js';
+import { boundReason, planBranch, shortId, type MergedEntry, type RejectedEntry } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
   commitGlobalRound, commitRejections, readEdgeHistory, type Signer, readFinalTag, readGlobalHead, readRecordedRejections, readWeights, tagFinal,
@@ -30,6 +30,9 @@ import { loadMaskedUpdate, type MaskedUpdate } from '../secagg/load-masked.js';
 import { computeSecureMerge } from '../secagg/secure-merge.js';
 import { revealedSeeds } from '../secagg/reveals.js';
 import { commitRecoveryRequest } from '../store/secure-records.js';
+
+/** An edge's newest update on the head that passes every check, and the refused ones above it. */
+type EdgeView = { readonly valid: EdgeRecord | null; readonly rejected: readonly RejectedEntry[] };
 
 export type AggregatorDeps = {
   readonly locate: (edges: readonly string[]) => RepoLocations;
@@ -64,6 +67,12 @@ export class AggregatorOperator implements Reconciler {
   private readonly kept = new Map<string, Update>();
   private keptBytes = 0;
   private keptFor = '';
+  /**
+   * Each edge's updates on the head as last worked out, by `<plan> <head> <edge branch tip>`: a
+   * reconcile re-reads an edge's history only when its branch moved, so a push costs one edge's
+   * work, not every edge's.
+   */
+  private readonly edgeViews = new Map<string, { readonly key: string; readonly seen: EdgeView }>();
   private globalRepo: Repository | undefined;
 
   constructor(private readonly deps: AggregatorDeps) {}
@@ -132,7 +141,7 @@ export class AggregatorOperator implements Reconciler {
    * A refused update counts as not pushed, so the deadline and minEdges apply to it, and one
    * pushed on top of an honest update cannot shadow it.
    */
-  private async updatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string): Promise<{ valid: EdgeRecord | null; rejected: RejectedEntry[] }> {
+  private async updatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string): Promise<EdgeView> {
     const none = { valid: null, rejected: [] };
     const repo = await this.edgeRepo(plan, edge);
     if (!repo) return none;
@@ -141,6 +150,17 @@ export class AggregatorOperator implements Reconciler {
     } catch (e) {
       this.deps.log.warn(`cannot read edge ${edge} (${repo.location}): ${(e as Error).message}`);
     }
+    const tip = await repo.readRef(planBranch(plan.plan.name, plan.id)).catch(() => undefined);
+    const key = `${plan.id} ${head.oid} ${tip}`;
+    const known = this.edgeViews.get(edge);
+    if (tip !== undefined && known?.key === key) return known.seen;
+    const seen = await this.readUpdatesOnHead(plan, head, edge, repo);
+    if (tip !== undefined && seen) this.edgeViews.set(edge, { key, seen });
+    return seen ?? none;
+  }
+
+  /** The edge's updates on the head, or null when its branch cannot be read (then not remembered: its objects may yet arrive). */
+  private async readUpdatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string, repo: Repository): Promise<EdgeView | null> {
     let history: EdgeRecord[];
     // A broken edge branch (garbage ref, missing or corrupt objects) counts as "not pushed":
     // one edge must never stop the federation.
@@ -150,7 +170,7 @@ export class AggregatorOperator implements Reconciler {
     } catch (e) {
       if (!this.unreadable.has(edge)) this.deps.log.warn(`edge ${edge}: its branch cannot be read (${escapeUntrusted((e as Error).message)}); it counts as not pushed`, { edge });
       this.unreadable.add(edge);
-      return none;
+      return null;
     }
     const rejected: RejectedEntry[] = [];
     for (const record of history.filter((r) => r.base === head.oid && r.edge === edge && r.round === head.round + 1)) {
@@ -347,7 +367,7 @@ export class AggregatorOperator implements Reconciler {
       const repo = await this.edgeRepo(plan, record.edge);
       const loaded = repo ? await loadMaskedUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
       if (!loaded.ok) {
-        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
+        this.refuseLater(plan, record, loaded.reason);
         return null;
       }
       updates.push(loaded.update);
@@ -375,10 +395,16 @@ export class AggregatorOperator implements Reconciler {
         const repo = await this.edgeRepo(plan, record.edge);
         const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
         if (loaded.ok) return loaded.update;
-        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
+        this.refuseLater(plan, record, loaded.reason);
         return null;
       },
     }));
+  }
+
+  /** An update that passed its checks no longer loads at the merge: refused from now on, and every edge looked at afresh. */
+  private refuseLater(plan: CommittedPlan, record: EdgeRecord, reason: string): void {
+    this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(reason));
+    this.edgeViews.clear();
   }
 
   private noiseSecretBytes: Buffer | undefined;
