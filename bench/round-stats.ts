@@ -32,3 +32,15 @@ export async function watchGlobalBranch(gitdir: string, finished: Promise<unknow
   }
   return seen;
 }
+
+/**
+ * What `onCommit` measured (a CPU counter), per round: from round 1's commit to the last one
+ * measured (a process may have exited by the time the final commit is seen); start-up and round 0
+ * are left out.
+ */
+export function measuredPerRound(seen: ReadonlyArray<{ measured?: number }>): number {
+  const sampled = seen.map((s, i) => ({ i, value: s.measured })).filter((s) => s.i >= 1 && Number.isFinite(s.value));
+  const first = sampled[0], last = sampled[sampled.length - 1];
+  if (!first || !last || last.i === first.i) return NaN;
+  return (last.value! - first.value!) / (last.i - first.i);
+}

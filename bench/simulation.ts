@@ -6,7 +6,7 @@
  * edges' own work shares this process's core and is part of the round time, not of the CPU figure.
  */
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,17 +17,10 @@ import { parsePlan } from '../operator/plan/plan.js';
 import { startParticipant, type RunningParticipant } from '../operator/runtime/participant.js';
 import { commitPlan, reposUnder } from '../operator/store/federation.js';
 import { edgeNames, noopPlan } from './orchestration.js';
-import { describeRounds, roundStats, watchGlobalBranch, type RoundStats } from './round-stats.js';
+import { describeRounds, measuredPerRound, roundStats, watchGlobalBranch, type RoundStats } from './round-stats.js';
+import { cpuMsOf } from './process-cpu.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
-const CLOCK_TICKS_PER_S = 100;
-
-/** User + system CPU of a process so far, in ms (Linux /proc; the kernel counts in clock ticks of 10 ms). */
-async function cpuMsOf(pid: number): Promise<number> {
-  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS_PER_S;
-}
 
 async function prepare(root: string, edges: readonly string[], rounds: number): Promise<void> {
   const where = reposUnder(root, edges);
@@ -61,11 +54,7 @@ export async function simulate(edgeCount: number, rounds: number, pollInterval =
     const exited = new Promise<number | null>((resolve) => aggregator.on('exit', resolve));
     const seen = await watchGlobalBranch(path.join(root, 'global.git'), exited, () => cpuMsOf(aggregator.pid!));
     if ((await exited) !== 0) throw new Error(`the aggregator of the ${edgeCount}-edge simulation failed`);
-    // From round 1's commit to the last merge read while the aggregator ran (it may have exited by
-    // the time the final commit is seen): start-up and round 0 are left out.
-    const sampled = seen.map((s, i) => ({ i, cpu: s.measured })).filter((s) => s.i >= 1 && Number.isFinite(s.cpu));
-    const first = sampled[0]!, last = sampled[sampled.length - 1]!;
-    return { rounds: roundStats(seen.slice(1)), aggregatorCpuMsPerRound: (last.cpu! - first.cpu!) / (last.i - first.i) };
+    return { rounds: roundStats(seen.slice(1)), aggregatorCpuMsPerRound: measuredPerRound(seen) };
   } finally {
     if (aggregator.exitCode === null) aggregator.kill('SIGKILL');
     await Promise.all(running.map((p) => p.stop()));
