@@ -194,11 +194,11 @@ test('a local LFS federation pruned to its newest 2 rounds: exactly the old roun
     // Round 3's objects are kept, but recomputing its merge reads round 2's model and optimiser state.
     const oldestKept = await audit(3);
     assert.equal(oldestKept.ok, false);
-    assert.ok(failures(oldestKept).some((what) => round2.some((oid) => what.includes(`LFS object ${oid} is not in this repository's store (${objectFile(fed.where.global, oid)}); a retention policy (fedgit prune) may have pruned it`))), failures(oldestKept).join('\n'));
+    assert.ok(failures(oldestKept).some((what) => round2.some((oid) => what.includes(`LFS object ${oid} is not in this repository's store; a retention policy (fedgit prune) may have pruned it: restore it as ${objectFile(fed.where.global, oid)} (docs/lfs.md)`))), failures(oldestKept).join('\n'));
     const r = await cli('audit', rounds[2]!.oid, '--repos', fed.repos);
     assert.equal(r.code, 1, r.stdout + r.stderr);
     const weights2 = /^oid sha256:([0-9a-f]{64})$/m.exec(git(fed.where.global, 'cat-file', 'blob', `${rounds[2]!.oid}:${WEIGHTS_FILE}`))![1]!;
-    assert.match(r.stdout, new RegExp(`^FAIL every checkpoint the audit reads is stored: ${WEIGHTS_FILE} of ${rounds[2]!.oid}: LFS object ${weights2} is not in this repository's store \\(.*${weights2}\\); a retention policy \\(fedgit prune\\) may have pruned it: restore that file to read it \\(docs/lfs\\.md\\)$`, 'm'));
+    assert.match(r.stdout, new RegExp(`^FAIL every checkpoint the audit reads is stored: ${WEIGHTS_FILE} of ${rounds[2]!.oid}: LFS object ${weights2} is not in this repository's store; a retention policy \\(fedgit prune\\) may have pruned it: restore it as .*/lfs/objects/${weights2.slice(0, 2)}/${weights2.slice(2, 4)}/${weights2} \\(docs/lfs\\.md\\)$`, 'm'));
     assert.match(r.stdout, /^audit FAILED: /m);
     assert.doesNotMatch(r.stdout, /recomputed .* matches the stored weights/, 'no verdict on the weights without them');
   });

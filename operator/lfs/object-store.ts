@@ -105,7 +105,7 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
     handle = await open(file, 'r');
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
-      throw new LfsObjectMissing(`${source}: LFS object ${pointer.oid} is not in this repository's store (${file}); a retention policy (fedgit prune) may have pruned it: restore that file to read it (docs/lfs.md)`, { oid: pointer.oid, gitdir });
+      throw new LfsObjectMissing(`${source}: LFS object ${pointer.oid} is not in this repository's store; a retention policy (fedgit prune) may have pruned it: restore it as ${file} (docs/lfs.md)`, { oid: pointer.oid, gitdir });
     }
     throw e;
   }
