@@ -4,7 +4,8 @@
  * objects checked against the ones computed with git itself from the commits' pointers; git left
  * as it was, `log` and `status` whole, audit passing on the latest merge and failing — naming the
  * object — on a pruned round until the files are restored; `--dry-run`, a second run, K < 2 and a
- * plan without LFS; and a participant's mirror of a server, pruned while the server keeps its objects.
+ * plan without LFS; pruning over and over while rounds run; and a participant's mirror of a server,
+ * pruned while the server keeps its objects.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -14,7 +15,8 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { decideRetention, type CommitObjects } from '../operator/lfs/retention.js';
-import { parseKeepRounds } from '../operator/commands/prune.js';
+import { parseKeepRounds, pruneLfsObjects } from '../operator/commands/prune.js';
+import { writeLfsObject } from '../operator/lfs/object-store.js';
 import { auditCommit, renderAudit } from '../operator/commands/audit.js';
 import { Repository } from '../operator/git/repository.js';
 import { TRAILER, WEIGHTS_FILE, planBranch, renderMessage } from '../operator/git/names.js';
@@ -221,6 +223,48 @@ test('a local LFS federation pruned to its newest 2 rounds: exactly the old roun
     const stillPruned = await audit(1);
     assert.equal(stillPruned.ok, false);
   });
+});
+
+test('pruning over and over while the federation runs: every merge happens and audits, an update not merged yet and an object not yet committed stay', async (t) => {
+  const dir = await tempDir(t);
+  const edges = ['hospital-a', 'hospital-b'];
+  const fed = await startToyFederation(dir, { rounds: 4, edges, planYaml: `${toyPlan({ rounds: 4, edges, minEdges: 2 })}strategy: fedadam\nlfs: true\n` });
+  t.after(() => fed.close());
+  const where = whereUnder(fed.repos);
+  // An edge that has stored its next checkpoint but not committed it yet (between writeLfsObject and the commit).
+  const unborn = await writeLfsObject(fed.where.edges['hospital-b']!, randomBytes(512));
+  let running = true;
+  let prunes = 0;
+  const pruner = (async () => {
+    while (running) {
+      await pruneLfsObjects(where, fed.plan, { keepRounds: 2, dryRun: false });
+      prunes++;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+  })();
+  try {
+    for (let r = 1; r <= 4; r++) {
+      // The updates of round r are pushed, and pruning runs, before the aggregator merges them.
+      for (const edge of edges) await fed.push(edge);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await fed.settle();
+      const head = await fed.head();
+      assert.equal(head.round, r, `round ${r} merged`);
+      const report = await auditCommit(where, fed.registries, head.oid);
+      assert.ok(report.ok, renderAudit(report));
+    }
+  } finally {
+    running = false;
+    await pruner;
+  }
+  assert.ok(prunes >= 4, `${prunes} prunes ran beside the rounds`);
+  await pruneLfsObjects(where, fed.plan, { keepRounds: 2, dryRun: false });
+  for (const gitdir of [fed.where.global, ...Object.values(fed.where.edges)]) {
+    const kept = (await storedOids(gitdir)).filter((oid) => oid !== unborn.oid);
+    const all = [...new Set(commitsOf(gitdir).flatMap(({ commit }) => pointerOids(gitdir, commit)))];
+    assert.deepEqual(kept, all.filter((oid) => !expectedRemoval(gitdir, fed.plan.id, 3).includes(oid)).sort(), `${gitdir}: rounds 3–4 stay, nothing else`);
+  }
+  assert.ok(existsSync(objectFile(fed.where.edges['hospital-b']!, unborn.oid)), 'an object no commit names yet is never a candidate');
 });
 
 test('a plan without LFS is refused: its weights are plain git blobs', async (t) => {
