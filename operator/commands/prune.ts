@@ -116,9 +116,10 @@ export function renderPrune(r: PruneReport): string {
     renderUsage(p.stays),
   ]);
   lines.push(renderTable(['repository', verb, r.dryRun ? 'would stay' : 'stays'], rows));
-  const total = r.repositories.reduce((t, p) => ({ removed: { objects: t.removed.objects + p.removed.objects, bytes: t.removed.bytes + p.removed.bytes }, stays: { objects: t.stays.objects + p.stays.objects, bytes: t.stays.bytes + p.stays.bytes } }), { removed: { objects: 0, bytes: 0 }, stays: { objects: 0, bytes: 0 } });
-  lines.push(`total: ${verb} ${renderUsage(total.removed)}; ${renderUsage(total.stays)} ${r.dryRun ? 'would stay' : 'stay'}`);
-  lines.push(`git is untouched (commits, refs, trailers, pointers): fedgit log and status read every round.`);
+  const sum = (pick: (p: RepositoryPrune) => LfsStoreUsage): LfsStoreUsage =>
+    r.repositories.map(pick).reduce((t, u) => ({ objects: t.objects + u.objects, bytes: t.bytes + u.bytes }), { objects: 0, bytes: 0 });
+  lines.push(`total: ${verb} ${renderUsage(sum((p) => p.removed))}; ${renderUsage(sum((p) => p.stays))} ${r.dryRun ? 'would stay' : 'stay'}`);
+  lines.push('git is untouched (commits, refs, trailers, pointers): fedgit log and status read every round.');
   if (r.repositories.some((p) => !p.mirror)) lines.push(`fedgit audit recomputes ${renderRounds(oldest + 1, r.headRound)} (a merge's audit also reads the model of the round before); an older round's audit fails naming the missing object until its file is restored into lfs/objects (docs/lfs.md, "Retention").`);
   if (r.repositories.some((p) => p.mirror)) lines.push('A mirror downloads a pruned object again from its server when something reads it; the server\'s own store is pruned by its admin (docs/lfs.md).');
   return lines.join('\n');
