@@ -17,6 +17,7 @@ import { readRounds, renderRounds } from './commands/log.js';
 import { auditCommit, renderAudit } from './commands/audit.js';
 import { noiseAuditOptions } from './commands/noise-seed-flags.js';
 import { renderStatus } from './commands/status.js';
+import { parseKeepRounds, pruneLfsObjects, renderPrune } from './commands/prune.js';
 import { readFinalTag } from './store/federation.js';
 import type { SetupPlan } from './commands/setup.js';
 
@@ -34,6 +35,8 @@ const USAGE = `usage: fedgit <command> [options]
   noise-seed --round N --out FILE   (the aggregator's operator) write one merged round's DP noise seed (0600) for an auditor
       [--noise-secret FILE] [--plan ID]   the secret: this file, else the aggregator config's noiseSecret, else its default  [--repos repos | --config FILE]
   status                  where every participant stands           [--repos repos | --config FILE]
+  prune --keep-rounds K   (a plan with lfs:) remove from this machine's LFS stores the objects only rounds older than the newest K (≥ 2) need;
+      [--plan ID] [--dry-run]   commits, trailers and pointers stay                       [--repos repos | --config FILE]
   report [--plan ID] [--out report.html] [--experiment comparison.json]   one self-contained HTML page of the plan, from git [--repos repos | --config FILE]
   serve [--port 8470] [--host 127.0.0.1] [--plan ID]   the same page, live (read-only)    [--repos repos | --config FILE]
   setup <plan.yaml> --base-url URL [--owner fedgit]   what the plan needs on a git server (repositories, users, permissions, webhooks)
@@ -87,6 +90,8 @@ const OPTIONS = {
   'noise-seed-file': { type: 'string' },
   'noise-secret': { type: 'string' },
   round: { type: 'string' },
+  'keep-rounds': { type: 'string' },
+  'dry-run': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -185,6 +190,14 @@ async function statusCommand({ flags, deps }: Invocation): Promise<number> {
   return 0;
 }
 
+async function pruneCommand({ flags, deps }: Invocation): Promise<number> {
+  const keepRounds = parseKeepRounds(flags['keep-rounds']);
+  const where = await whereFrom(flags);
+  const plan = await loadPlan(where, deps.registries, flags.plan);
+  console.log(renderPrune(await pruneLfsObjects(where, plan, { keepRounds, dryRun: flags['dry-run'] ?? false })));
+  return 0;
+}
+
 /** Prints what the plan needs on a git server; with --apply, creates it on Gitea. */
 async function setupCommand({ flags, positionals, deps }: Invocation): Promise<number> {
   const planFile = positionals[0];
@@ -235,6 +248,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   audit: auditCommand,
   'noise-seed': noiseSeedCommand,
   status: statusCommand,
+  prune: pruneCommand,
   report: reportCommand('report'),
   serve: reportCommand('serve'),
   setup: setupCommand,

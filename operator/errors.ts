@@ -124,6 +124,17 @@ export class NotFound extends FedgitError {
   }
 }
 
+/**
+ * A checkpoint's Git LFS object is in neither the repository's own store nor, for a mirror, on its
+ * server: a retention policy (`fedgit prune`, or a server admin's) may have removed it. Restoring
+ * the file under its oid makes the checkpoint readable again (docs/lfs.md, "Retention").
+ */
+export class LfsObjectMissing extends FedgitError {
+  constructor(message: string, data: { oid: string } & Record<string, unknown>) {
+    super('LFS_OBJECT_MISSING', message, data);
+  }
+}
+
 /** An app (built-in or external command) failed; the edge retries with back-off. */
 export class AppFailed extends FedgitError {
   constructor(message: string, data: Record<string, unknown> = {}, options?: { cause?: unknown }) {

@@ -69,6 +69,7 @@ test('two aggregators racing for one commit: the loser\'s compare-and-swap fails
   const opener = createOpener();
   const racing: RepositoryOpener = {
     open: (location) => opener.open(location),
+    openExisting: (location) => opener.openExisting(location),
     markRemotesStale: () => opener.markRemotesStale(),
     async require(location, what) {
       const repo = await opener.require(location, what);

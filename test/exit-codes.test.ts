@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import {
-  Aborted, AppFailed, CheckpointCorrupt, ConfigInvalid, DataInvalid, EXIT, FedgitError, NotFound, PlanInvalid,
+  Aborted, AppFailed, CheckpointCorrupt, ConfigInvalid, DataInvalid, EXIT, FedgitError, LfsObjectMissing, NotFound, PlanInvalid,
   RefConflict, RefInvalid, RefLocked, RefUnreadable, RunTimedOut, SetupFailed, UnknownComponent, UsageError,
 } from '../operator/errors.js';
 import { KeyFileRefused, KeyInvalid, StatementInvalid } from '../operator/trust/errors.js';
@@ -39,6 +39,7 @@ const CASES: readonly Case[] = [
   { error: new RefLocked('r', { lockFile: 'x.lock' }), exit: EXIT.failed, fatal: false },
   { error: new RefUnreadable('r', { ref: 'x', gitdir: 'g' }), exit: EXIT.failed, fatal: false },
   { error: new CheckpointCorrupt('c'), exit: EXIT.failed, fatal: false },
+  { error: new LfsObjectMissing('l', { oid: 'a'.repeat(64) }), exit: EXIT.failed, fatal: false },
   { error: new AppFailed('a'), exit: EXIT.failed, fatal: false },
   { error: new Aborted(), exit: EXIT.failed, fatal: false },
   { error: new RunTimedOut('t', { plan: 'p', timeoutMs: 1 }), exit: EXIT.failed, fatal: false },

@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { parsePointer, renderPointer } from '../operator/lfs/pointer.js';
 import { lfsObjectPath, readLfsObject, receiveLfsObject, sweepStaleLfsTemp, writeLfsObject } from '../operator/lfs/object-store.js';
 import { Repository } from '../operator/git/repository.js';
-import { CheckpointCorrupt, NotFound, PlanInvalid } from '../operator/errors.js';
+import { CheckpointCorrupt, LfsObjectMissing, PlanInvalid } from '../operator/errors.js';
 import { parsePlan } from '../operator/plan/plan.js';
 import { auditCommit } from '../operator/commands/audit.js';
 import { WEIGHTS_FILE } from '../operator/git/names.js';
@@ -62,7 +62,7 @@ test('objects live at lfs/objects/<aa>/<bb>/<oid>, are read back verified, and a
   await assert.rejects(readLfsObject(dir, pointer, 'weights.safetensors of x'), (e: Error) => e instanceof CheckpointCorrupt && /weights\.safetensors of x: LFS object [0-9a-f]{64} .* does not hash to its name: damaged on disk/.test(e.message));
   await writeFile(file, content.subarray(1));
   await assert.rejects(readLfsObject(dir, pointer, 'w'), /has 3145734 bytes, its pointer says 3145735/);
-  await assert.rejects(readLfsObject(dir, { oid: OID, size: 3 }, 'w'), (e: Error) => e instanceof NotFound && /is not in .*lfs\/objects/.test(e.message));
+  await assert.rejects(readLfsObject(dir, { oid: OID, size: 3 }, 'w'), (e: Error) => e instanceof LfsObjectMissing && /^w: LFS object ba78[0-9a-f]{60} is not in this repository's store; a retention policy \(fedgit prune\) may have pruned it: restore it as .*\/lfs\/objects\/ba\/78\/ba78[0-9a-f]{60} \(docs\/lfs\.md\)$/.test(e.message));
 });
 
 test('an incoming object that does not match its pointer is not stored', async (t) => {

@@ -18,7 +18,7 @@ import { PASSWORDS, baseUrl, participantDir, publishPlan, startFederation } from
 import { exited } from './helpers/temp.js';
 import { createOpener } from '../operator/store/open-repository.js';
 import { LfsClient, LfsDenied } from '../operator/remote/lfs-client.js';
-import { CheckpointCorrupt, NotFound } from '../operator/errors.js';
+import { CheckpointCorrupt, LfsObjectMissing } from '../operator/errors.js';
 import { SILENT } from '../operator/runtime/silent-log.js';
 import { HttpRequestFailed } from '../operator/remote/http-client.js';
 import { parsePlan } from '../operator/plan/plan.js';
@@ -146,7 +146,7 @@ test('an object pruned from the server (retention) is reported as such; the comm
   const reader = await openGlobal(path.join(dir, 'reader'));
   await reader.refresh();
   assert.deepEqual((await reader.readCommit(commit)).trailers, [['Fedgit-Round', '1']]);
-  await assert.rejects(reader.readFile(commit, 'weights.safetensors'), (e: Error) => e instanceof NotFound && new RegExp(`LFS object ${sha256(weights)} is not on http://127\\.0\\.0\\.1:\\d+/global\\.git/info/lfs \\(Object does not exist\\); a retention policy may have pruned it`).test(e.message));
+  await assert.rejects(reader.readFile(commit, 'weights.safetensors'), (e: Error) => e instanceof LfsObjectMissing && new RegExp(`LFS object ${sha256(weights)} is not on http://127\\.0\\.0\\.1:\\d+/global\\.git/info/lfs \\(Object does not exist\\); a retention policy may have pruned it`).test(e.message));
 });
 
 test('an update whose object cannot be fetched while the server is down is not refused: the merge waits and reads it later', async (t) => {

@@ -20,10 +20,18 @@ import { releaseMemory } from '../runtime/release-memory.js';
 import { STATE_FILE, parseState, readStateAfter, readStateFile, stateBytes } from '../store/strategy-state.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from '../store/records.js';
 import { escapeUntrusted } from '../text/untrusted.js';
+import { LfsObjectMissing } from '../errors.js';
 import type { Registries } from '../runtime/registries.js';
 import { openForReading, type Where } from './locate.js';
 import { deriveNoiseSeed, noiseCommitment, SEED_BYTES } from '../privacy/gaussian-noise.js';
 import { privacyTrailerValues } from '../privacy/accounting.js';
+
+/**
+ * How much of a failure's reason an audit line keeps: enough for a missing LFS object's whole
+ * message (file, commit, oid, where the file belongs, what to do), still bounded for reasons built
+ * from what an edge wrote.
+ */
+const REASON_CHARS = 1000;
 
 export type AuditCheck = { readonly ok: boolean; readonly what: string };
 export type AuditReport = { readonly ok: boolean; readonly commit: string; readonly round: number | undefined; readonly checks: readonly AuditCheck[] };
@@ -63,9 +71,18 @@ export async function auditCommit(where: Where, registries: Registries, spec: st
   const { app } = plan.plan;
   const architecture = registries.apps.architecture(app.id, app.options);
   check(record.architecture === architecture, `architecture ${record.architecture} is the plan's ${architecture}`);
-  const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check, ...noiseSeedOption(options, plan.id, record.round) };
-  checkAggregatorSignature(audit);
-  await (record.round === 0 ? auditRoundZero(audit) : auditMerge(audit));
+  try {
+    const audit: Audit = { where, registries, global, oid, record, plan, stored: await global.readFile(oid, WEIGHTS_FILE), meta: { planId: plan.id, round: record.round, architecture }, check, ...noiseSeedOption(options, plan.id, record.round) };
+    checkAggregatorSignature(audit);
+    await (record.round === 0 ? auditRoundZero(audit) : auditMerge(audit));
+  } catch (e) {
+    // A checkpoint the recomputation needs is gone (pruned by a retention policy): the audit fails
+    // and says which object, never passes or blames the merge. Updates that are missing are already
+    // listed by their own check; this is the merge's own weights or state, the previous model, or a
+    // pretrained source.
+    if (!(e instanceof LfsObjectMissing)) throw e;
+    check(false, `every checkpoint the audit reads is stored: ${escapeUntrusted(e.message, REASON_CHARS)}`);
+  }
   return report(record.round);
 }
 
@@ -182,7 +199,7 @@ export async function previousState({ global, check }: Audit, parent: GlobalReco
     check(true, parent.round === 0 ? 'the optimiser starts from zero state (the parent is round 0)' : `parent ${shortId(parent.oid)} holds the optimiser state after step ${state!.step}`);
     return state;
   } catch (e) {
-    check(false, `parent ${shortId(parent.oid)} holds a readable optimiser state: ${escapeUntrusted((e as Error).message)}`);
+    check(false, `parent ${shortId(parent.oid)} holds a readable optimiser state: ${escapeUntrusted((e as Error).message, REASON_CHARS)}`);
     return undefined;
   }
 }
@@ -248,7 +265,7 @@ async function auditCommitOf<T>({ where, registries, record, plan, check }: Audi
     record: committed,
     async load() {
       const loaded = await loader(repo, plan, committed, spec);
-      return check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason)}`}`) && loaded.ok ? loaded.update : null;
+      return check(loaded.ok, `${m.edge}@${shortId(m.commit)}${signedBy} passes every check of an update${loaded.ok ? '' : `: ${escapeUntrusted(loaded.reason, REASON_CHARS)}`}`) && loaded.ok ? loaded.update : null;
     },
   };
 }

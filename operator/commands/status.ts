@@ -6,6 +6,7 @@ import { deadlineOf } from '../reconcile/aggregator-decide.js';
 import { renderTable } from './table.js';
 import { openForReading, type Where } from './locate.js';
 import { readDiskUsage, renderBytes, type DiskUsage } from '../git/disk-usage.js';
+import { readLfsStoreUsage } from '../lfs/object-store.js';
 
 export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Date.now()): Promise<string> {
   const edges = plan.plan.edges.map((e) => e.name);
@@ -48,7 +49,8 @@ export async function renderStatus(where: Where, plan: CommittedPlan, nowMs = Da
 
 /**
  * What the repositories take on disk (this machine's copies; every plan's rounds together), and per
- * round of this plan: each round adds a model to the global repository and one to every edge's.
+ * round of this plan: each round adds a model to the global repository and one to every edge's;
+ * with LFS, the models are counted apart, as the objects (and their count) in `lfs/objects`.
  */
 async function storageLine(globalDir: string, edgeDirs: readonly string[], round: number | undefined): Promise<string> {
   const total = (u: DiskUsage) => u.loose + u.packed;
@@ -56,5 +58,10 @@ async function storageLine(globalDir: string, edgeDirs: readonly string[], round
   const edges = await Promise.all(edgeDirs.map(readDiskUsage));
   const edgeBytes = edges.reduce((sum, u) => sum + total(u), 0);
   const perRound = round !== undefined ? ` (~${renderBytes(total(global) / (round + 1))} per global commit of ${round + 1})` : '';
-  return `storage: global repository ${renderBytes(total(global))}${perRound}, ${renderBytes(global.packed)} of it packed; edge repositories ${renderBytes(edgeBytes)} together`;
+  const line = `storage: global repository ${renderBytes(total(global))}${perRound}, ${renderBytes(global.packed)} of it packed; edge repositories ${renderBytes(edgeBytes)} together`;
+  // A plan with `lfs:` keeps its checkpoints beside git, in lfs/objects (what `fedgit prune` trims).
+  const lfsGlobal = await readLfsStoreUsage(globalDir);
+  const lfsEdges = (await Promise.all(edgeDirs.map(readLfsStoreUsage))).reduce((sum, u) => ({ objects: sum.objects + u.objects, bytes: sum.bytes + u.bytes }), { objects: 0, bytes: 0 });
+  if (lfsGlobal.objects + lfsEdges.objects === 0) return line;
+  return `${line}; LFS objects: global ${renderBytes(lfsGlobal.bytes)} (${lfsGlobal.objects}), edges ${renderBytes(lfsEdges.bytes)} (${lfsEdges.objects})`;
 }

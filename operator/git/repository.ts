@@ -6,7 +6,7 @@ import { hasObject, readObject, writeObject, type ReadLimits } from './objects.j
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
 import { DEFAULT_BRANCH, LFS_ATTRIBUTES_FILE, isLfsFile, parseTrailers, renderLfsAttributes } from './names.js';
-import { looksLikePointer, parsePointer, renderPointer, type LfsPointer } from '../lfs/pointer.js';
+import { MAX_POINTER_BYTES, looksLikePointer, parsePointer, renderPointer, type LfsPointer } from '../lfs/pointer.js';
 import { hasLfsObject, readLfsObject, writeLfsObject } from '../lfs/object-store.js';
 
 /** Commits and trees fedgit writes are a few KiB; one that announces more is refused unread. */
@@ -153,6 +153,34 @@ export class Repository {
     if (blob.type !== 'blob') throw new CheckpointCorrupt(`${name} in ${commitOid} is not a blob`, { commit: commitOid });
     if (!isLfsFile(name) || !looksLikePointer(blob.content)) return blob.content;
     return this.readLfs(parsePointer(blob.content, `${name} of ${commitOid} in ${this.location}`), `${name} of ${commitOid}`, limits);
+  }
+
+  /** Whether the commit's tree has the file; neither its blob nor its LFS object is read. */
+  async hasFile(commitOid: string, name: string): Promise<boolean> {
+    const commit = await this.readCommit(commitOid);
+    return (await this.readTree(commit.tree)).some((e) => e.name === name);
+  }
+
+  /**
+   * The Git LFS pointers a commit holds in place of checkpoints, read from git alone (no object is
+   * read or fetched). A checkpoint that is a plain blob, or a blob that is no valid pointer, names
+   * no object and is left out.
+   */
+  async readLfsPointers(commitOid: string): Promise<Array<{ readonly name: string; readonly pointer: LfsPointer }>> {
+    const commit = await this.readCommit(commitOid);
+    const found = [];
+    for (const entry of await this.readTree(commit.tree)) {
+      if (!isLfsFile(entry.name)) continue;
+      // A plain-blob checkpoint is refused unread by the limit; only pointer-sized blobs are read.
+      const blob = await readObject(this.gitdir, entry.oid, { maxBytes: MAX_POINTER_BYTES - 1 }).catch(() => undefined);
+      if (!blob || blob.type !== 'blob' || !looksLikePointer(blob.content)) continue;
+      try {
+        found.push({ name: entry.name, pointer: parsePointer(blob.content, `${entry.name} of ${commitOid}`) });
+      } catch {
+        /* a malformed pointer names no readable object */
+      }
+    }
+    return found;
   }
 
   private async readLfs(pointer: LfsPointer, source: string, limits: ReadLimits): Promise<Buffer> {

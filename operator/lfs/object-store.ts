@@ -7,9 +7,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { CheckpointCorrupt, NotFound } from '../errors.js';
+import { CheckpointCorrupt, LfsObjectMissing, NotFound } from '../errors.js';
 import type { LfsPointer } from './pointer.js';
 
 const CHUNK_BYTES = 1024 * 1024;
@@ -104,7 +104,9 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
   try {
     handle = await open(file, 'r');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFound(`${source}: LFS object ${pointer.oid} is not in ${path.join(gitdir, 'lfs', 'objects')}`, { oid: pointer.oid, gitdir });
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new LfsObjectMissing(`${source}: LFS object ${pointer.oid} is not in this repository's store; a retention policy (fedgit prune) may have pruned it: restore it as ${file} (docs/lfs.md)`, { oid: pointer.oid, gitdir });
+    }
     throw e;
   }
   try {
@@ -128,6 +130,50 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
 /** A stream of the stored object's bytes (for an upload; the receiver checks the hash). */
 export function openLfsObject(gitdir: string, oid: string): fs.ReadStream {
   return fs.createReadStream(lfsObjectPath(gitdir, oid), { highWaterMark: CHUNK_BYTES });
+}
+
+/** The size of the stored file under `oid`, or null when there is none (nothing is read). */
+export async function storedLfsObjectBytes(gitdir: string, oid: string): Promise<number | null> {
+  return stat(lfsObjectPath(gitdir, oid)).then((s) => (s.isFile() ? s.size : null), () => null);
+}
+
+/**
+ * Removes one object from the store and returns the bytes it took, or null when it was not there.
+ * One unlink(2): atomic, so a reader finds either the whole file or none (one that has it open
+ * reads on to the end); nothing is written. The `<aa>/<bb>` folders stay: a writer may be about to
+ * rename a new object into one of them.
+ */
+export async function removeLfsObject(gitdir: string, oid: string): Promise<number | null> {
+  const file = lfsObjectPath(gitdir, oid);
+  const bytes = await storedLfsObjectBytes(gitdir, oid);
+  if (bytes === null) return null;
+  try {
+    await unlink(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw e;
+  }
+  return bytes;
+}
+
+export type LfsStoreUsage = { readonly objects: number; readonly bytes: number };
+
+/** How many objects the store holds and their bytes (files named by an oid under `lfs/objects/<aa>/<bb>/`). */
+export async function readLfsStoreUsage(gitdir: string): Promise<LfsStoreUsage> {
+  const root = path.join(gitdir, 'lfs', 'objects');
+  let objects = 0, bytes = 0;
+  const list = (dir: string) => readdir(dir).catch(() => [] as string[]);
+  for (const a of (await list(root)).filter((d) => /^[0-9a-f]{2}$/.test(d))) {
+    for (const b of (await list(path.join(root, a))).filter((d) => /^[0-9a-f]{2}$/.test(d))) {
+      for (const name of (await list(path.join(root, a, b))).filter((n) => /^[0-9a-f]{64}$/.test(n) && n.startsWith(a + b))) {
+        const size = await storedLfsObjectBytes(gitdir, name);
+        if (size === null) continue;
+        objects++;
+        bytes += size;
+      }
+    }
+  }
+  return { objects, bytes };
 }
 
 /** A temporary file older than this was left by a killed writer or download. */

@@ -9,7 +9,7 @@
  * storage service) gets only the `header` map the server handed out with it.
  */
 import type http from 'node:http';
-import { FedgitError, NotFound } from '../errors.js';
+import { FedgitError, LfsObjectMissing } from '../errors.js';
 import type { Log } from '../contracts.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { LfsPointer } from '../lfs/pointer.js';
@@ -67,7 +67,7 @@ export class LfsClient {
   /** Downloads one object into `gitdir`'s store, checking its size and SHA-256 on the way. */
   async download(gitdir: string, pointer: LfsPointer, source: string): Promise<void> {
     const [o] = await this.batch('download', [pointer]);
-    if (o!.error?.code === 404) throw new NotFound(`${source}: LFS object ${pointer.oid} is not on ${this.shown} (${escapeUntrusted(o!.error.message, 200)}); a retention policy may have pruned it (docs/lfs.md)`, { oid: pointer.oid });
+    if (o!.error?.code === 404) throw new LfsObjectMissing(`${source}: LFS object ${pointer.oid} is not on ${this.shown} (${escapeUntrusted(o!.error.message, 200)}); a retention policy may have pruned it (docs/lfs.md)`, { oid: pointer.oid });
     if (o!.error) throw new LfsTransferFailed(this.shown, `object ${pointer.oid}: ${o!.error.code} ${escapeUntrusted(o!.error.message, 300)}`, { oid: pointer.oid });
     const action = o!.actions?.download;
     if (!action) throw new LfsTransferFailed(this.shown, `the batch response gives no download action for ${pointer.oid}`, { oid: pointer.oid });

@@ -20,6 +20,8 @@ export type RepositoryOpener = {
   open(location: string): Promise<Repository | null>;
   /** The repository, or NotFound naming `what` (e.g. "the global repository"). */
   require(location: string, what: string): Promise<Repository>;
+  /** The repository if this machine has it already (a local folder, or a mirror made before), else null; never makes a mirror. */
+  openExisting(location: string): Promise<Repository | null>;
   /**
    * A server may have moved: the next refresh of the mirrors of `repository` (a push event's
    * repository name or clone URL), or of every mirror when it names none of them, asks the server.
@@ -45,13 +47,13 @@ export function mirrorName(url: string): string {
 export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
   const cache = new Map<string, Repository>();
   const log: Log = o.log ?? SILENT;
+  const mirrorDir = (location: string) => path.join(o.cacheDir ?? path.resolve('.fedgit-cache'), mirrorName(location));
   const open = async (location: string): Promise<Repository | null> => {
     const known = cache.get(location);
     if (known) return known;
     let repo: Repository;
     if (isRemoteLocation(location)) {
-      const cacheDir = o.cacheDir ?? path.resolve('.fedgit-cache');
-      const mirror = await Repository.ensureBare(path.join(cacheDir, mirrorName(location)));
+      const mirror = await Repository.ensureBare(mirrorDir(location));
       const client = o.http ?? defaultHttpClient();
       repo = new Repository(mirror.gitdir, new RemoteLink(location, client, o.auth, log, { listOnlyWhenStale: o.listOnlyWhenStale ?? false }));
     } else {
@@ -70,6 +72,10 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
       const mirrors = [...cache].filter(([location, repo]) => repo.remote && isRemoteLocation(location));
       const named = repository === undefined ? [] : mirrors.filter(([location]) => servesRepository(location, repository));
       for (const [, repo] of named.length ? named : mirrors) repo.remote!.markStale();
+    },
+    async openExisting(location) {
+      if (isRemoteLocation(location) && !cache.has(location) && !(await Repository.isRepository(mirrorDir(location)))) return null;
+      return open(location);
     },
     async require(location, what) {
       const repo = await open(location);

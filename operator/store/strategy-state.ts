@@ -7,7 +7,7 @@
  * step starts from zero state.
  */
 import type { StrategyState } from '../contracts.js';
-import { CheckpointCorrupt, NotFound } from '../errors.js';
+import { CheckpointCorrupt } from '../errors.js';
 import { renderSafetensors, parseSafetensors } from '../checkpoint/safetensors.js';
 import { shortId } from '../git/names.js';
 import type { Repository } from '../git/repository.js';
@@ -21,14 +21,13 @@ export function stateBytes(state: StrategyState, meta: StateMeta): Buffer {
   return renderSafetensors(state.tensors, { 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round), 'fedgit.strategy': meta.strategy, 'fedgit.step': String(state.step) });
 }
 
-/** The raw state file of a commit, or null when it has none. */
+/**
+ * The raw state file of a commit, or null when it has none. Asked of the tree first: a state whose
+ * LFS object is missing (pruned) is an error naming the object, never read as "no state".
+ */
 export async function readStateFile(repo: Repository, commit: string): Promise<Buffer | null> {
-  try {
-    return await repo.readFile(commit, STATE_FILE);
-  } catch (e) {
-    if (e instanceof NotFound) return null;
-    throw e;
-  }
+  if (!(await repo.hasFile(commit, STATE_FILE))) return null;
+  return repo.readFile(commit, STATE_FILE);
 }
 
 export function parseState(bytes: Uint8Array, source: string): StrategyState {
