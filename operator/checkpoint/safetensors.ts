@@ -33,12 +33,26 @@ function elementCount(shape: readonly number[]): number {
 
 /** Serialise tensors (sorted by name, so equal inputs give equal bytes). */
 export function renderSafetensors(tensors: Tensors, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(safetensorsPieces(tensors, metadata));
+}
+
+/**
+ * The same file as `renderSafetensors`, as its length and header followed by views on the tensors'
+ * own bytes (copies only on a big-endian machine): written piece by piece, a checkpoint never
+ * needs a second copy in memory. The views share the tensors' memory: keep them unchanged until written.
+ */
+export function safetensorsPieces(tensors: Tensors, metadata: Record<string, string> = {}): Uint8Array[] {
   const entries = new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, count: t.data.length, bytes: asBytes(t.data) }]));
   return renderEntries(entries, F32, metadata);
 }
 
 /** Serialise U64 tensors (two 32-bit words per value, low first), sorted by name. */
 export function renderWordSafetensors(tensors: WordTensors, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(wordSafetensorsPieces(tensors, metadata));
+}
+
+/** `renderWordSafetensors` in pieces, as `safetensorsPieces`. */
+export function wordSafetensorsPieces(tensors: WordTensors, metadata: Record<string, string> = {}): Uint8Array[] {
   for (const [name, t] of tensors) if (t.words.length % 2 !== 0) throw new CheckpointCorrupt(`tensor ${name}: ${t.words.length} words is not two per U64 value`, { tensor: name });
   const entries = new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, count: t.words.length / 2, bytes: asBytes(t.words) }]));
   return renderEntries(entries, U64, metadata);
@@ -46,7 +60,8 @@ export function renderWordSafetensors(tensors: WordTensors, metadata: Record<str
 
 type Entry = { readonly shape: readonly number[]; readonly count: number; readonly bytes: Uint8Array };
 
-function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metadata: Record<string, string>): Buffer {
+/** The 8-byte length and the header in one buffer, then each tensor's bytes, in name order. */
+function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metadata: Record<string, string>): Uint8Array[] {
   const names = [...entries.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = sortedRecord(metadata);
@@ -63,16 +78,10 @@ function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metada
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.allocUnsafe(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let at = 8 + headerBytes.length;
-  for (const name of names) {
-    const bytes = entries.get(name)!.bytes;
-    out.set(bytes, at);
-    at += bytes.length;
-  }
-  return out;
+  const head = Buffer.allocUnsafe(8 + headerBytes.length);
+  head.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(head, 8);
+  return [head, ...names.map((name) => entries.get(name)!.bytes)];
 }
 
 /** The little-endian bytes of 32-bit values (a view on a little-endian machine, a copy otherwise). */

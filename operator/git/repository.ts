@@ -4,6 +4,7 @@ import { stat } from 'node:fs/promises';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { hasObject, readObject, writeObject, type ReadLimits } from './objects.js';
+import { byteLength, piecesOf, type Pieces } from './content.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
 import { DEFAULT_BRANCH, LFS_ATTRIBUTES_FILE, isLfsFile, parseTrailers, renderLfsAttributes } from './names.js';
@@ -127,11 +128,12 @@ export class Repository {
   /**
    * Writes a flat tree of files and a commit over it; moves no ref. `committer` defaults to
    * `author`. With an LFS policy, checkpoints it covers are stored in `lfs/objects` and the tree
-   * holds their pointer files, beside a `.gitattributes` that names them for `git lfs`.
+   * holds their pointer files, beside a `.gitattributes` that names them for `git lfs`. A file given
+   * in pieces is written from them (operator/git/content.ts).
    */
-  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature; committer?: Signature; lfs?: LfsPolicy }): Promise<string> {
-    const files: Record<string, Uint8Array> = { ...input.files };
-    const inLfs = Object.keys(files).filter((name) => input.lfs && isLfsFile(name) && files[name]!.length >= input.lfs.minBytes);
+  async writeCommit(input: { files: Record<string, Uint8Array | Pieces>; parents: readonly string[]; message: string; author: Signature; committer?: Signature; lfs?: LfsPolicy }): Promise<string> {
+    const files: Record<string, Uint8Array | Pieces> = { ...input.files };
+    const inLfs = Object.keys(files).filter((name) => input.lfs && isLfsFile(name) && byteLength(piecesOf(files[name]!)) >= input.lfs.minBytes);
     for (const name of inLfs) files[name] = renderPointer(await writeLfsObject(this.gitdir, files[name]!));
     if (inLfs.length > 0) files[LFS_ATTRIBUTES_FILE] = Buffer.from(renderLfsAttributes(inLfs), 'utf8');
     const entries = [];

@@ -1,14 +1,69 @@
 /**
- * Reads a loose object whose zlib stream holds only stored (uncompressed) blocks — how fedgit
- * writes weights — straight from the file into one buffer of the announced size: no inflate
- * stream and no chunk per megabyte left for the garbage collector, so reading a 50 MB update
- * costs 50 MB. Returns null at the first compressed block (objects other tools wrote); the caller
- * then inflates the file as usual. RFC 1950 (zlib) and RFC 1951 §3.2.4 (stored blocks).
+ * Loose objects whose zlib stream holds only stored (uncompressed) blocks — how fedgit writes
+ * weights. Written from the object's pieces, with no deflate stream and no copy of the content.
+ * Read straight from the file into one buffer of the announced size: no inflate stream and no
+ * chunk per megabyte left for the garbage collector, so reading a 50 MB update costs 50 MB. The
+ * reader returns null at the first compressed block (objects other tools wrote); the caller then
+ * inflates the file as usual. RFC 1950 (zlib) and RFC 1951 §3.2.4 (stored blocks).
  */
 import { createHash } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import type { GitObject, ObjectType } from './objects.js';
 import { parseObjectHeader } from './object-header.js';
+import { slices, writeParts, type Pieces } from './content.js';
+
+/** CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (no dictionary, level "fastest", header checksum). */
+const ZLIB_HEADER = Buffer.from([0x78, 0x01]);
+const MAX_STORED_BLOCK = 0xffff;
+
+/** Writes `<type> <size>\0` and the content (`pieces`, header first) to a new file as a stored zlib stream. */
+export async function writeStoredLoose(file: string, pieces: Pieces): Promise<void> {
+  const handle = await open(file, 'wx', 0o444);
+  try {
+    await writeParts(handle, storedStream(pieces));
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The zlib stream: a stored block per slice of at most 64 KiB, an empty final block, the Adler-32. */
+function* storedStream(pieces: Pieces): Generator<Uint8Array> {
+  yield ZLIB_HEADER;
+  let adler = 1;
+  for (const slice of slices(pieces, MAX_STORED_BLOCK)) {
+    yield storedBlockHead(slice.length, false);
+    yield slice;
+    adler = adler32(adler, slice);
+  }
+  yield storedBlockHead(0, true);
+  const trailer = Buffer.alloc(4);
+  trailer.writeUInt32BE(adler);
+  yield trailer;
+}
+
+function storedBlockHead(length: number, final: boolean): Buffer {
+  const head = Buffer.alloc(5);
+  head[0] = final ? 1 : 0;
+  head.writeUInt16LE(length, 1);
+  head.writeUInt16LE(length ^ 0xffff, 3);
+  return head;
+}
+
+/** RFC 1950 §8.2, reduced every 5552 bytes (the most that cannot overflow before the modulo). */
+function adler32(state: number, bytes: Uint8Array): number {
+  let a = state & 0xffff;
+  let b = state >>> 16;
+  for (let at = 0; at < bytes.length; ) {
+    const end = Math.min(at + 5552, bytes.length);
+    for (; at < end; at++) {
+      a += bytes[at]!;
+      b += a;
+    }
+    a %= 65521;
+    b %= 65521;
+  }
+  return ((b << 16) | a) >>> 0;
+}
 
 type Fail = (why: string) => Error;
 
