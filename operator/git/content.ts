@@ -1,6 +1,7 @@
 /**
  * A file's bytes as consecutive pieces — a checkpoint's header, then views on its tensors — so
- * that it can be hashed and written without first being copied into one buffer of its size.
+ * that it can be hashed and written without first being copied into one buffer of its size; and
+ * read the same way, a window at a time, by a sink.
  */
 import { createHash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
@@ -47,4 +48,20 @@ export async function writeAll(handle: FileHandle, chunks: Uint8Array[], bytes: 
   const { bytesWritten } = await handle.writev(chunks);
   // writev(2) on a regular file writes everything unless the disk is full or a size limit is reached: then it is short, an error here, never half an object.
   if (bytesWritten !== bytes) throw new Error(`short write (${bytesWritten} of ${bytes} bytes)`);
+}
+
+/** Takes a file's content in order, a window at a time; a window is reused once the call returns. */
+export type ContentSink = (bytes: Uint8Array) => void;
+
+/** A sink that copies the content into one buffer of `size` bytes, returned by `content()`. */
+export function collect(size: number): { sink: ContentSink; content: () => Buffer } {
+  const content = Buffer.allocUnsafe(size);
+  let filled = 0;
+  return {
+    sink: (bytes) => {
+      content.set(bytes, filled);
+      filled += bytes.length;
+    },
+    content: () => content,
+  };
 }

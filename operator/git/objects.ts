@@ -22,7 +22,7 @@ import zlib from 'node:zlib';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { packedObjectSize } from './pack-entry-size.js';
-import { readStoredLoose, writeStoredLoose } from './stored-object.js';
+import { readStoredLoose, streamStoredLoose, writeStoredLoose, type OpenContent } from './stored-object.js';
 import { byteLength, digestHex, piecesOf, type Pieces } from './content.js';
 import { parseObjectHeader } from './object-header.js';
 
@@ -99,6 +99,57 @@ export async function readObject(gitdir: string, oid: string, limits: ReadLimits
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return readPackedObject(gitdir, oid, limits);
     throw new CheckpointCorrupt(`object ${oid} in ${gitdir} is not a valid zlib stream`, { oid, gitdir }, { cause });
   }
+}
+
+/**
+ * `readObject` a window at a time: the content goes to the sink `open` returns once the type and
+ * size are known. Big loose objects of stored blocks (fedgit's) are read from the file in 1 MiB
+ * windows, never whole; any other object is read whole and handed over in one window. Every check
+ * of `readObject` applies, the hash only after the last window: nothing taken may be trusted before
+ * this resolves.
+ */
+export async function streamObject(gitdir: string, oid: string, limits: ReadLimits, open: OpenContent): Promise<void> {
+  if (await streamStoredObject(gitdir, oid, limits, open)) return;
+  const object = await readObject(gitdir, oid, limits);
+  open(object.type, object.content.length)(object.content);
+}
+
+/** False, with nothing handed over, when the object is not a big loose file of stored blocks. */
+async function streamStoredObject(gitdir: string, oid: string, limits: ReadLimits, open: OpenContent): Promise<boolean> {
+  if (!/^[0-9a-f]{40}$/.test(oid)) return false;
+  const file = loosePath(gitdir, oid);
+  const fail = (why: string) => new CheckpointCorrupt(`object ${oid} (${file}) ${why}`, { oid, file });
+  try {
+    if ((await stat(file)).size <= WHOLE_FILE_BYTES) return false;
+    const sha1 = await streamStoredLoose(file, limits.maxBytes, fail, passingThrough(open));
+    if (sha1 === null) return false;
+    if (sha1 !== oid) throw fail('does not hash to its name');
+    return true;
+  } catch (cause) {
+    if (cause instanceof SinkFailure) throw cause.error;
+    if (cause instanceof CheckpointCorrupt) throw cause;
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new CheckpointCorrupt(`object ${oid} in ${gitdir} is not a valid zlib stream`, { oid, gitdir }, { cause });
+  }
+}
+
+/** What a sink threw, carried past the reader's own error handling unchanged. */
+class SinkFailure {
+  constructor(readonly error: unknown) {}
+}
+
+function passingThrough(open: OpenContent): OpenContent {
+  const marked = <T>(run: () => T): T => {
+    try {
+      return run();
+    } catch (error) {
+      throw new SinkFailure(error);
+    }
+  };
+  return (type, size) => {
+    const sink = marked(() => open(type, size));
+    return (bytes) => marked(() => sink(bytes));
+  };
 }
 
 async function readLooseObject(file: string, oid: string, limits: ReadLimits): Promise<GitObject> {

@@ -1,16 +1,18 @@
 /**
  * Loose objects whose zlib stream holds only stored (uncompressed) blocks — how fedgit writes
  * weights. Written from the object's pieces, with no deflate stream and no copy of the content.
- * Read straight from the file into one buffer of the announced size: no inflate stream and no
- * chunk per megabyte left for the garbage collector, so reading a 50 MB update costs 50 MB. The
- * reader returns null at the first compressed block (objects other tools wrote); the caller then
- * inflates the file as usual. RFC 1950 (zlib) and RFC 1951 §3.2.4 (stored blocks).
+ * Read from the file a 1 MiB window at a time, with no inflate stream and no chunk per megabyte
+ * left for the garbage collector: into one buffer of the announced size (reading a 50 MB update
+ * costs 50 MB), or into a sink that never holds the whole (the merge). The block headers are
+ * read first: when one is compressed (objects other tools wrote) the reader returns null before
+ * handing anything over, and the caller inflates the file as usual. RFC 1950 (zlib) and
+ * RFC 1951 §3.2.4 (stored blocks).
  */
 import { createHash } from 'node:crypto';
-import { open, type FileHandle } from 'node:fs/promises';
+import { open as openFile, type FileHandle } from 'node:fs/promises';
 import type { GitObject, ObjectType } from './objects.js';
 import { parseObjectHeader } from './object-header.js';
-import { slices, writeParts, type Pieces } from './content.js';
+import { collect, slices, writeParts, type ContentSink, type Pieces } from './content.js';
 
 /** CMF 0x78 (deflate, 32 KiB window), FLG 0x01 (no dictionary, level "fastest", header checksum). */
 const ZLIB_HEADER = Buffer.from([0x78, 0x01]);
@@ -18,7 +20,7 @@ const MAX_STORED_BLOCK = 0xffff;
 
 /** Writes `<type> <size>\0` and the content (`pieces`, header first) to a new file as a stored zlib stream. */
 export async function writeStoredLoose(file: string, pieces: Pieces): Promise<void> {
-  const handle = await open(file, 'wx', 0o444);
+  const handle = await openFile(file, 'wx', 0o444);
   try {
     await writeParts(handle, storedStream(pieces));
   } finally {
@@ -81,59 +83,105 @@ async function readExactly(handle: FileHandle, position: number, into: Buffer, a
 export type StoredRead = GitObject & { readonly sha1: string };
 
 export async function readStoredLoose(file: string, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
-  const handle = await open(file, 'r');
+  let object: { type: ObjectType; content: () => Buffer } | undefined;
+  const sha1 = await streamStoredLoose(file, maxBytes, fail, (type, size) => {
+    const collected = collect(size);
+    object = { type, content: collected.content };
+    return collected.sink;
+  });
+  return sha1 === null ? null : { type: object!.type, content: object!.content(), sha1 };
+}
+
+/** Receives an object's type and size once its header is read, and returns the sink for its content. */
+export type OpenContent = (type: ObjectType, size: number) => ContentSink;
+
+const WINDOW_BYTES = 1024 * 1024;
+
+/**
+ * The object's content handed to `open`'s sink in windows of 1 MiB, read from the file's stored
+ * blocks; returns the SHA-1 of header and content, which the caller compares with the object's
+ * name once the last window is in. Null, before anything is handed over, when a block is compressed.
+ */
+export async function streamStoredLoose(file: string, maxBytes: number | undefined, fail: Fail, open: OpenContent): Promise<string | null> {
+  const handle = await openFile(file, 'r');
   try {
-    const head = Buffer.alloc(2);
-    await readExactly(handle, 0, head, 0, 2, fail);
-    // CM 8 (deflate), no preset dictionary, header checksum (RFC 1950 §2.2).
-    if ((head[0]! & 0x0f) !== 8 || (head[1]! & 0x20) !== 0 || (head[0]! * 256 + head[1]!) % 31 !== 0) return null;
-    return await readStoredBlocks(handle, 2, maxBytes, fail);
+    const blocks = await storedBlocks(handle, fail);
+    return blocks && (await readBlocks(handle, blocks, objectReader(maxBytes, fail, open), fail));
   } finally {
     await handle.close();
   }
 }
 
-async function readStoredBlocks(handle: FileHandle, start: number, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
-  const hash = createHash('sha1');
-  const blockHead = Buffer.alloc(5);
-  let position = start;
-  let header = Buffer.alloc(0);
-  let object: { type: ObjectType; content: Buffer } | undefined;
-  let filled = 0;
-  for (let final = false; !final; ) {
-    await readExactly(handle, position, blockHead, 0, 5, fail);
-    final = (blockHead[0]! & 1) === 1;
-    if (((blockHead[0]! >> 1) & 3) !== 0) return null;
-    const length = blockHead.readUInt16LE(1);
-    if ((length ^ blockHead.readUInt16LE(3)) !== 0xffff) throw fail('is not a valid zlib stream (a stored block\'s length check fails)');
-    position += 5;
-    if (object) {
-      if (filled + length > object.content.length) throw fail('is longer than its header says');
-      await readExactly(handle, position, object.content, filled, length, fail);
-      hash.update(object.content.subarray(filled, filled + length));
-      filled += length;
-    } else {
-      const data = Buffer.allocUnsafe(length);
-      await readExactly(handle, position, data, 0, length, fail);
-      hash.update(data);
-      header = Buffer.concat([header, data]);
-      const started = startObject(header, maxBytes, fail);
-      if (started) ({ object, filled } = started);
-    }
-    position += length;
+type Block = { readonly position: number; readonly length: number };
+
+/** Where each stored block's bytes are, from the block headers alone; null at the first compressed block. */
+async function storedBlocks(handle: FileHandle, fail: Fail): Promise<Block[] | null> {
+  const head = Buffer.alloc(5);
+  await readExactly(handle, 0, head, 0, 2, fail);
+  // CM 8 (deflate), no preset dictionary, header checksum (RFC 1950 §2.2).
+  if ((head[0]! & 0x0f) !== 8 || (head[1]! & 0x20) !== 0 || (head[0]! * 256 + head[1]!) % 31 !== 0) return null;
+  const blocks: Block[] = [];
+  for (let position = 2, final = false; !final; ) {
+    await readExactly(handle, position, head, 0, 5, fail);
+    final = (head[0]! & 1) === 1;
+    if (((head[0]! >> 1) & 3) !== 0) return null;
+    const length = head.readUInt16LE(1);
+    if ((length ^ head.readUInt16LE(3)) !== 0xffff) throw fail('is not a valid zlib stream (a stored block\'s length check fails)');
+    blocks.push({ position: position + 5, length });
+    position += 5 + length;
   }
-  if (!object) throw fail('is empty or has no header');
-  if (filled !== object.content.length) throw fail(`is truncated (${filled} of ${object.content.length} bytes)`);
-  return { ...object, sha1: hash.digest('hex') };
+  return blocks;
 }
 
-/** Once the `<type> <size>\0` header is in, the object's buffer with what followed the header in it. */
-function startObject(header: Buffer, maxBytes: number | undefined, fail: Fail): { object: { type: ObjectType; content: Buffer }; filled: number } | null {
-  const parsed = parseObjectHeader(header, maxBytes, fail);
-  if (!parsed) return null;
-  const rest = header.subarray(parsed.headerBytes);
-  if (rest.length > parsed.size) throw fail('is longer than its header says');
-  const content = Buffer.allocUnsafe(parsed.size);
-  rest.copy(content, 0);
-  return { object: { type: parsed.type, content }, filled: rest.length };
+/** Reads the blocks' bytes a window at a time into `object`; its SHA-1. */
+async function readBlocks(handle: FileHandle, blocks: readonly Block[], object: ObjectReader, fail: Fail): Promise<string> {
+  const window = Buffer.allocUnsafe(WINDOW_BYTES);
+  let filled = 0;
+  for (const { position, length } of blocks) {
+    for (let done = 0; done < length; ) {
+      const n = Math.min(length - done, window.length - filled);
+      await readExactly(handle, position + done, window, filled, n, fail);
+      done += n;
+      filled += n;
+      if (filled < window.length) continue;
+      object.take(window);
+      filled = 0;
+    }
+  }
+  object.take(window.subarray(0, filled));
+  return object.finish();
+}
+
+type ObjectReader = { take(bytes: Uint8Array): void; finish(): string };
+
+/** The `<type> <size>\0` header, then the content into `open`'s sink, all hashed; checks the content's length. */
+function objectReader(maxBytes: number | undefined, fail: Fail, open: OpenContent): ObjectReader {
+  const hash = createHash('sha1');
+  let pending = Buffer.alloc(0);
+  let content: { sink: ContentSink; size: number; filled: number } | undefined;
+  const deliver = (bytes: Uint8Array) => {
+    if (bytes.length === 0) return;
+    if (content!.filled + bytes.length > content!.size) throw fail('is longer than its header says');
+    content!.sink(bytes);
+    content!.filled += bytes.length;
+  };
+  return {
+    take(bytes) {
+      hash.update(bytes);
+      if (content) return deliver(bytes);
+      const start = pending.length ? Buffer.concat([pending, bytes]) : bytes;
+      const header = parseObjectHeader(start, maxBytes, fail);
+      if (!header) {
+        pending = Buffer.from(start);
+        return;
+      }
+      content = { sink: open(header.type, header.size), size: header.size, filled: 0 };
+      deliver(start.subarray(header.headerBytes));
+    },
+    finish() {
+      if (!content) throw fail('is empty or has no header');
+      if (content.filled !== content.size) throw fail(`is truncated (${content.filled} of ${content.size} bytes)`);
+      return hash.digest('hex');
+    },
+  };
 }

@@ -11,7 +11,7 @@ import { mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointCorrupt, NotFound } from '../errors.js';
 import type { LfsPointer } from './pointer.js';
-import { byteLength, digestHex, piecesOf, writeAll, writeParts, type Pieces } from '../git/content.js';
+import { byteLength, collect, digestHex, piecesOf, writeAll, writeParts, type ContentSink, type Pieces } from '../git/content.js';
 
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -100,6 +100,16 @@ export async function receiveLfsObject(gitdir: string, pointer: LfsPointer, chun
  * `verified`: it was checked on arrival a moment ago (a download), so hashing again is skipped.
  */
 export async function readLfsObject(gitdir: string, pointer: LfsPointer, source: string, options: { verified?: boolean } = {}): Promise<Buffer> {
+  const collected = collect(pointer.size);
+  await streamLfsObject(gitdir, pointer, source, collected.sink, options);
+  return collected.content();
+}
+
+/**
+ * `readLfsObject` a 1 MiB window at a time into `sink`, never whole; the hash is checked after the
+ * last window, so nothing taken may be trusted before this resolves.
+ */
+export async function streamLfsObject(gitdir: string, pointer: LfsPointer, source: string, sink: ContentSink, options: { verified?: boolean } = {}): Promise<void> {
   const file = lfsObjectPath(gitdir, pointer.oid);
   let handle;
   try {
@@ -111,16 +121,16 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
   try {
     const { size } = await handle.stat();
     if (size !== pointer.size) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) has ${size} bytes, its pointer says ${pointer.size}`, { oid: pointer.oid, file });
-    const content = Buffer.allocUnsafe(size);
+    const window = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, size));
     const hash = options.verified ? undefined : createHash('sha256');
     for (let at = 0; at < size; ) {
-      const { bytesRead } = await handle.read(content, at, Math.min(CHUNK_BYTES, size - at), at);
+      const { bytesRead } = await handle.read(window, 0, Math.min(window.length, size - at), at);
       if (bytesRead === 0) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) was truncated while being read`, { oid: pointer.oid, file });
-      hash?.update(content.subarray(at, at + bytesRead));
+      hash?.update(window.subarray(0, bytesRead));
+      sink(window.subarray(0, bytesRead));
       at += bytesRead;
     }
     if (hash && hash.digest('hex') !== pointer.oid) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) does not hash to its name: damaged on disk`, { oid: pointer.oid, file });
-    return content;
   } finally {
     await handle.close();
   }

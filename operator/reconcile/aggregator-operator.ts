@@ -15,7 +15,7 @@ import { decideAggregator, type AggregatorAction, type AggregatorObserved } from
 import { updateProblem } from './validate-update.js';
 import { streamMerge, type UpdateSource } from './merge.js';
 import { releaseMemory } from '../runtime/release-memory.js';
-import { loadUpdate } from '../store/load-update.js';
+import { loadUpdate, streamUpdate } from '../store/load-update.js';
 import { readStateAfter } from '../store/strategy-state.js';
 import { sign } from '../trust/sign.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
@@ -155,8 +155,8 @@ export class AggregatorOperator implements Reconciler {
     const known = this.verdicts.get(key);
     if (known !== undefined) return known;
     const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
-    const loaded = plan.plan.secureAggregation ? await loadMaskedUpdate(repo, plan, record, spec) : await loadUpdate(repo, plan, record, spec);
-    const reason = loaded.ok ? null : boundReason(loaded.reason);
+    const checked = plan.plan.secureAggregation ? await loadMaskedUpdate(repo, plan, record, spec) : await streamUpdate(repo, plan, record, spec);
+    const reason = checked.ok ? null : boundReason(checked.reason);
     if (this.verdicts.size >= MAX_REMEMBERED_VERDICTS) this.verdicts.clear();
     this.verdicts.set(key, reason);
     return reason;
@@ -330,21 +330,30 @@ export class AggregatorOperator implements Reconciler {
   }
 
   /**
-   * The updates of `records`, each read (every check included) only when the merge reaches it.
-   * One that no longer loads was checked a moment ago and is content-addressed, so only its
-   * storage can have changed: it is refused, the merge abandoned, and the next reconcile looks again.
+   * The updates of `records`, each read (every check included) only when the merge reaches it:
+   * whole, or a window at a time into the merge's sums. One that no longer loads was checked a
+   * moment ago and is content-addressed, so only its storage can have changed: it is refused, the
+   * merge abandoned, and the next reconcile looks again.
    */
   private acceptedSources(plan: CommittedPlan, records: readonly EdgeRecord[]): UpdateSource[] {
     const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+    const gone = (record: EdgeRecord) => ({ ok: false as const, reason: `the repository of ${record.edge} is gone` });
+    const refused = (record: EdgeRecord, reason: string) => this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(reason));
     return records.map((record) => ({
       edge: record.edge,
       datasetSize: record.datasetSize,
       load: async () => {
         const repo = await this.edgeRepo(plan, record.edge);
-        const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
+        const loaded = repo ? await loadUpdate(repo, plan, record, spec) : gone(record);
         if (loaded.ok) return loaded.update;
-        this.verdicts.set(`${plan.id} ${record.oid}`, boundReason(loaded.reason));
+        refused(record, loaded.reason);
         return null;
+      },
+      stream: async (into) => {
+        const repo = await this.edgeRepo(plan, record.edge);
+        const checked = repo ? await streamUpdate(repo, plan, record, spec, into) : gone(record);
+        if (!checked.ok) refused(record, checked.reason);
+        return checked.ok;
       },
     }));
   }

@@ -296,7 +296,12 @@ export function mergeStatementOf(m: { planId: string; round: number; parent: str
 
 /** The statement an edge commit's signature must cover, rebuilt from its trailers and its stored weights. */
 export function edgeStatementOf(record: EdgeRecord, weights: Uint8Array): string {
-  return renderEdgeStatement({ planId: record.planId, round: record.round, edge: record.edge, base: record.base, weightsSha256: sha256Hex(weights), datasetSize: record.datasetSize, architecture: record.architecture });
+  return edgeStatementFor(record, sha256Hex(weights));
+}
+
+/** The same statement, from the stored weights' SHA-256. */
+export function edgeStatementFor(record: EdgeRecord, weightsSha256: string): string {
+  return renderEdgeStatement({ planId: record.planId, round: record.round, edge: record.edge, base: record.base, weightsSha256, datasetSize: record.datasetSize, architecture: record.architecture });
 }
 
 /** The statement a global commit's signature must cover. */
