@@ -51,7 +51,7 @@ function storedBlockHead(length: number, final: boolean): Buffer {
   return head;
 }
 
-/** RFC 1950 §8.2, reduced every 5552 bytes (the most that cannot overflow before the modulo). */
+/** RFC 1950 §8.2, reduced modulo 65521 every 5552 bytes as zlib does. */
 function adler32(state: number, bytes: Uint8Array): number {
   let a = state & 0xffff;
   let b = state >>> 16;
