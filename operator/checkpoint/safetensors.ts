@@ -33,12 +33,26 @@ function elementCount(shape: readonly number[]): number {
 
 /** Serialise tensors (sorted by name, so equal inputs give equal bytes). */
 export function renderSafetensors(tensors: Tensors, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(safetensorsPieces(tensors, metadata));
+}
+
+/**
+ * The same file as `renderSafetensors`, as its length and header followed by views on the tensors'
+ * own bytes (copies only on a big-endian machine): written piece by piece, a checkpoint never
+ * needs a second copy in memory. The views share the tensors' memory: keep them unchanged until written.
+ */
+export function safetensorsPieces(tensors: Tensors, metadata: Record<string, string> = {}): Uint8Array[] {
   const entries = new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, count: t.data.length, bytes: asBytes(t.data) }]));
   return renderEntries(entries, F32, metadata);
 }
 
 /** Serialise U64 tensors (two 32-bit words per value, low first), sorted by name. */
 export function renderWordSafetensors(tensors: WordTensors, metadata: Record<string, string> = {}): Buffer {
+  return Buffer.concat(wordSafetensorsPieces(tensors, metadata));
+}
+
+/** `renderWordSafetensors` in pieces, as `safetensorsPieces`. */
+export function wordSafetensorsPieces(tensors: WordTensors, metadata: Record<string, string> = {}): Uint8Array[] {
   for (const [name, t] of tensors) if (t.words.length % 2 !== 0) throw new CheckpointCorrupt(`tensor ${name}: ${t.words.length} words is not two per U64 value`, { tensor: name });
   const entries = new Map([...tensors].map(([name, t]) => [name, { shape: t.shape, count: t.words.length / 2, bytes: asBytes(t.words) }]));
   return renderEntries(entries, U64, metadata);
@@ -46,7 +60,8 @@ export function renderWordSafetensors(tensors: WordTensors, metadata: Record<str
 
 type Entry = { readonly shape: readonly number[]; readonly count: number; readonly bytes: Uint8Array };
 
-function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metadata: Record<string, string>): Buffer {
+/** The 8-byte length and the header in one buffer, then each tensor's bytes, in name order. */
+function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metadata: Record<string, string>): Uint8Array[] {
   const names = [...entries.keys()].sort();
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = sortedRecord(metadata);
@@ -63,16 +78,10 @@ function renderEntries(entries: ReadonlyMap<string, Entry>, dtype: Dtype, metada
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - ((8 + Buffer.byteLength(json)) % 8)) % 8);
   const headerBytes = Buffer.from(json, 'utf8');
-  const out = Buffer.allocUnsafe(8 + headerBytes.length + offset);
-  out.writeBigUInt64LE(BigInt(headerBytes.length), 0);
-  headerBytes.copy(out, 8);
-  let at = 8 + headerBytes.length;
-  for (const name of names) {
-    const bytes = entries.get(name)!.bytes;
-    out.set(bytes, at);
-    at += bytes.length;
-  }
-  return out;
+  const head = Buffer.allocUnsafe(8 + headerBytes.length);
+  head.writeBigUInt64LE(BigInt(headerBytes.length), 0);
+  headerBytes.copy(head, 8);
+  return [head, ...names.map((name) => entries.get(name)!.bytes)];
 }
 
 /** The little-endian bytes of 32-bit values (a view on a little-endian machine, a copy otherwise). */
@@ -106,21 +115,126 @@ export function parseWordSafetensors(bytes: Uint8Array, source = 'checkpoint'): 
   return { tensors, metadata };
 }
 
+/** What a safetensors file read in pieces hands on, in file order. */
+export type SafetensorsVisitor = {
+  /** The tensors' shapes in header order, once the header passed every check of `parseSafetensors`; before any value. */
+  readonly layout: (shapes: ReadonlyMap<string, readonly number[]>) => void;
+  /** Values of tensor `name` from index `at` on: a view that is reused once the call returns. */
+  readonly values: (name: string, at: number, values: Float32Array) => void;
+};
+
+/**
+ * A reader of an F32 safetensors file of `fileBytes` bytes, handed the file's bytes in order in
+ * pieces of any length: it makes the checks of `parseSafetensors` (a problem throws
+ * CheckpointCorrupt from the call that reveals it) and hands every value to the visitor, without
+ * ever holding the file. The caller makes sure exactly `fileBytes` bytes come.
+ */
+export function safetensorsReader(fileBytes: number, source: string, visitor: SafetensorsVisitor): (bytes: Uint8Array) => void {
+  checkMinimumSize(fileBytes, source);
+  let head = Buffer.alloc(8);
+  let filled = 0;
+  let sized = false;
+  let values: ((bytes: Uint8Array) => void) | undefined;
+  return (bytes) => {
+    let rest = bytes;
+    while (!values) {
+      const n = Math.min(rest.length, head.length - filled);
+      head.set(rest.subarray(0, n), filled);
+      filled += n;
+      rest = rest.subarray(n);
+      if (filled < head.length) return;
+      if (!sized) {
+        head = Buffer.concat([head, Buffer.alloc(dataStartOf(head, fileBytes, source) - 8)]);
+        sized = true;
+        continue;
+      }
+      values = valueRouter(parseSpans(head.subarray(8), fileBytes - head.length, source, F32).spans, source, visitor);
+    }
+    values(rest);
+  };
+}
+
+const SCRATCH_VALUES = 256 * 1024;
+
+/** Hands the data's values to the visitor tensor by tensor; values split across pieces are joined first. */
+function valueRouter(headerOrder: readonly Span[], source: string, visitor: SafetensorsVisitor): (bytes: Uint8Array) => void {
+  visitor.layout(new Map(headerOrder.map((s) => [s.name, s.shape])));
+  const spans = [...headerOrder].sort((a, b) => a.begin - b.begin);
+  const scratch = new Float32Array(SCRATCH_VALUES);
+  const carry = new Uint8Array(4);
+  let carried = 0;
+  let at = 0;
+  let k = 0;
+  const hand = (floats: Float32Array) => {
+    for (let i = 0; i < floats.length; ) {
+      while (k < spans.length && spans[k]!.end <= at) k++;
+      const span = spans[k];
+      if (!span) throw new CheckpointCorrupt(`${source}: more bytes than its tensors take`, { source });
+      const count = Math.min(floats.length - i, (span.end - at) / 4);
+      visitor.values(span.name, (at - span.begin) / 4, floats.subarray(i, i + count));
+      i += count;
+      at += count * 4;
+    }
+  };
+  return (bytes) => {
+    let rest = bytes;
+    if (carried > 0) {
+      const n = Math.min(4 - carried, rest.length);
+      carry.set(rest.subarray(0, n), carried);
+      carried += n;
+      rest = rest.subarray(n);
+      if (carried < 4) return;
+      hand(floatsOf(carry, scratch));
+      carried = 0;
+    }
+    const whole = rest.length - (rest.length % 4);
+    for (let done = 0; done < whole; done += scratch.byteLength) hand(floatsOf(rest.subarray(done, Math.min(whole, done + scratch.byteLength)), scratch));
+    carry.set(rest.subarray(whole));
+    carried = rest.length - whole;
+  };
+}
+
+/** Little-endian float32 bytes as values: a view where the platform and alignment allow, else decoded into `scratch`. */
+function floatsOf(bytes: Uint8Array, scratch: Float32Array): Float32Array {
+  const count = bytes.length / 4;
+  if (LITTLE_ENDIAN && bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, count);
+  const out = scratch.subarray(0, count);
+  if (LITTLE_ENDIAN) {
+    new Uint8Array(out.buffer, out.byteOffset, bytes.length).set(bytes);
+  } else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    for (let i = 0; i < count; i++) out[i] = view.getFloat32(4 * i, true);
+  }
+  return out;
+}
+
 type Span = { readonly name: string; readonly shape: number[]; readonly begin: number; readonly end: number };
 
 function parseLayout(bytes: Uint8Array, source: string, dtype: Dtype): { buf: Buffer; dataStart: number; spans: Span[]; metadata: Record<string, string> } {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 8) throw new CheckpointCorrupt(`${source}: ${buf.length} bytes is too short for a safetensors file`, { source });
-  const headerLength = buf.readBigUInt64LE(0);
-  if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, buf.length - 8))) {
-    throw new CheckpointCorrupt(`${source}: header length ${headerLength} exceeds the file (${buf.length} bytes)`, { source });
+  const dataStart = dataStartOf(buf, buf.length, source);
+  return { buf, dataStart, ...parseSpans(buf.subarray(8, dataStart), buf.length - dataStart, source, dtype) };
+}
+
+/** Where the data starts (after the 8-byte length and the header), from the file's first bytes and its size. */
+function dataStartOf(first: Buffer, fileBytes: number, source: string): number {
+  checkMinimumSize(fileBytes, source);
+  const headerLength = first.readBigUInt64LE(0);
+  if (headerLength > BigInt(Math.min(MAX_HEADER_BYTES, fileBytes - 8))) {
+    throw new CheckpointCorrupt(`${source}: header length ${headerLength} exceeds the file (${fileBytes} bytes)`, { source });
   }
-  const dataStart = 8 + Number(headerLength);
-  const header = parseHeader(buf.subarray(8, dataStart).toString('utf8'), source);
-  const dataLength = buf.length - dataStart;
+  return 8 + Number(headerLength);
+}
+
+function checkMinimumSize(fileBytes: number, source: string): void {
+  if (fileBytes < 8) throw new CheckpointCorrupt(`${source}: ${fileBytes} bytes is too short for a safetensors file`, { source });
+}
+
+/** The tensors' spans in header order and the metadata, from the header's bytes, checked against the data's length. */
+function parseSpans(header: Buffer, dataLength: number, source: string, dtype: Dtype): { spans: Span[]; metadata: Record<string, string> } {
   let metadata: Record<string, string> = {};
   const spans: Span[] = [];
-  for (const [name, entry] of Object.entries(header)) {
+  for (const [name, entry] of Object.entries(parseHeader(header.toString('utf8'), source))) {
     if (name === '__metadata__') {
       metadata = parseMetadata(entry, source);
       continue;
@@ -128,7 +242,7 @@ function parseLayout(bytes: Uint8Array, source: string, dtype: Dtype): { buf: Bu
     spans.push({ name, ...parseEntry(name, entry, source, dataLength, dtype) });
   }
   checkCoverage(spans.map((s): [number, number, string] => [s.begin, s.end, s.name]), dataLength, source);
-  return { buf, dataStart, spans, metadata };
+  return { spans, metadata };
 }
 
 function parseHeader(headerText: string, source: string): Record<string, unknown> {

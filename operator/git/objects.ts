@@ -7,7 +7,8 @@
  * level 0). A loose object is any zlib stream of `<type> <size>\0<bytes>`
  * named by its SHA-1, so large blobs are written as stored (level 0) zlib
  * streams and renamed into place (atomic: a reader never sees half an object).
- * Objects up to 4 MiB are deflated and inflated in one call; bigger loose files
+ * Objects up to 4 MiB are deflated and inflated in one call; bigger ones are
+ * written block by block from their pieces (stored-object.ts), and bigger loose files
  * made of stored blocks (fedgit's) are read straight into one buffer of the
  * announced size (stored-object.ts), others streamed through node's zlib into
  * one (peak memory ≈ 1× the object either way). Packed objects are read with isomorphic-git, after
@@ -17,13 +18,12 @@ import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import { mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
 import { packedObjectSize } from './pack-entry-size.js';
-import { parseStoredLoose, readStoredLoose } from './stored-object.js';
+import { parseStoredLoose, readStoredLoose, streamStoredLoose, writeStoredLoose, type OpenContent } from './stored-object.js';
+import { byteLength, digestHex, piecesOf, type Pieces } from './content.js';
 import { parseObjectHeader } from './object-header.js';
 
 export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
@@ -38,9 +38,12 @@ const CHUNK_BYTES = 1024 * 1024;
  */
 const WHOLE_FILE_BYTES = 4 * 1024 * 1024;
 
-export function objectId(type: ObjectType, content: Uint8Array): string {
-  return createHash('sha1').update(`${type} ${content.length}\0`).update(content).digest('hex');
+export function objectId(type: ObjectType, content: Uint8Array | Pieces): string {
+  return digestHex('sha1', withHeader(type, piecesOf(content)));
 }
+
+/** `<type> <size>\0` followed by the content. */
+const withHeader = (type: ObjectType, content: Pieces): Pieces => [Buffer.from(`${type} ${byteLength(content)}\0`, 'utf8'), ...content];
 
 function loosePath(gitdir: string, oid: string): string {
   return path.join(gitdir, 'objects', oid.slice(0, 2), oid.slice(2));
@@ -51,34 +54,25 @@ function looseSize(file: string): number | null {
   return fs.statSync(file, { throwIfNoEntry: false })?.size ?? null;
 }
 
-export async function writeObject(gitdir: string, type: ObjectType, content: Uint8Array): Promise<string> {
-  const oid = objectId(type, content);
+/** Writes a loose object; big `content` in pieces (a checkpoint's header and tensors) is never joined into one buffer. */
+export async function writeObject(gitdir: string, type: ObjectType, content: Uint8Array | Pieces): Promise<string> {
+  const size = byteLength(piecesOf(content));
+  const object = withHeader(type, piecesOf(content));
+  const oid = digestHex('sha1', object);
   const target = loosePath(gitdir, oid);
   if (looseSize(target) !== null) return oid;
   await mkdir(path.dirname(target), { recursive: true });
   const temp = path.join(path.dirname(target), `tmp_obj_${randomBytes(6).toString('hex')}`);
   try {
-    const level = content.length >= STORE_THRESHOLD_BYTES ? zlib.constants.Z_NO_COMPRESSION : zlib.constants.Z_DEFAULT_COMPRESSION;
-    if (content.length <= WHOLE_FILE_BYTES) await writeFile(temp, zlib.deflateSync(Buffer.concat([Buffer.from(`${type} ${content.length}\0`, 'utf8'), content]), { level }), { mode: 0o444 });
-    else await pipeline(chunks(`${type} ${content.length}\0`, content), zlib.createDeflate({ level, chunkSize: CHUNK_BYTES }), fs.createWriteStream(temp, { mode: 0o444 }));
+    const level = size >= STORE_THRESHOLD_BYTES ? zlib.constants.Z_NO_COMPRESSION : zlib.constants.Z_DEFAULT_COMPRESSION;
+    if (size <= WHOLE_FILE_BYTES) await writeFile(temp, zlib.deflateSync(Buffer.concat(object), { level }), { mode: 0o444 });
+    else await writeStoredLoose(temp, object);
     await rename(temp, target);
   } catch (e) {
     await rm(temp, { force: true });
     throw e;
   }
   return oid;
-}
-
-function chunks(header: string, content: Uint8Array): Readable {
-  return Readable.from(
-    (function* () {
-      yield Buffer.from(header, 'utf8');
-      for (let at = 0; at < content.length; at += CHUNK_BYTES) {
-        yield Buffer.from(content.buffer, content.byteOffset + at, Math.min(CHUNK_BYTES, content.length - at));
-      }
-    })(),
-    { objectMode: false },
-  );
 }
 
 export type ReadLimits = {
@@ -102,6 +96,57 @@ export async function readObject(gitdir: string, oid: string, limits: ReadLimits
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return readPackedObject(gitdir, oid, limits);
     throw new CheckpointCorrupt(`object ${oid} in ${gitdir} is not a valid zlib stream`, { oid, gitdir }, { cause });
   }
+}
+
+/**
+ * `readObject` a window at a time: the content goes to the sink `open` returns once the type and
+ * size are known. Big loose objects of stored blocks (fedgit's) are read from the file in 1 MiB
+ * windows, never whole; any other object is read whole and handed over in one window. Every check
+ * of `readObject` applies, the hash only after the last window: nothing taken may be trusted before
+ * this resolves.
+ */
+export async function streamObject(gitdir: string, oid: string, limits: ReadLimits, open: OpenContent): Promise<void> {
+  if (await streamStoredObject(gitdir, oid, limits, open)) return;
+  const object = await readObject(gitdir, oid, limits);
+  open(object.type, object.content.length)(object.content);
+}
+
+/** False, with nothing handed over, when the object is not a big loose file of stored blocks. */
+async function streamStoredObject(gitdir: string, oid: string, limits: ReadLimits, open: OpenContent): Promise<boolean> {
+  if (!/^[0-9a-f]{40}$/.test(oid)) return false;
+  const file = loosePath(gitdir, oid);
+  const fail = (why: string) => new CheckpointCorrupt(`object ${oid} (${file}) ${why}`, { oid, file });
+  try {
+    if ((looseSize(file) ?? 0) <= WHOLE_FILE_BYTES) return false;
+    const sha1 = await streamStoredLoose(file, limits.maxBytes, fail, passingThrough(open));
+    if (sha1 === null) return false;
+    if (sha1 !== oid) throw fail('does not hash to its name');
+    return true;
+  } catch (cause) {
+    if (cause instanceof SinkFailure) throw cause.error;
+    if (cause instanceof CheckpointCorrupt) throw cause;
+    if ((cause as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw new CheckpointCorrupt(`object ${oid} in ${gitdir} is not a valid zlib stream`, { oid, gitdir }, { cause });
+  }
+}
+
+/** What a sink threw, carried past the reader's own error handling unchanged. */
+class SinkFailure {
+  constructor(readonly error: unknown) {}
+}
+
+function passingThrough(open: OpenContent): OpenContent {
+  const marked = <T>(run: () => T): T => {
+    try {
+      return run();
+    } catch (error) {
+      throw new SinkFailure(error);
+    }
+  };
+  return (type, size) => {
+    const sink = marked(() => open(type, size));
+    return (bytes) => marked(() => sink(bytes));
+  };
 }
 
 /**

@@ -2,12 +2,13 @@
 import fs from 'node:fs';
 import git from 'isomorphic-git';
 import { NotFound, CheckpointCorrupt } from '../errors.js';
-import { hasObject, readObject, writeObject, type ReadLimits } from './objects.js';
+import { hasObject, readObject, streamObject, writeObject, type ObjectType, type ReadLimits } from './objects.js';
+import { byteLength, collect, piecesOf, type ContentSink, type Pieces } from './content.js';
 import { parseCommit, parseTree, renderCommit, renderTree, type CommitObject, type Signature } from './commit-object.js';
 import { readRef, updateRef, listRefs, deleteRef } from './refs.js';
 import { DEFAULT_BRANCH, LFS_ATTRIBUTES_FILE, isLfsFile, parseTrailers, renderLfsAttributes } from './names.js';
 import { MAX_POINTER_BYTES, looksLikePointer, parsePointer, renderPointer, type LfsPointer } from '../lfs/pointer.js';
-import { hasLfsObject, readLfsObject, writeLfsObject } from '../lfs/object-store.js';
+import { hasLfsObject, readLfsObject, streamLfsObject, writeLfsObject } from '../lfs/object-store.js';
 
 /** Commits and trees fedgit writes are a few KiB; one that announces more is refused unread. */
 const MAX_COMMIT_BYTES = 1024 * 1024;
@@ -126,11 +127,12 @@ export class Repository {
   /**
    * Writes a flat tree of files and a commit over it; moves no ref. `committer` defaults to
    * `author`. With an LFS policy, checkpoints it covers are stored in `lfs/objects` and the tree
-   * holds their pointer files, beside a `.gitattributes` that names them for `git lfs`.
+   * holds their pointer files, beside a `.gitattributes` that names them for `git lfs`. A file given
+   * in pieces is written from them (operator/git/content.ts).
    */
-  async writeCommit(input: { files: Record<string, Uint8Array>; parents: readonly string[]; message: string; author: Signature; committer?: Signature; lfs?: LfsPolicy }): Promise<string> {
-    const files: Record<string, Uint8Array> = { ...input.files };
-    const inLfs = Object.keys(files).filter((name) => input.lfs && isLfsFile(name) && files[name]!.length >= input.lfs.minBytes);
+  async writeCommit(input: { files: Record<string, Uint8Array | Pieces>; parents: readonly string[]; message: string; author: Signature; committer?: Signature; lfs?: LfsPolicy }): Promise<string> {
+    const files: Record<string, Uint8Array | Pieces> = { ...input.files };
+    const inLfs = Object.keys(files).filter((name) => input.lfs && isLfsFile(name) && byteLength(piecesOf(files[name]!)) >= input.lfs.minBytes);
     for (const name of inLfs) files[name] = renderPointer(await writeLfsObject(this.gitdir, files[name]!));
     if (inLfs.length > 0) files[LFS_ATTRIBUTES_FILE] = Buffer.from(renderLfsAttributes(inLfs), 'utf8');
     const entries = [];
@@ -146,13 +148,43 @@ export class Repository {
    * the limit before any byte moves and its SHA-256 checked as it is read.
    */
   async readFile(commitOid: string, name: string, limits: ReadLimits = {}): Promise<Buffer> {
+    const blob = await readObject(this.gitdir, await this.fileOid(commitOid, name), limits);
+    if (blob.type !== 'blob') throw notBlob(commitOid, name);
+    if (!isLfsFile(name) || !looksLikePointer(blob.content)) return blob.content;
+    const pointer = parsePointer(blob.content, `${name} of ${commitOid} in ${this.location}`);
+    const verified = await this.lfsReady(pointer, `${name} of ${commitOid}`, limits);
+    return readLfsObject(this.gitdir, pointer, `${name} of ${commitOid}`, { verified });
+  }
+
+  /**
+   * `readFile` a window at a time, never whole (for big loose objects of stored blocks and LFS
+   * objects): the content goes to the sink `open` returns once its size is known. Every check of
+   * `readFile` applies, the hashes only after the last window: nothing taken may be trusted before
+   * this resolves.
+   */
+  async streamFile(commitOid: string, name: string, limits: ReadLimits, open: (size: number) => ContentSink): Promise<void> {
+    const seen: { type?: ObjectType; small?: ReturnType<typeof collect> } = {};
+    await streamObject(this.gitdir, await this.fileOid(commitOid, name), limits, (type, size) => {
+      seen.type = type;
+      if (type !== 'blob') return () => undefined;
+      if (!isLfsFile(name) || size >= MAX_POINTER_BYTES) return open(size);
+      seen.small = collect(size);
+      return seen.small.sink;
+    });
+    if (seen.type !== 'blob') throw notBlob(commitOid, name);
+    const content = seen.small?.content();
+    if (!content) return;
+    if (!looksLikePointer(content)) return open(content.length)(content);
+    const pointer = parsePointer(content, `${name} of ${commitOid} in ${this.location}`);
+    const verified = await this.lfsReady(pointer, `${name} of ${commitOid}`, limits);
+    await streamLfsObject(this.gitdir, pointer, `${name} of ${commitOid}`, open(pointer.size), { verified });
+  }
+
+  private async fileOid(commitOid: string, name: string): Promise<string> {
     const commit = await this.readCommit(commitOid);
     const entry = (await this.readTree(commit.tree)).find((e) => e.name === name);
     if (!entry) throw new NotFound(`commit ${commitOid} has no file ${name}`, { commit: commitOid, file: name });
-    const blob = await readObject(this.gitdir, entry.oid, limits);
-    if (blob.type !== 'blob') throw new CheckpointCorrupt(`${name} in ${commitOid} is not a blob`, { commit: commitOid });
-    if (!isLfsFile(name) || !looksLikePointer(blob.content)) return blob.content;
-    return this.readLfs(parsePointer(blob.content, `${name} of ${commitOid} in ${this.location}`), `${name} of ${commitOid}`, limits);
+    return entry.oid;
   }
 
   /** Whether the commit's tree has the file; neither its blob nor its LFS object is read. */
@@ -183,13 +215,14 @@ export class Repository {
     return found;
   }
 
-  private async readLfs(pointer: LfsPointer, source: string, limits: ReadLimits): Promise<Buffer> {
+  /** Checks the pointer's size against the limit and brings a mirror's missing object from the server; true when it was just downloaded (and verified). */
+  private async lfsReady(pointer: LfsPointer, source: string, limits: ReadLimits): Promise<boolean> {
     if (limits.maxBytes !== undefined && pointer.size > limits.maxBytes) {
       throw new CheckpointCorrupt(`${source}: its LFS pointer announces ${pointer.size} bytes, more than the ${limits.maxBytes} allowed here`, { oid: pointer.oid });
     }
     const fetch = this.remote !== undefined && !(await hasLfsObject(this.gitdir, pointer));
     if (fetch) await this.remote!.fetchLfsObject(this.gitdir, pointer, source);
-    return readLfsObject(this.gitdir, pointer, source, { verified: fetch });
+    return fetch;
   }
 
   /** Commits from `head` along first parents, newest first, while `keep` says so. */
@@ -205,6 +238,8 @@ export class Repository {
     return chain;
   }
 }
+
+const notBlob = (commit: string, name: string) => new CheckpointCorrupt(`${name} in ${commit} is not a blob`, { commit });
 
 /** A map that forgets its oldest entries beyond `limit` (insertion order). */
 class BoundedCache<K, V> {

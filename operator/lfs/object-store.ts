@@ -7,10 +7,11 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, unlink, writeFile, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { CheckpointCorrupt, LfsObjectMissing, NotFound } from '../errors.js';
 import type { LfsPointer } from './pointer.js';
+import { byteLength, collect, digestHex, piecesOf, writeAll, writeParts, type ContentSink, type Pieces } from '../git/content.js';
 
 const CHUNK_BYTES = 1024 * 1024;
 
@@ -18,8 +19,6 @@ export function lfsObjectPath(gitdir: string, oid: string): string {
   if (!/^[0-9a-f]{64}$/.test(oid)) throw new NotFound(`not an LFS object id: ${oid.slice(0, 80)}`, { oid: oid.slice(0, 80) });
   return path.join(gitdir, 'lfs', 'objects', oid.slice(0, 2), oid.slice(2, 4), oid);
 }
-
-export const sha256Of = (content: Uint8Array): string => createHash('sha256').update(content).digest('hex');
 
 /** Whether the store holds a file of the pointer's size under its oid (the hash is checked when it is read). */
 export async function hasLfsObject(gitdir: string, pointer: LfsPointer): Promise<boolean> {
@@ -32,13 +31,22 @@ async function tempFile(gitdir: string, oid: string): Promise<string> {
   return path.join(dir, `${oid}-${randomBytes(6).toString('hex')}`);
 }
 
-/** Stores `content` (already in memory, hashed here once) and returns its pointer; a no-op when the object is there. */
-export async function writeLfsObject(gitdir: string, content: Uint8Array): Promise<LfsPointer> {
-  const pointer = { oid: sha256Of(content), size: content.length };
+/**
+ * Stores `content` (already in memory, hashed here once; pieces are written as they are, never
+ * joined) and returns its pointer; a no-op when the object is there.
+ */
+export async function writeLfsObject(gitdir: string, content: Uint8Array | Pieces): Promise<LfsPointer> {
+  const pieces = piecesOf(content);
+  const pointer = { oid: digestHex('sha256', pieces), size: byteLength(pieces) };
   if (await hasLfsObject(gitdir, pointer)) return pointer;
   const temp = await tempFile(gitdir, pointer.oid);
   try {
-    await writeFile(temp, content, { flag: 'wx', mode: 0o444 });
+    const handle = await open(temp, 'wx', 0o444);
+    try {
+      await writeParts(handle, pieces);
+    } finally {
+      await handle.close();
+    }
     await mkdir(path.dirname(lfsObjectPath(gitdir, pointer.oid)), { recursive: true });
     await rename(temp, lfsObjectPath(gitdir, pointer.oid));
   } catch (e) {
@@ -46,13 +54,6 @@ export async function writeLfsObject(gitdir: string, content: Uint8Array): Promi
     throw e;
   }
   return pointer;
-}
-
-async function writeAll(handle: FileHandle, chunks: Uint8Array[], bytes: number): Promise<void> {
-  if (bytes === 0) return;
-  const { bytesWritten } = await handle.writev(chunks);
-  // writev(2) on a regular file writes everything or fails; a short write (a full disk) is an error here, never half an object.
-  if (bytesWritten !== bytes) throw new Error(`short write (${bytesWritten} of ${bytes} bytes)`);
 }
 
 /**
@@ -99,6 +100,16 @@ export async function receiveLfsObject(gitdir: string, pointer: LfsPointer, chun
  * `verified`: it was checked on arrival a moment ago (a download), so hashing again is skipped.
  */
 export async function readLfsObject(gitdir: string, pointer: LfsPointer, source: string, options: { verified?: boolean } = {}): Promise<Buffer> {
+  const collected = collect(pointer.size);
+  await streamLfsObject(gitdir, pointer, source, collected.sink, options);
+  return collected.content();
+}
+
+/**
+ * `readLfsObject` a 1 MiB window at a time into `sink`, never whole; the hash is checked after the
+ * last window, so nothing taken may be trusted before this resolves.
+ */
+export async function streamLfsObject(gitdir: string, pointer: LfsPointer, source: string, sink: ContentSink, options: { verified?: boolean } = {}): Promise<void> {
   const file = lfsObjectPath(gitdir, pointer.oid);
   let handle;
   try {
@@ -112,16 +123,16 @@ export async function readLfsObject(gitdir: string, pointer: LfsPointer, source:
   try {
     const { size } = await handle.stat();
     if (size !== pointer.size) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) has ${size} bytes, its pointer says ${pointer.size}`, { oid: pointer.oid, file });
-    const content = Buffer.allocUnsafe(size);
+    const window = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, size));
     const hash = options.verified ? undefined : createHash('sha256');
     for (let at = 0; at < size; ) {
-      const { bytesRead } = await handle.read(content, at, Math.min(CHUNK_BYTES, size - at), at);
+      const { bytesRead } = await handle.read(window, 0, Math.min(window.length, size - at), at);
       if (bytesRead === 0) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) was truncated while being read`, { oid: pointer.oid, file });
-      hash?.update(content.subarray(at, at + bytesRead));
+      hash?.update(window.subarray(0, bytesRead));
+      sink(window.subarray(0, bytesRead));
       at += bytesRead;
     }
     if (hash && hash.digest('hex') !== pointer.oid) throw new CheckpointCorrupt(`${source}: LFS object ${pointer.oid} (${file}) does not hash to its name: damaged on disk`, { oid: pointer.oid, file });
-    return content;
   } finally {
     await handle.close();
   }

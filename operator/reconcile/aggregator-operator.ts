@@ -1,6 +1,6 @@
 /** The aggregator: observe git, decide, act — merges a round when its updates are in. */
 import type { KeyObject } from 'node:crypto';
-import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type Tensors, type Update } from '../contracts.js';
+import { inEdgeOrder, type AppRegistry, type Log, type StrategyRegistry, type TensorSpec, type Tensors, type Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { PlanInvalid, RefConflict } from '../errors.js';
@@ -12,10 +12,10 @@ import {
 } from '../store/federation.js';
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
-import { updateProblem } from './validate-update.js';
+import { maxCheckpointBytes, updateProblem } from './validate-update.js';
 import { streamMerge, type UpdateSource } from './merge.js';
 import { releaseMemory } from '../runtime/release-memory.js';
-import { loadUpdate } from '../store/load-update.js';
+import { loadUpdate, streamUpdate, type CheckedUpdate, type OpenValues } from '../store/load-update.js';
 import { readStateAfter } from '../store/strategy-state.js';
 import { sign } from '../trust/sign.js';
 import type { ReconcileOutcome, Reconciler } from './reconciler.js';
@@ -55,6 +55,8 @@ const MAX_REMEMBERED_VERDICTS = 4096;
  * which keeps the streaming merge's memory at one update.
  */
 const KEPT_UPDATE_BYTES = 32 * 1024 * 1024;
+/** Updates bigger than this are checked a window at a time and never kept. */
+const KEPT_UPDATE_MAX_BYTES = 4 * 1024 * 1024;
 
 export class AggregatorOperator implements Reconciler {
   private plans: PlanSource | undefined;
@@ -186,12 +188,20 @@ export class AggregatorOperator implements Reconciler {
     const known = this.verdicts.get(key);
     if (known !== undefined) return known;
     const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
-    const loaded = plan.plan.secureAggregation ? await loadMaskedUpdate(repo, plan, record, spec) : await loadUpdate(repo, plan, record, spec);
-    const reason = loaded.ok ? null : boundReason(loaded.reason);
+    const checked = await this.check(plan, repo, record, spec);
+    const reason = checked.ok ? null : boundReason(checked.reason);
     if (this.verdicts.size >= MAX_REMEMBERED_VERDICTS) this.verdicts.clear();
     this.verdicts.set(key, reason);
-    if (loaded.ok && !plan.plan.secureAggregation) this.keep(key, loaded.update as Update);
     return reason;
+  }
+
+  /** Every check of the update: a small one read whole and kept for the merge, a big one streamed through the checks. */
+  private async check(plan: CommittedPlan, repo: Repository, record: EdgeRecord, spec: readonly TensorSpec[]): Promise<CheckedUpdate> {
+    if (plan.plan.secureAggregation) return loadMaskedUpdate(repo, plan, record, spec);
+    if (maxCheckpointBytes(spec) > KEPT_UPDATE_MAX_BYTES) return streamUpdate(repo, plan, record, spec);
+    const loaded = await loadUpdate(repo, plan, record, spec);
+    if (loaded.ok) this.keep(`${plan.id} ${record.oid}`, loaded.update);
+    return loaded;
   }
 
   private keep(key: string, update: Update): void {
@@ -377,28 +387,36 @@ export class AggregatorOperator implements Reconciler {
 
   /**
    * The updates of `records`: the ones kept from their check, the others read (every check
-   * included) only when the merge reaches them.
-   * One that no longer loads was checked a moment ago and is content-addressed, so only its
+   * included) only when the merge reaches them: whole, or a window at a time into the merge's
+   * sums. One that no longer loads was checked a moment ago and is content-addressed, so only its
    * storage can have changed: it is refused, the merge abandoned, and the next reconcile looks again.
    */
   private acceptedSources(plan: CommittedPlan, records: readonly EdgeRecord[]): UpdateSource[] {
     const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
+    const gone = (record: EdgeRecord) => ({ ok: false as const, reason: `the repository of ${record.edge} is gone` });
     const kept = new Map(this.kept);
     this.dropKept(this.keptFor);
-    return records.map((record) => ({
-      edge: record.edge,
-      datasetSize: record.datasetSize,
-      load: async () => {
-        const checked = kept.get(`${plan.id} ${record.oid}`);
-        kept.delete(`${plan.id} ${record.oid}`);
-        if (checked) return checked;
-        const repo = await this.edgeRepo(plan, record.edge);
-        const loaded = repo ? await loadUpdate(repo, plan, record, spec) : { ok: false as const, reason: `the repository of ${record.edge} is gone` };
-        if (loaded.ok) return loaded.update;
-        this.refuseLater(plan, record, loaded.reason);
-        return null;
-      },
-    }));
+    return records.map((record) => {
+      const checked = kept.get(`${plan.id} ${record.oid}`);
+      if (checked) return { edge: record.edge, datasetSize: record.datasetSize, load: async () => checked };
+      return {
+        edge: record.edge,
+        datasetSize: record.datasetSize,
+        load: async () => {
+          const repo = await this.edgeRepo(plan, record.edge);
+          const loaded = repo ? await loadUpdate(repo, plan, record, spec) : gone(record);
+          if (loaded.ok) return loaded.update;
+          this.refuseLater(plan, record, loaded.reason);
+          return null;
+        },
+        stream: async (into: OpenValues) => {
+          const repo = await this.edgeRepo(plan, record.edge);
+          const streamed = repo ? await streamUpdate(repo, plan, record, spec, into) : gone(record);
+          if (!streamed.ok) this.refuseLater(plan, record, streamed.reason);
+          return streamed.ok;
+        },
+      };
+    });
   }
 
   /** An update that passed its checks no longer loads at the merge: refused from now on, and every edge looked at afresh. */

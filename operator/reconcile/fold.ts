@@ -5,6 +5,7 @@
  */
 import type { StrategyState, Tensors, Update } from '../contracts.js';
 import type { ClippedEntry } from '../git/names.js';
+import type { ValueSink } from '../store/load-update.js';
 
 export type Merge = {
   /** The merged edges in edge-name order, aligned with `weights`. */
@@ -26,6 +27,12 @@ export type Claim = { readonly edge: string; readonly datasetSize: number };
 export type Fold = {
   /** Adds the next update (the next claim's edge); keeps no reference to it unless the strategy needs every update at once. */
   add(update: Update): void;
+  /**
+   * Present when the fold keeps only running sums (an averaging strategy without clipping): the
+   * next update is then added value by value, into the sink opened once its tensors' shapes are
+   * known. A fold that took values of an update later refused must be dropped.
+   */
+  readonly open?: (edge: string, shapes: ReadonlyMap<string, readonly number[]>) => ValueSink;
   finish(): Merge;
 };
 

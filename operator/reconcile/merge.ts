@@ -7,8 +7,10 @@
  *
  * An averaging strategy (`Strategy.average`) is streamed: its weights follow from the claims
  * alone, each update is added to float64 sums in edge-name order as it is read and then released,
- * so memory is the sums plus one update whatever the number of edges. A strategy that needs every
- * update at once (median, trimmed mean, Krum) is given them all.
+ * so memory is the sums plus one update whatever the number of edges. Without clipping (which
+ * needs an update's norm before adding it) a source that can (`UpdateSource.stream`) hands the
+ * update over a window at a time, so memory is the sums alone. A strategy that needs every update
+ * at once (median, trimmed mean, Krum) is given them all.
  */
 import { addWeighted, inEdgeOrder, zeroSums, type Averaging, type MeanTensors, type Strategy, type StrategyState, type Tensors, type Update } from '../contracts.js';
 import type { Plan } from '../plan/plan.js';
@@ -17,6 +19,7 @@ import { mergeWeights } from './influence.js';
 import { claimCounter, type Claim, type Fold, type Merge } from './fold.js';
 import { dpFold } from './dp-merge.js';
 import { boundUpdate } from './update-norm.js';
+import type { OpenValues, ValueSink } from '../store/load-update.js';
 
 export type { Merge } from './fold.js';
 export { clipUpdateNorms, updateNorm } from './update-norm.js';
@@ -24,7 +27,11 @@ export { clipUpdateNorms, updateNorm } from './update-norm.js';
 type MergePlan = Pick<Plan, 'edges' | 'maxShare' | 'clip' | 'privacy'>;
 
 /** One accepted update, read only when the merge reaches it; null when it no longer loads (the merge is then abandoned). */
-export type UpdateSource = Claim & { readonly load: () => Promise<Update | null> };
+export type UpdateSource = Claim & {
+  readonly load: () => Promise<Update | null>;
+  /** Reads the update a window at a time (every check included) into the sink `into` opens; false when it no longer loads. */
+  readonly stream?: (into: OpenValues) => Promise<boolean>;
+};
 
 /**
  * The merge of updates already in memory. `state`: a server optimiser's state in the previous
@@ -72,6 +79,8 @@ async function openFold(readPrevious: () => Promise<Tensors>, start: (previous: 
 }
 
 async function addNext(fold: Fold, source: UpdateSource): Promise<boolean> {
+  const open = fold.open;
+  if (open && source.stream) return source.stream((shapes) => open(source.edge, shapes));
   const update = await source.load();
   if (update) fold.add(update);
   return update !== null;
@@ -103,6 +112,7 @@ function averagingFold(plan: MergePlan, strategy: Strategy, averaging: Averaging
       if (bounded.clipped) clipped.push(bounded.clipped);
       addWeighted(sums, bounded.update, weights[k]!);
     },
+    open: maxNorm === undefined ? (edge, shapes) => weightedSink(sums, edge, shapes, weights[counter.next(edge)]!) : undefined,
     finish() {
       counter.done();
       const edges = claims.map((c) => c.edge);
@@ -110,6 +120,23 @@ function averagingFold(plan: MergePlan, strategy: Strategy, averaging: Averaging
       const stepped = averaging.finish(sums, kept!, state);
       return { edges, weights, tensors: stepped.tensors, state: stepped.state, clipped };
     },
+  };
+}
+
+/**
+ * `addWeighted` for an update read in pieces: its tensors are checked against the sums as
+ * addWeighted checks them, then sums[name][at + i] += weight · values[i], the same operation on
+ * every coordinate, so the merge has the same bytes.
+ */
+function weightedSink(sums: MeanTensors, edge: string, shapes: ReadonlyMap<string, readonly number[]>, weight: number): ValueSink {
+  for (const [name, { data }] of sums) {
+    const shape = shapes.get(name);
+    if (!shape || shape.reduce((n, d) => n * d, 1) !== data.length) throw new RangeError(`update from ${edge} lacks tensor ${name} of ${data.length} values`);
+  }
+  return (name, at, values) => {
+    const sum = sums.get(name)?.data;
+    if (!sum) return;
+    for (let i = 0; i < values.length; i++) sum[at + i]! += weight * values[i]!;
   };
 }
 

@@ -10,7 +10,8 @@ import {
   renderMetricSummary, renderRejected, shortId, trailer, trailerAll, parseRejected, renderMasked, type ClippedEntry, type MergedEntry, type RejectedEntry, type PrivacyEntry,
   type MaskedEntry, TRAILER as T, renderEdgeCommit,
 } from '../git/names.js';
-import { renderSafetensors, parseSafetensors, renderWordSafetensors, type WordTensors } from '../checkpoint/safetensors.js';
+import { parseSafetensors, safetensorsPieces, wordSafetensorsPieces, type WordTensors } from '../checkpoint/safetensors.js';
+import { digestHex, piecesOf, type Pieces } from '../git/content.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from './records.js';
 import type { CommittedPlan, Plan } from '../plan/plan.js';
 import { renderEdgeStatement, renderMergeStatement, sha256Hex, type MergeStatement } from '../trust/statements.js';
@@ -67,13 +68,22 @@ export async function commitPlan(repo: Repository, text: string, plan: Plan, opt
 /** The plan's Git LFS policy as `writeCommit` takes it (docs/lfs.md). */
 const lfsOf = (plan: CommittedPlan): { lfs?: LfsPolicy } => (plan.plan.lfs ? { lfs: plan.plan.lfs } : {});
 
-export function checkpointBytes(tensors: Tensors, meta: { planId: string; round: number; architecture: string }): Buffer {
-  return renderSafetensors(tensors, { 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
+type CheckpointMeta = { planId: string; round: number; architecture: string };
+
+const checkpointMetadata = (meta: CheckpointMeta) => ({ 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
+
+export function checkpointBytes(tensors: Tensors, meta: CheckpointMeta): Buffer {
+  return Buffer.concat(checkpointPieces(tensors, meta));
 }
 
-/** A masked update's bytes (secure aggregation), with the same metadata as a model's. */
-export function maskedCheckpointBytes(tensors: WordTensors, meta: { planId: string; round: number; architecture: string }): Buffer {
-  return renderWordSafetensors(tensors, { 'fedgit.architecture': meta.architecture, 'fedgit.plan': meta.planId, 'fedgit.round': String(meta.round) });
+/** `checkpointBytes` as pieces: the header, then views on the tensors (operator/git/content.ts). */
+export function checkpointPieces(tensors: Tensors, meta: CheckpointMeta): Pieces {
+  return safetensorsPieces(tensors, checkpointMetadata(meta));
+}
+
+/** A masked update's pieces (secure aggregation), with the same metadata as a model's. */
+export function maskedCheckpointPieces(tensors: WordTensors, meta: CheckpointMeta): Pieces {
+  return wordSafetensorsPieces(tensors, checkpointMetadata(meta));
 }
 
 export async function readWeights(repo: Repository, commit: string): Promise<Tensors> {
@@ -152,7 +162,7 @@ export async function commitGlobalRound(repo: Repository, input: GlobalCommitInp
     trailers.push([TRAILER.privacyEpsilon, p.epsilon], [TRAILER.privacyDelta, p.delta], [TRAILER.privacyAccountant, p.accountant], [TRAILER.privacyNoise, p.noiseCommitment]);
   }
   if (input.recovery) trailers.push([T.recovery, input.recovery.request], ...input.recovery.reveals.map((r): [string, string] => [T.reveal, renderEdgeCommit(r)]));
-  const weights = checkpointBytes(input.tensors, { planId: plan.id, round, architecture: input.architecture });
+  const weights = checkpointPieces(input.tensors, { planId: plan.id, round, architecture: input.architecture });
   if (input.sign) trailers.push([TRAILER.signature, input.sign(renderMergeStatement(mergeStatementOf({ planId: plan.id, round, parent: input.parent, strategy: input.strategy ?? input.source ?? 'initial', merged }, weights)))]);
   const oid = await repo.writeCommit({
     files: {
@@ -257,9 +267,9 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
     ...(input.masked ? [[TRAILER.masked, renderMasked(input.masked.entry)] as [string, string]] : []),
   ];
   const meta = { planId: plan.id, round, architecture: input.architecture };
-  const weights = input.masked ? maskedCheckpointBytes(input.masked.tensors, meta) : checkpointBytes(input.tensors, meta);
+  const weights = input.masked ? maskedCheckpointPieces(input.masked.tensors, meta) : checkpointPieces(input.tensors, meta);
   if (input.sign) {
-    const statement = renderEdgeStatement({ planId: plan.id, round, edge, base: input.base, weightsSha256: sha256Hex(weights), datasetSize: input.datasetSize, architecture: input.architecture });
+    const statement = renderEdgeStatement({ planId: plan.id, round, edge, base: input.base, weightsSha256: digestHex('sha256', weights), datasetSize: input.datasetSize, architecture: input.architecture });
     trailers.push([TRAILER.signature, input.sign(statement)]);
   }
   const oid = await repo.writeCommit({
@@ -280,13 +290,18 @@ export async function commitEdgeUpdate(repo: Repository, input: EdgeCommitInput)
 
 // ---- signed statements ----
 
-export function mergeStatementOf(m: { planId: string; round: number; parent: string | null; strategy: string; merged: readonly MergedEntry[] }, weights: Uint8Array): MergeStatement {
-  return { planId: m.planId, round: m.round, parent: m.parent, weightsSha256: sha256Hex(weights), strategy: m.strategy, merged: m.merged.map((e) => ({ ...e })) };
+export function mergeStatementOf(m: { planId: string; round: number; parent: string | null; strategy: string; merged: readonly MergedEntry[] }, weights: Uint8Array | Pieces): MergeStatement {
+  return { planId: m.planId, round: m.round, parent: m.parent, weightsSha256: digestHex('sha256', piecesOf(weights)), strategy: m.strategy, merged: m.merged.map((e) => ({ ...e })) };
 }
 
 /** The statement an edge commit's signature must cover, rebuilt from its trailers and its stored weights. */
 export function edgeStatementOf(record: EdgeRecord, weights: Uint8Array): string {
-  return renderEdgeStatement({ planId: record.planId, round: record.round, edge: record.edge, base: record.base, weightsSha256: sha256Hex(weights), datasetSize: record.datasetSize, architecture: record.architecture });
+  return edgeStatementFor(record, sha256Hex(weights));
+}
+
+/** The same statement, from the stored weights' SHA-256. */
+export function edgeStatementFor(record: EdgeRecord, weightsSha256: string): string {
+  return renderEdgeStatement({ planId: record.planId, round: record.round, edge: record.edge, base: record.base, weightsSha256, datasetSize: record.datasetSize, architecture: record.architecture });
 }
 
 /** The statement a global commit's signature must cover. */
