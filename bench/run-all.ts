@@ -20,6 +20,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
   simulation: () => benchSimulation(),
   remote: () => benchRemote(),
+  'remote-webhooks': () => benchRemote({ withPolling: false }),
   lfs: () => benchLfs(),
   'lfs-round': () => benchLfsRound(),
   store: () => benchGitStore(),
