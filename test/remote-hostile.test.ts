@@ -68,6 +68,8 @@ test('a push the server refuses for another reason is a PushRefused with its wor
   const second = await global.writeCommit({ files: { f: Buffer.from('2') }, parents: [first], message: 'second\n', author });
   await assert.rejects(global.updateRef('refs/heads/fedgit/t-00000000', second, first), (e) => e instanceof PushRefused && /pre-receive hook declined/.test(e.message));
   assert.equal(await global.readRef('refs/heads/fedgit/t-00000000'), first, 'the local mirror went back');
+  const discoveries = () => server.accessLog().filter((r) => r.path === '/global.git/info/refs' && r.query === 'service=git-receive-pack' && r.status === 200).length;
+  assert.equal(discoveries(), 1);
 
   // Another writer moves the branch first: a real conflict.
   await writeFile(hook, '#!/bin/sh\nexit 0\n');
@@ -75,7 +77,12 @@ test('a push the server refuses for another reason is a PushRefused with its wor
   gitOut('clone', '-q', '--bare', server.url('global', 'aggregator'), other);
   const theirs = gitOut('--git-dir', other, 'commit-tree', '-p', first, '-m', 'theirs', gitOut('--git-dir', other, 'rev-parse', `${first}^{tree}`).trim()).trim();
   gitOut('--git-dir', other, 'push', '-q', 'origin', `${theirs}:refs/heads/fedgit/t-00000000`);
-  await assert.rejects(global.updateRef('refs/heads/fedgit/t-00000000', second, first), (e) => e instanceof RefConflict);
+  await assert.rejects(global.updateRef('refs/heads/fedgit/t-00000000', second, first), (e) => e instanceof RefConflict && /found [0-9a-f]{40}/.test(e.message));
+  assert.equal(await global.readRef('refs/heads/fedgit/t-00000000'), first);
+  // fedgit's pushes from a known value asked the server nothing first (the push names the value
+  // it replaces, and the server checks it): one advertisement, for the push that created the
+  // branch, then one for the native git push of the other writer.
+  assert.equal(discoveries(), 2);
 });
 
 test('chaos over HTTP: participants SIGKILLed and the git server crashed at random moments; nothing lost, every merge audits', { timeout: 1_000_000 }, async (t) => {
