@@ -10,6 +10,7 @@ import { benchDataLoader } from './data-loader.js';
 import { benchAspectsModel } from './aspects-model.js';
 import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
 import { benchRemote } from './remote.js';
+import { benchRemoteFloor } from './remote-floor.js';
 import { benchSimulation } from './simulation.js';
 import { benchLfs } from './lfs.js';
 import { benchLfsRound } from './lfs-round.js';
@@ -21,6 +22,7 @@ const PARTS: Record<string, () => Promise<void>> = {
   simulation: () => benchSimulation(),
   remote: () => benchRemote(),
   'remote-webhooks': () => benchRemote({ withPolling: false }),
+  'remote-floor': () => benchRemoteFloor(),
   lfs: () => benchLfs(),
   'lfs-round': () => benchLfsRound(),
   store: () => benchGitStore(),
