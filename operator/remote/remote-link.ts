@@ -210,21 +210,26 @@ export class RemoteLink {
     this.lastListing = undefined; // unless the push is accepted, the next refresh compares the mirror with the server
     await this.uploadLfsObjects(gitdir, ref, next, expected);
     const recorder = recordAdvertisement(this.rawHttp, 'git-receive-pack');
-    const http = expected && this.receivePack
-      ? replayAdvertisement(this.rawHttp, { ...this.receivePack.template, body: renderReceivePackAdvertisement(ref, expected, this.receivePack.capabilities) })
-      : recorder.http;
+    const rendered = expected && this.receivePack ? { ...this.receivePack.template, body: renderReceivePackAdvertisement(ref, expected, this.receivePack.capabilities) } : undefined;
+    const http = rendered ? replayAdvertisement(this.rawHttp, rendered) : recorder.http;
     let result;
     try {
-      result = await git.push({ fs, http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
+      try {
+        result = await git.push({ fs, http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
+      } finally {
+        this.rememberReceivePack(recorder.recorded());
+      }
+      if (!result.ok || result.refs[ref]?.ok === false) throw await this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
     } catch (e) {
+      // Whatever failed, the next push reads the server's real advertisement: a server whose
+      // capabilities changed is never answered from a stale copy twice.
+      if (rendered) this.receivePack = undefined;
+      if (e instanceof FedgitError) throw e;
       const err = e as { code?: string; message?: string; data?: { reason?: string; prettyDetails?: string } };
       if (err.code === 'PushRejectedError') throw await this.refusal(ref, expected, err.data?.reason ?? err.message ?? 'rejected');
       if (err.code === 'GitPushError') throw await this.refusal(ref, expected, err.data?.prettyDetails ?? err.message ?? 'rejected');
       throw this.explain(e);
-    } finally {
-      this.rememberReceivePack(recorder.recorded());
     }
-    if (!result.ok || result.refs[ref]?.ok === false) throw await this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
     // Accepted as a compare-and-swap: the server's ref is `next` now, and the mirror's too. A
     // participant is not told of its own pushes, so without this its next refresh would list
     // the server only to find what it just wrote. Moves by others still come with a notification.

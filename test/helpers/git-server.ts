@@ -467,7 +467,7 @@ export async function startGitServer(options: GitServerOptions): Promise<GitServ
     logFile: deliveryLogFile,
     timeoutMs: options.webhookTimeoutMs ?? 5000,
     // Read at delivery time, as the per-push program did: `setHooks` applies from the next push on.
-    hooksOf: async (repo) => (repo in options.repos ? (JSON.parse(await readFile(hooksConfig(repo), 'utf8')) as RepositoryHooks) : undefined),
+    hooksOf: async (repo) => (Object.hasOwn(options.repos, repo) ? (JSON.parse(await readFile(hooksConfig(repo), 'utf8')) as RepositoryHooks) : undefined),
   });
 
   return {
