@@ -18,6 +18,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { roundStats, watchGlobalBranch, type RoundStats } from './round-stats.js';
 import { freePort, startGitServer, type GitServer, type WebhookTarget } from '../test/helpers/git-server.js';
+import { describeTimeline, roundTimeline } from './remote-timeline.js';
 
 const CLI = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'bin', 'fedgit.js');
 const EDGES = ['hospital-a', 'hospital-b'] as const;
@@ -66,7 +67,7 @@ type HttpOptions = { rounds: number; sizeBytes: number; webhooks: boolean; poll:
 type Deliveries = { deliveries: number; failed: string; medianMs: number };
 
 /** (a) and (b): a fresh git server, the plan pushed by an admin with plain git, three participant processes. */
-async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; server: Deliveries; requests: string }> {
+async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; server: Deliveries; requests: string; timeline: string }> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'fedgit-bench-remote-'));
   const ports = {} as Record<Participant, number>;
   for (const p of PARTICIPANTS) ports[p] = await freePort();
@@ -82,7 +83,9 @@ async function overHttp(label: string, o: HttpOptions): Promise<{ stats: Stats; 
     const seen = await watchGlobalBranch(server.gitdir('global'), finished);
     await finished;
     const wallMs = performance.now() - started;
-    return { stats: stats(label, seen, wallMs), server: summariseDeliveries(server), requests: requestsPerRound(server, o.rounds) };
+    const edgeHooks = Object.fromEntries(EDGES.map((e) => [e, `http://127.0.0.1:${ports[e]}/hooks`]));
+    const timeline = o.webhooks ? describeTimeline(roundTimeline(server.accessLog(), server.deliveries(), 'aggregator', edgeHooks)) : '';
+    return { stats: stats(label, seen, wallMs), server: summariseDeliveries(server), requests: requestsPerRound(server, o.rounds), timeline };
   } finally {
     for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
     await server?.stop();
@@ -167,15 +170,18 @@ async function local(label: string, o: { rounds: number; sizeBytes: number }): P
   }
 }
 
-export async function benchRemote(rounds = 20, sizeBytes = 1_000_000): Promise<void> {
+/** All three, or with `withPolling: false` only (a) and its reference (c): `npm run bench -- remote-webhooks`. */
+export async function benchRemote(o: { rounds?: number; sizeBytes?: number; withPolling?: boolean } = {}): Promise<void> {
+  const { rounds = 20, sizeBytes = 1_000_000, withPolling = true } = o;
   const a = await overHttp('(a) HTTP + webhooks, poll 10m', { rounds, sizeBytes, webhooks: true, poll: '10m' });
-  const b = await overHttp('(b) HTTP, polling 1s, no webhooks', { rounds, sizeBytes, webhooks: false, poll: '1s' });
+  const b = withPolling ? await overHttp('(b) HTTP, polling 1s, no webhooks', { rounds, sizeBytes, webhooks: false, poll: '1s' }) : undefined;
   const c = await local('(c) one machine, local repositories', { rounds, sizeBytes });
   console.log(`remote: no-op app, 2 edges, ${(sizeBytes / 1e6).toFixed(1)} MB weights, ${rounds} rounds; per round = global commit → next global commit`);
   const row = (s: Stats) =>
     `  ${s.label.padEnd(38)} median ${s.median.toFixed(0).padStart(5)} ms, p95 ${s.p95.toFixed(0).padStart(5)} ms, mean ${s.mean.toFixed(0).padStart(5)} ms (min ${s.min.toFixed(0)}, max ${s.max.toFixed(0)}, ${s.gaps.length} rounds, ${(s.wallMs / 1000).toFixed(1)} s in all)` +
     `  ×${(s.median / c.median).toFixed(2)} median, ×${(s.mean / c.mean).toFixed(2)} mean vs (c)`;
-  for (const s of [a.stats, b.stats, c]) console.log(row(s));
-  console.log(`  (a) ${a.requests}\n  (b) ${b.requests}`);
+  for (const s of [a.stats, ...(b ? [b.stats] : []), c]) console.log(row(s));
+  console.log(`  (a) ${a.requests}${b ? `\n  (b) ${b.requests}` : ''}`);
   console.log(`  (a) webhook deliveries by the server: ${a.server.deliveries}, median attempt ${a.server.medianMs} ms; not accepted: ${a.server.failed} (after the end, participants that had already exited)`);
+  console.log(`  (a) where a round goes, from the server's logs: ${a.timeline}`);
 }

@@ -10,6 +10,7 @@ import { benchDataLoader } from './data-loader.js';
 import { benchAspectsModel } from './aspects-model.js';
 import { benchTorchVsTfjs } from './torch-vs-tfjs.js';
 import { benchRemote } from './remote.js';
+import { benchRemoteFloor } from './remote-floor.js';
 import { benchSimulation } from './simulation.js';
 import { benchLfs } from './lfs.js';
 import { benchLfsRound } from './lfs-round.js';
@@ -20,6 +21,8 @@ const PARTS: Record<string, () => Promise<void>> = {
   orchestration: () => benchOrchestration(),
   simulation: () => benchSimulation(),
   remote: () => benchRemote(),
+  'remote-webhooks': () => benchRemote({ withPolling: false }),
+  'remote-floor': () => benchRemoteFloor(),
   lfs: () => benchLfs(),
   'lfs-round': () => benchLfsRound(),
   store: () => benchGitStore(),

@@ -3,13 +3,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHmac } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { startGitServer, type GitServer } from './helpers/git-server.js';
 import { tempDir, git, waitFor, sleep } from './helpers/temp.js';
 import { checkCredentials, parseWebhookPayload } from '../operator/remote/webhook-verify.js';
+import { parseSpooled, spoolingHook } from './helpers/webhook-deliverer.js';
 
 const ENV = {
   ...process.env,
@@ -267,4 +268,24 @@ test('an endpoint that never answers neither blocks the push nor is waited for l
   assert.equal(attempt!.status, undefined);
   assert.match(attempt!.error ?? '', /timed out/);
   assert.ok(attempt!.ms >= 250 && attempt!.ms < 3_000, `${attempt!.ms} ms`);
+});
+
+test('the post-receive hook spools a push with shell builtins; the deliverer takes only complete files', async (t) => {
+  const dir = await tempDir(t, 'fedgit-gitsrv-test-');
+  const hook = path.join(dir, 'post-receive');
+  writeFileSync(hook, spoolingHook(dir, 'fed/hospital-a'), { mode: 0o755 });
+  const input = `${'1'.repeat(40)} ${'2'.repeat(40)} refs/heads/main\n${'0'.repeat(40)} ${'2'.repeat(40)} refs/tags/v1\n`;
+  for (let i = 0; i < 2; i++) {
+    const r = spawnSync(hook, { cwd: dir, input, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REMOTE_USER: 'alice' }, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  const spooled = readdirSync(dir).filter((n) => n !== 'post-receive');
+  assert.equal(spooled.length, 2, 'two pushes, two files: none overwrites another');
+  const push = parseSpooled(readFileSync(path.join(dir, spooled[0]!), 'utf8'));
+  assert.deepEqual(push, {
+    repo: 'fed/hospital-a',
+    pusher: 'alice',
+    updates: [['1'.repeat(40), '2'.repeat(40), 'refs/heads/main'], ['0'.repeat(40), '2'.repeat(40), 'refs/tags/v1']],
+  });
+  assert.equal(parseSpooled(`fed/hospital-a\nalice\n${'1'.repeat(40)} ${'2'.repeat(40)} refs/heads/main\n`), undefined, 'a file still being written is left for later');
 });

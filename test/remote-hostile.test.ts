@@ -68,14 +68,28 @@ test('a push the server refuses for another reason is a PushRefused with its wor
   const second = await global.writeCommit({ files: { f: Buffer.from('2') }, parents: [first], message: 'second\n', author });
   await assert.rejects(global.updateRef('refs/heads/fedgit/t-00000000', second, first), (e) => e instanceof PushRefused && /pre-receive hook declined/.test(e.message));
   assert.equal(await global.readRef('refs/heads/fedgit/t-00000000'), first, 'the local mirror went back');
+  // That push asked the server nothing first (it names the value it replaces, which the server
+  // checks): the one advertisement read so far is the one of the push that created the branch.
+  const discoveries = () => server.accessLog().filter((r) => r.path === '/global.git/info/refs' && r.query === 'service=git-receive-pack' && r.status === 200).length;
+  assert.equal(discoveries(), 1);
 
-  // Another writer moves the branch first: a real conflict.
+  // Once the policy is lifted, the push goes through; after a refusal, the link reads the real
+  // advertisement again rather than trust the copy it answered the refused push with.
   await writeFile(hook, '#!/bin/sh\nexit 0\n');
+  await global.updateRef('refs/heads/fedgit/t-00000000', second, first);
+  assert.equal(discoveries(), 2);
+
+  // Another writer moves the branch first: a real conflict, which the server finds under its ref
+  // lock (this push asks nothing first either) and the link confirms by listing the server.
   const other = path.join(dir, 'other');
   gitOut('clone', '-q', '--bare', server.url('global', 'aggregator'), other);
-  const theirs = gitOut('--git-dir', other, 'commit-tree', '-p', first, '-m', 'theirs', gitOut('--git-dir', other, 'rev-parse', `${first}^{tree}`).trim()).trim();
+  const theirs = gitOut('--git-dir', other, 'commit-tree', '-p', second, '-m', 'theirs', gitOut('--git-dir', other, 'rev-parse', `${second}^{tree}`).trim()).trim();
   gitOut('--git-dir', other, 'push', '-q', 'origin', `${theirs}:refs/heads/fedgit/t-00000000`);
-  await assert.rejects(global.updateRef('refs/heads/fedgit/t-00000000', second, first), (e) => e instanceof RefConflict);
+  const pushesBefore = discoveries();
+  const third = await global.writeCommit({ files: { f: Buffer.from('3') }, parents: [second], message: 'third\n', author });
+  await assert.rejects(global.updateRef('refs/heads/fedgit/t-00000000', third, second), (e) => e instanceof RefConflict && e.message.includes(`found ${theirs}`));
+  assert.equal(await global.readRef('refs/heads/fedgit/t-00000000'), second, 'the local mirror went back');
+  assert.equal(discoveries(), pushesBefore);
 });
 
 test('chaos over HTTP: participants SIGKILLed and the git server crashed at random moments; nothing lost, every merge audits', { timeout: 1_000_000 }, async (t) => {

@@ -15,6 +15,10 @@ const author = { name: 'x', email: 'x@y', timestamp: 1 };
 
 /** Ref advertisements (GET info/refs for upload-pack: a listing, or the start of a fetch) the server has answered for `repo`. */
 const listings = (server: GitServer, repo: string) => server.accessLog().filter((r) => r.path === `/${repo}.git/info/refs` && r.query.includes('git-upload-pack')).length;
+/** Packs (POST git-upload-pack: the second half of a fetch) the server has sent for `repo`. */
+const packs = (server: GitServer, repo: string) => server.accessLog().filter((r) => r.method === 'POST' && r.path === `/${repo}.git/git-upload-pack`).length;
+/** Any request about `repo`. */
+const requests = (server: GitServer, repo: string) => server.accessLog().filter((r) => r.path.startsWith(`/${repo}.git/`)).length;
 
 test('mirrors that list only when stale: one listing per notification, for the repository it names', { timeout: 120_000 }, async (t) => {
   const dir = await tempDir(t);
@@ -22,10 +26,14 @@ test('mirrors that list only when stale: one listing per notification, for the r
   const open = createOpener({ cacheDir: path.join(dir, 'cache'), auth: { username: 'aggregator', token: PASSWORDS.aggregator }, listOnlyWhenStale: true });
   const global = await open.require(server.url('global'), 'the global repository');
   const edge = await open.require(server.url('edge-hospital-a'), 'the repository of hospital-a');
+  // The edge has pushed an update. (Listing an empty repository costs isomorphic-git a second
+  // request, which would blur the counts below.)
+  const hospital = await createOpener({ cacheDir: path.join(dir, 'hospital-a'), auth: { username: 'hospital-a', token: PASSWORDS['hospital-a'] } }).require(server.url('edge-hospital-a'), 'its repository');
+  await hospital.updateRef('refs/heads/fedgit/x-00000000', await hospital.writeCommit({ files: { f: Buffer.from('a') }, parents: [], message: 'update\n', author }), null);
 
   await global.refresh();
   await edge.refresh();
-  const [globalBefore, edgeBefore] = [listings(server, 'global'), listings(server, 'edge-hospital-a')];
+  const [globalBefore, edgeBefore, edgePacks] = [listings(server, 'global'), listings(server, 'edge-hospital-a'), packs(server, 'edge-hospital-a')];
   await global.refresh();
   await edge.refresh();
   assert.equal(listings(server, 'global'), globalBefore, 'no notification: the mirror is not compared again');
@@ -37,10 +45,12 @@ test('mirrors that list only when stale: one listing per notification, for the r
   const commit = await writer.writeCommit({ files: { f: Buffer.from('1') }, parents: [], message: 'one\n', author });
   await writer.updateRef('refs/heads/fedgit/x-00000000', commit, null);
 
+  const packsBefore = packs(server, 'global');
   open.markRemotesStale('global');
   await global.refresh();
   await edge.refresh();
-  assert.equal(listings(server, 'global'), globalBefore + 2, 'the named repository is listed once, then its new branch fetched');
+  assert.equal(listings(server, 'global'), globalBefore + 1, 'the named repository is listed once; the fetch of its new branch reuses that advertisement');
+  assert.equal(packs(server, 'global'), packsBefore + 1, 'and asks only for the pack');
   assert.equal(listings(server, 'edge-hospital-a'), edgeBefore, 'the other is not');
   assert.equal(await global.readRef('refs/heads/fedgit/x-00000000'), commit, 'and the mirror has the new branch');
 
@@ -48,8 +58,41 @@ test('mirrors that list only when stale: one listing per notification, for the r
   open.markRemotesStale('somebody/else');
   await global.refresh();
   await edge.refresh();
-  assert.equal(listings(server, 'global'), globalBefore + 3, 'listed again, nothing to fetch');
+  assert.equal(listings(server, 'global'), globalBefore + 2, 'listed again, nothing to fetch');
+  assert.equal(packs(server, 'global'), packsBefore + 1);
   assert.equal(listings(server, 'edge-hospital-a'), edgeBefore + 1);
+  assert.equal(packs(server, 'edge-hospital-a'), edgePacks, 'a repository whose refs did not move is not fetched');
+});
+
+test('after its own accepted push, a mirror does not ask the server what it just wrote', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const server = await serverFor(t);
+  const open = createOpener({ cacheDir: path.join(dir, 'cache'), auth: { username: 'aggregator', token: PASSWORDS.aggregator }, listOnlyWhenStale: true });
+  const global = await open.require(server.url('global'), 'the global repository');
+  await global.refresh();
+  const first = await global.writeCommit({ files: { f: Buffer.from('1') }, parents: [], message: 'one\n', author });
+  await global.updateRef('refs/heads/fedgit/x-00000000', first, null);
+  const second = await global.writeCommit({ files: { f: Buffer.from('2') }, parents: [first], message: 'two\n', author });
+  await global.updateRef('refs/heads/fedgit/x-00000000', second, first);
+  const afterPushes = requests(server, 'global');
+  await global.refresh();
+  await global.refresh();
+  assert.equal(requests(server, 'global'), afterPushes, 'no request: the mirror knows the server holds its own pushes');
+
+  // Another writer moves the branch. Until a notification says so, this mirror's push from the
+  // old head is refused by the server (a compare-and-swap), and the next refresh asks again.
+  const other = createOpener({ cacheDir: path.join(dir, 'other'), auth: { username: 'aggregator', token: PASSWORDS.aggregator } });
+  const writer = await other.require(server.url('global'), 'the global repository');
+  await writer.refresh();
+  const third = await writer.writeCommit({ files: { f: Buffer.from('3') }, parents: [second], message: 'three\n', author });
+  await writer.updateRef('refs/heads/fedgit/x-00000000', third, second);
+  const stale = await global.writeCommit({ files: { f: Buffer.from('4') }, parents: [second], message: 'four\n', author });
+  await assert.rejects(global.updateRef('refs/heads/fedgit/x-00000000', stale, second), (e: Error & { code?: string }) => e.code === 'REF_CONFLICT');
+  assert.equal(await global.readRef('refs/heads/fedgit/x-00000000'), second, 'the refused push is undone in the mirror');
+  const beforeRetry = listings(server, 'global');
+  await global.refresh();
+  assert.equal(listings(server, 'global'), beforeRetry + 1);
+  assert.equal(await global.readRef('refs/heads/fedgit/x-00000000'), third, 'and brings the other writer’s commit');
 });
 
 test('by default a mirror compares itself with the server at every refresh', { timeout: 120_000 }, async (t) => {

@@ -12,6 +12,7 @@ import { FedgitError, RefConflict } from '../errors.js';
 import { readRef, updateRef, listRefs, deleteRef } from '../git/refs.js';
 import { hasObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
+import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, replayAdvertisement, type RecordedAdvertisement } from './replay-advertisement.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Log } from '../contracts.js';
 import { displayUrl } from './http-client.js';
@@ -42,6 +43,8 @@ export class PushRefused extends FedgitError {
 
 const MIRRORED = /^refs\/(heads|tags)\//;
 
+const sameRefs = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) => a.size === b.size && [...a].every(([ref, oid]) => b.get(ref) === oid);
+
 /** What git servers say when the ref moved since we read it: a real compare-and-swap conflict. */
 const MOVED = /non-fast-forward|not-fast-forward|fetch first|stale info|failed to lock|cannot lock ref|already exists/i;
 
@@ -55,18 +58,27 @@ export type RemoteLinkOptions = {
 };
 
 export class RemoteLink {
-  /** The server's refs at the last refresh; undefined until the mirror has been compared with the server. */
-  private lastListing: string | undefined;
+  /**
+   * The server's refs as far as this mirror knows: the last listing, with this participant's own
+   * pushes since applied. Undefined until the mirror has been compared with the server, and after
+   * a push whose outcome is unknown.
+   */
+  private lastListing: Map<string, string> | undefined;
+  /** The server's last real receive-pack advertisement: how to answer a push's own (its URL, headers, capabilities). */
+  private receivePack: { readonly template: RecordedAdvertisement; readonly capabilities: string } | undefined;
   /** Bumped by `markStale`; a refresh that completes records the generation it started from. */
   private generation = 0;
   private refreshedGeneration = -1;
   readonly displayUrl: string;
 
+  /** The client as given (without fedgit's adjustments of what the server says). */
+  private readonly rawHttp: HttpClient;
   private readonly http: HttpClient;
   private readonly lfs: LfsClient;
 
   constructor(readonly url: string, http: HttpClient, private readonly auth: RemoteAuth | undefined, private readonly log: Log, private readonly options: RemoteLinkOptions = {}) {
     this.displayUrl = displayUrl(url);
+    this.rawHttp = http;
     this.http = advertisingHead(http);
     this.lfs = new LfsClient(url, auth, log);
   }
@@ -101,35 +113,47 @@ export class RemoteLink {
     return new RemoteUnreachable(this.displayUrl, String(err.message ?? e).replaceAll(this.url, this.displayUrl), { cause: e });
   }
 
-  private refusal(ref: string, expected: string | null, why: string): FedgitError {
+  /**
+   * What a refused push means. Servers word "the ref moved" in many ways (git itself says only
+   * "failed to update ref" when the value a push replaces is stale), so a refusal the words do not
+   * settle is settled by the server: the ref no longer at `expected` is a RefConflict.
+   */
+  private async refusal(ref: string, expected: string | null, why: string): Promise<FedgitError> {
     if (MOVED.test(why)) return new RefConflict(`${ref} on ${this.displayUrl}`, expected, null);
+    const now = await this.listRefs(this.http).then((refs) => refs.get(ref) ?? null, () => undefined);
+    if (now !== undefined && now !== expected) return new RefConflict(`${ref} on ${this.displayUrl}`, expected, now);
     return new PushRefused(this.displayUrl, ref, escapeUntrusted(why.replaceAll(this.url, this.displayUrl).replace(/\s+/g, ' ').trim(), 300));
   }
 
-  /** The server's branch and tag refs (one small request). */
-  async listRefs(): Promise<Map<string, string>> {
+  /** The server's branch and tag refs (one small request), listed through `http`. */
+  private async listRefs(http: HttpClient): Promise<Map<string, string>> {
     try {
       // Protocol v1 lists refs in one request (v2 needs two); fedgit's repositories hold a handful of refs.
-      const refs = await git.listServerRefs({ http: this.http, url: this.url, headers: this.headers(), protocolVersion: 1 });
+      const refs = await git.listServerRefs({ http, url: this.url, headers: this.headers(), protocolVersion: 1 });
       return new Map(refs.filter((r) => MIRRORED.test(r.ref) && /^[0-9a-f]{40}$/.test(r.oid)).map((r) => [r.ref, r.oid]));
     } catch (e) {
       throw this.explain(e);
     }
   }
 
-  /** Brings the mirror up to the server; returns whether anything moved. */
+  /**
+   * Brings the mirror up to the server; returns whether anything moved. One request when nothing
+   * did: the listing. Each branch that moved costs one more, its pack: the fetch is answered the
+   * advertisement the listing received (operator/remote/replay-advertisement.ts).
+   */
   async refresh(gitdir: string): Promise<boolean> {
     const generation = this.generation;
     if (this.options.listOnlyWhenStale && this.refreshedGeneration === generation && this.lastListing !== undefined) return false;
-    const remote = await this.listRefs();
-    const listing = [...remote].map(([r, o]) => `${r}=${o}`).sort().join('\n');
-    if (listing === this.lastListing) {
+    const recorder = recordAdvertisement(this.rawHttp, 'git-upload-pack');
+    const remote = await this.listRefs(advertisingHead(recorder.http));
+    if (this.lastListing && sameRefs(remote, this.lastListing)) {
       this.refreshedGeneration = generation;
       return false;
     }
     const local = await listRefs(gitdir, 'refs/');
     const moved = [...remote].filter(([ref, oid]) => local.get(ref) !== oid);
     await this.dropUnpushed(gitdir, local, remote);
+    const fetchHttp = advertisingHead(replayAdvertisement(this.rawHttp, recorder.recorded()));
     // Branches one at a time: a repository whose HEAD names no branch (fedgit's global and edge
     // repositories) cannot be fetched whole, and a single-branch fetch offers the local branch as
     // "have", so only new objects travel. Tags point at commits the branches brought.
@@ -137,7 +161,7 @@ export class RemoteLink {
       if (ref.startsWith('refs/heads/')) {
         try {
           await this.ensureRemoteConfig(gitdir);
-          await git.fetch({ fs, http: this.http, gitdir, remote: 'origin', url: this.url, headers: this.headers(), ref: ref.slice('refs/heads/'.length), remoteRef: ref, singleBranch: true, tags: false, prune: false });
+          await git.fetch({ fs, http: fetchHttp, gitdir, remote: 'origin', url: this.url, headers: this.headers(), ref: ref.slice('refs/heads/'.length), remoteRef: ref, singleBranch: true, tags: false, prune: false });
         } catch (e) {
           throw this.explain(e);
         }
@@ -147,7 +171,7 @@ export class RemoteLink {
       const current = await readRef(gitdir, ref);
       if (current !== oid) await updateRef(gitdir, ref, oid, current);
     }
-    this.lastListing = listing;
+    this.lastListing = remote;
     this.refreshedGeneration = generation;
     return moved.length > 0;
   }
@@ -175,20 +199,46 @@ export class RemoteLink {
    * Pushes `ref` (already moved locally from `expected` to `next`). Only a ref that moved on the
    * server is a RefConflict; a refusal for any other reason (fsck, a hook, a rule) is a
    * PushRefused carrying the server's words, so that it is not mistaken for another writer.
+   *
+   * A push from a known value asks the server nothing first: the push names `expected` as the
+   * value it replaces (operator/remote/replay-advertisement.ts), which the server checks under its
+   * ref lock, so it is a compare-and-swap. The first push of a link, and one that creates a ref
+   * (what the server already has decides what to send), read the server's real advertisement.
    */
   async publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void> {
-    this.lastListing = undefined; // whatever happens next, the next refresh compares the mirror with the server
+    const known = this.lastListing;
+    this.lastListing = undefined; // unless the push is accepted, the next refresh compares the mirror with the server
     await this.uploadLfsObjects(gitdir, ref, next, expected);
+    const recorder = recordAdvertisement(this.rawHttp, 'git-receive-pack');
+    const rendered = expected && this.receivePack ? { ...this.receivePack.template, body: renderReceivePackAdvertisement(ref, expected, this.receivePack.capabilities) } : undefined;
+    const http = rendered ? replayAdvertisement(this.rawHttp, rendered) : recorder.http;
     let result;
     try {
-      result = await git.push({ fs, http: this.http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
+      try {
+        result = await git.push({ fs, http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
+      } finally {
+        this.rememberReceivePack(recorder.recorded());
+      }
+      if (!result.ok || result.refs[ref]?.ok === false) throw await this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
     } catch (e) {
+      // Whatever failed, the next push reads the server's real advertisement: a server whose
+      // capabilities changed is never answered from a stale copy twice.
+      if (rendered) this.receivePack = undefined;
+      if (e instanceof FedgitError) throw e;
       const err = e as { code?: string; message?: string; data?: { reason?: string; prettyDetails?: string } };
-      if (err.code === 'PushRejectedError') throw this.refusal(ref, expected, err.data?.reason ?? err.message ?? 'rejected');
-      if (err.code === 'GitPushError') throw this.refusal(ref, expected, err.data?.prettyDetails ?? err.message ?? 'rejected');
+      if (err.code === 'PushRejectedError') throw await this.refusal(ref, expected, err.data?.reason ?? err.message ?? 'rejected');
+      if (err.code === 'GitPushError') throw await this.refusal(ref, expected, err.data?.prettyDetails ?? err.message ?? 'rejected');
       throw this.explain(e);
     }
-    if (!result.ok || result.refs[ref]?.ok === false) throw this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
+    // Accepted as a compare-and-swap: the server's ref is `next` now, and the mirror's too. A
+    // participant is not told of its own pushes, so without this its next refresh would list
+    // the server only to find what it just wrote. Moves by others still come with a notification.
+    if (known) this.lastListing = new Map(known).set(ref, next);
     this.log.debug(`pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
+  }
+
+  private rememberReceivePack(recorded: RecordedAdvertisement | undefined): void {
+    const capabilities = recorded && advertisedCapabilities(recorded.body);
+    if (recorded && capabilities !== undefined) this.receivePack = { template: recorded, capabilities };
   }
 }

@@ -1,0 +1,102 @@
+/**
+ * Smart HTTP starts every fetch and every push with a ref advertisement (GET
+ * `info/refs?service=…`, protocol v1). fedgit often knows it already, and
+ * asking again is a request — on a CGI server, a process or three — on the
+ * critical path of every round:
+ *
+ * - A mirror lists the server's refs to learn what moved, then fetches what
+ *   did: the fetch is answered the advertisement the listing received
+ *   (`recordAdvertisement`, `replayAdvertisement`). It is the snapshot the
+ *   listing saw, which is what the mirror then records; a ref that moves in
+ *   between is seen at the next refresh.
+ * - A push of a ref from a known value is a compare-and-swap: the value the
+ *   push must replace is the mirror's, not whatever the server holds now. The
+ *   push is answered an advertisement naming only that ref at that value, with
+ *   the capabilities the server announced at its last real advertisement
+ *   (`renderReceivePackAdvertisement`). If the server moved, it refuses the
+ *   update, as it refuses any push from a stale value.
+ *
+ * Only a successful advertisement is recorded, only the same service and URL
+ * is replayed; every other request goes to the server.
+ */
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+
+export type GitService = 'git-upload-pack' | 'git-receive-pack';
+
+export type RecordedAdvertisement = {
+  readonly service: GitService;
+  readonly url: string;
+  readonly statusCode: number;
+  readonly statusMessage: string;
+  readonly headers: Record<string, string>;
+  readonly body: Buffer;
+};
+
+const isAdvertisement = (req: GitHttpRequest, service: GitService) => req.method === 'GET' && req.url.endsWith(`/info/refs?service=${service}`);
+
+async function collect(body: AsyncIterableIterator<Uint8Array> | undefined): Promise<Buffer> {
+  const chunks: Uint8Array[] = [];
+  if (body) for await (const chunk of body) chunks.push(chunk);
+  return Buffer.concat(chunks);
+}
+
+async function* once(body: Buffer): AsyncIterableIterator<Uint8Array> {
+  yield new Uint8Array(body);
+}
+
+/** A client that keeps the last successful advertisement of `service` it received (`recorded()`). */
+export function recordAdvertisement(client: HttpClient, service: GitService): { http: HttpClient; recorded(): RecordedAdvertisement | undefined } {
+  let recorded: RecordedAdvertisement | undefined;
+  return {
+    http: {
+      async request(req) {
+        const response = await client.request(req);
+        if (!isAdvertisement(req, service) || response.statusCode !== 200) return response;
+        const body = await collect(response.body);
+        recorded = { service, url: req.url, statusCode: response.statusCode, statusMessage: response.statusMessage, headers: { ...response.headers }, body };
+        return { ...response, body: once(body) };
+      },
+    },
+    recorded: () => recorded,
+  };
+}
+
+/** A client that answers the advertisement of `recorded.service` at `recorded.url` with `recorded` (as often as asked), everything else from `client`. */
+export function replayAdvertisement(client: HttpClient, recorded: RecordedAdvertisement | undefined): HttpClient {
+  return {
+    async request(req): Promise<GitHttpResponse> {
+      if (!recorded || !isAdvertisement(req, recorded.service) || req.url !== recorded.url) return client.request(req);
+      return { url: recorded.url, method: 'GET', statusCode: recorded.statusCode, statusMessage: recorded.statusMessage, headers: { ...recorded.headers }, body: once(recorded.body) };
+    },
+  };
+}
+
+const pkt = (line: string) => `${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`;
+
+/** The pkt-lines of an advertisement (`''` for a flush); undefined when it is not one. */
+function pktLines(body: Buffer): string[] | undefined {
+  const lines: string[] = [];
+  let at = 0;
+  while (at + 4 <= body.length) {
+    const length = parseInt(body.subarray(at, at + 4).toString('latin1'), 16);
+    if (Number.isNaN(length) || (length > 0 && length < 4) || at + Math.max(length, 4) > body.length) return undefined;
+    lines.push(length === 0 ? '' : body.subarray(at + 4, at + length).toString('latin1'));
+    at += length === 0 ? 4 : length;
+  }
+  return lines;
+}
+
+/** The capabilities a protocol-v1 advertisement announces (after the NUL of its first ref line), or undefined. */
+export function advertisedCapabilities(body: Buffer): string | undefined {
+  const first = pktLines(body)?.find((l) => /^[0-9a-f]{40} /.test(l));
+  const caps = first?.replace(/\n$/, '').split('\0')[1];
+  return caps === undefined || /[\r\n]/.test(caps) ? undefined : caps;
+}
+
+/** A receive-pack advertisement that names only `ref` at `oid`, with `capabilities` (as a server announced them). */
+export function renderReceivePackAdvertisement(ref: string, oid: string, capabilities: string): Buffer {
+  if (!/^[0-9a-f]{40}$/.test(oid)) throw new Error(`not an object id: ${oid}`);
+  if (!/^refs\/[^\0\s]+$/.test(ref)) throw new Error(`not a ref name: ${ref}`);
+  if (/[\0\r\n]/.test(capabilities)) throw new Error('capabilities must be one line');
+  return Buffer.from(`${pkt('# service=git-receive-pack\n')}0000${pkt(`${oid} ${ref}\0${capabilities}\n`)}0000`, 'latin1');
+}

@@ -1,0 +1,62 @@
+/** Ref advertisements fedgit answers fetches and pushes with (operator/remote/replay-advertisement.ts): pure parts and the client wrappers. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, replayAdvertisement } from '../operator/remote/replay-advertisement.js';
+
+const OID = 'a'.repeat(40);
+// What git http-backend 2.39 answers for a repository with one branch (the test git server, captured).
+const RECEIVE_PACK = Buffer.from(`001f# service=git-receive-pack\n000000ae${'2c95403a045cb563f6692deb38c3c47574a6c34d'} refs/heads/x\0report-status report-status-v2 delete-refs side-band-64k quiet atomic ofs-delta object-format=sha1 agent=git/2.39.5\n0000`, 'latin1');
+
+async function text(body: AsyncIterableIterator<Uint8Array> | undefined): Promise<string> {
+  const chunks: Uint8Array[] = [];
+  if (body) for await (const c of body) chunks.push(c);
+  return Buffer.concat(chunks).toString('latin1');
+}
+
+/** A server that answers every request with `body` and counts what it was asked. */
+function fakeServer(body: string): HttpClient & { asked: string[] } {
+  const asked: string[] = [];
+  return {
+    asked,
+    async request(req: GitHttpRequest): Promise<GitHttpResponse> {
+      asked.push(`${req.method} ${req.url}`);
+      return { url: req.url, method: req.method ?? 'GET', statusCode: 200, statusMessage: 'OK', headers: { 'content-type': 'application/x-git-upload-pack-advertisement' }, body: (async function* () { yield Buffer.from(body); })() };
+    },
+  };
+}
+
+test('the capabilities a server announced are read from its advertisement', () => {
+  assert.equal(advertisedCapabilities(RECEIVE_PACK), 'report-status report-status-v2 delete-refs side-band-64k quiet atomic ofs-delta object-format=sha1 agent=git/2.39.5');
+  assert.equal(advertisedCapabilities(Buffer.from('001f# service=git-receive-pack\n00000000')), undefined, 'no ref line, no capabilities');
+  assert.equal(advertisedCapabilities(Buffer.from('zzzz')), undefined, 'not pkt-lines');
+});
+
+test('a rendered receive-pack advertisement names only the ref at the value the push replaces', () => {
+  const caps = advertisedCapabilities(RECEIVE_PACK)!;
+  const rendered = renderReceivePackAdvertisement('refs/heads/fedgit/p-00000000', OID, caps);
+  assert.equal(rendered.toString('latin1'), `001f# service=git-receive-pack\n0000${(4 + 41 + 'refs/heads/fedgit/p-00000000'.length + 1 + caps.length + 1).toString(16).padStart(4, '0')}${OID} refs/heads/fedgit/p-00000000\0${caps}\n0000`);
+  assert.equal(advertisedCapabilities(rendered), caps, 'and reads back as the server’s own');
+  assert.throws(() => renderReceivePackAdvertisement('refs/heads/x', 'not-an-oid', caps));
+  assert.throws(() => renderReceivePackAdvertisement('refs/heads/x y', OID, caps));
+  assert.throws(() => renderReceivePackAdvertisement('refs/heads/x', OID, 'report-status\n0000'), 'a capability line cannot smuggle pkt-lines');
+});
+
+test('a recorded upload-pack advertisement answers the same request again, nothing else', async () => {
+  const server = fakeServer('advertisement');
+  const url = 'https://git.example.org/global.git';
+  const recorder = recordAdvertisement(server, 'git-upload-pack');
+  assert.equal(await text((await recorder.http.request({ url: `${url}/info/refs?service=git-upload-pack`, method: 'GET' })).body), 'advertisement', 'the caller still gets the body');
+  const replaying = replayAdvertisement(server, recorder.recorded());
+  assert.equal(await text((await replaying.request({ url: `${url}/info/refs?service=git-upload-pack`, method: 'GET' })).body), 'advertisement');
+  assert.equal(await text((await replaying.request({ url: `${url}/info/refs?service=git-upload-pack`, method: 'GET' })).body), 'advertisement', 'as often as asked');
+  await replaying.request({ url: `${url}/git-upload-pack`, method: 'POST' });
+  await replaying.request({ url: `${url}/info/refs?service=git-receive-pack`, method: 'GET' });
+  await replaying.request({ url: `https://git.example.org/other.git/info/refs?service=git-upload-pack`, method: 'GET' });
+  assert.deepEqual(server.asked, [
+    `GET ${url}/info/refs?service=git-upload-pack`,
+    `POST ${url}/git-upload-pack`,
+    `GET ${url}/info/refs?service=git-receive-pack`,
+    'GET https://git.example.org/other.git/info/refs?service=git-upload-pack',
+  ]);
+});
