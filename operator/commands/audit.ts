@@ -16,7 +16,7 @@ import { fingerprint } from '../trust/keys.js';
 import { loadUpdate } from '../store/load-update.js';
 import { describeBounds } from '../reconcile/influence.js';
 import { streamMerge, type Merge, type UpdateSource } from '../reconcile/merge.js';
-import { releaseMemory } from '../runtime/release-memory.js';
+import { memoryReleaser } from '../runtime/release-memory.js';
 import { STATE_FILE, parseState, readStateAfter, readStateFile, stateBytes } from '../store/strategy-state.js';
 import { parseEdgeRecord, parseGlobalRecord, type EdgeRecord, type GlobalRecord } from '../store/records.js';
 import { escapeUntrusted } from '../text/untrusted.js';
@@ -148,7 +148,7 @@ async function auditMergeOf(audit: Audit, sources: readonly AuditedSource[], par
   }
   const state = strategy.step ? await previousState(audit, parent) : null;
   if (state === undefined) return;
-  const expected = await mergeAll(sources, (merged) => streamMerge(plan.plan, strategy, merged, () => readWeights(global, parent.oid), { state, released: releaseMemory }));
+  const expected = await mergeAll(sources, (merged) => streamMerge(plan.plan, strategy, merged, () => readWeights(global, parent.oid), { state, released: memoryReleaser() }));
   if (!expected) return;
   checkClipping(audit, expected);
   const expectedWeight = (edge: string) => expected.weights[expected.edges.indexOf(edge)];
@@ -322,7 +322,7 @@ async function auditDpMerge(audit: Audit, sources: readonly AuditedSource[], par
   const n = plan.plan.edges.length;
   check(record.merged.every((m) => m.weight === 1 / n), `every merged update weighs 1/${n} (the fixed denominator: the plan's ${n} edges)`);
   const strategy = audit.registries.strategies.get(plan.plan.strategy, plan.plan.strategyOptions);
-  const mergeWith = (seed: Uint8Array) => mergeAll(sources, (merged) => streamMerge(plan.plan, strategy, merged, () => readWeights(global, parent.oid), { noiseSeed: seed, released: releaseMemory }));
+  const mergeWith = (seed: Uint8Array) => mergeAll(sources, (merged) => streamMerge(plan.plan, strategy, merged, () => readWeights(global, parent.oid), { noiseSeed: seed, released: memoryReleaser() }));
   if (noiseSeed) {
     const seedMatches = check(noiseSeed.length === SEED_BYTES && noiseCommitment(noiseSeed) === commitment, `the noise seed given matches the commitment ${shortId(commitment.slice('sha256:'.length))}…`);
     if (!seedMatches) return;

@@ -14,7 +14,7 @@ import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import { decideAggregator, type AggregatorAction, type AggregatorObserved } from './aggregator-decide.js';
 import { maxCheckpointBytes, updateProblem } from './validate-update.js';
 import { streamMerge, type UpdateSource } from './merge.js';
-import { releaseMemory } from '../runtime/release-memory.js';
+import { memoryReleaser } from '../runtime/release-memory.js';
 import { loadUpdate, streamUpdate, type CheckedUpdate, type OpenValues } from '../store/load-update.js';
 import { readStateAfter } from '../store/strategy-state.js';
 import { sign } from '../trust/sign.js';
@@ -105,8 +105,16 @@ export class AggregatorOperator implements Reconciler {
     return [where.plan, where.global, ...Object.values(where.edges)];
   }
 
+  private located: { readonly planId: string; readonly edges: RepoLocations['edges'] } | undefined;
+
+  /** Where each edge's repository is, worked out once per plan (a reconcile asks for every edge). */
+  private edgeLocations(plan: CommittedPlan): RepoLocations['edges'] {
+    if (this.located?.planId !== plan.id) this.located = { planId: plan.id, edges: this.deps.locate(plan.plan.edges.map((e) => e.name)).edges };
+    return this.located.edges;
+  }
+
   private async edgeRepo(plan: CommittedPlan, edge: string): Promise<Repository | null> {
-    const location = this.deps.locate(plan.plan.edges.map((e) => e.name)).edges[edge];
+    const location = this.edgeLocations(plan)[edge];
     const repo = location ? await this.deps.open.open(location).catch(() => null) : null;
     if (!repo && !this.missingEdges.has(edge)) this.deps.log.warn(`no repository for edge ${edge}${location ? ` at ${location}` : ''}; it counts as not pushed`);
     if (!repo) this.missingEdges.add(edge);
@@ -308,7 +316,7 @@ export class AggregatorOperator implements Reconciler {
     const state = strategy.step || strategy.average?.kind === 'step' ? await readStateAfter(global, action.head) : null;
     const round = action.head.round + 1;
     const seed = plan.plan.privacy ? deriveNoiseSeed(await this.noiseSecret(), plan.id, round) : null;
-    const merge = await streamMerge(plan.plan, strategy, this.acceptedSources(plan, records), () => readWeights(global, action.head.oid), { state, noiseSeed: seed, released: releaseMemory });
+    const merge = await streamMerge(plan.plan, strategy, this.acceptedSources(plan, records), () => readWeights(global, action.head.oid), { state, noiseSeed: seed, released: memoryReleaser() });
     if (!merge) return true;
     const { weights, tensors, state: next, clipped } = merge;
     const privacy = plan.plan.privacy && seed ? { ...privacyTrailerValues(plan.plan.privacy, round), noiseCommitment: noiseCommitment(seed) } : undefined;

@@ -12,13 +12,24 @@ import vm from 'node:vm';
 let collect: (() => void) | undefined;
 
 /**
- * Below this much memory in array buffers (a small model's updates) a collection would free little
- * and costs a round of many edges a few ms per update: it is skipped.
+ * Unless array buffers grew by this much since the merge began or since the last collection (a big
+ * model or update was read whole), a collection would free little and cost a round of many edges
+ * tens of ms per update: it is skipped. Measured: with 32 MiB of small updates kept for the merge,
+ * collecting after each of 100 updates took 7.8 s of the aggregator's CPU per round.
  */
 const WORTH_COLLECTING_BYTES = 32 * 1024 * 1024;
 
-export function releaseMemory(): void {
-  if (process.memoryUsage().arrayBuffers < WORTH_COLLECTING_BYTES) return;
+/** A release for one merge: call it where the merge has dropped what it read. */
+export function memoryReleaser(): () => void {
+  let baseline = process.memoryUsage().arrayBuffers;
+  return () => {
+    if (process.memoryUsage().arrayBuffers - baseline < WORTH_COLLECTING_BYTES) return;
+    collectGarbage();
+    baseline = process.memoryUsage().arrayBuffers;
+  };
+}
+
+function collectGarbage(): void {
   if (!collect) {
     // `gc` exists only with --expose-gc; setting the flag now exposes it to new contexts only, not to this one.
     v8.setFlagsFromString('--expose-gc');
