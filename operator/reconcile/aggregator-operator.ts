@@ -51,8 +51,7 @@ export type AggregatorDeps = {
 const MAX_REMEMBERED_VERDICTS = 4096;
 /**
  * Updates that passed their checks are kept for the merge up to this many bytes in all, so a
- * small model is read once per round; bigger ones are read again when the merge reaches them,
- * which keeps the streaming merge's memory at one update.
+ * small model is read once per round; those beyond it are read again when the merge reaches them.
  */
 const KEPT_UPDATE_BYTES = 32 * 1024 * 1024;
 /** Updates bigger than this are checked a window at a time and never kept. */
@@ -75,6 +74,7 @@ export class AggregatorOperator implements Reconciler {
    * work, not every edge's.
    */
   private readonly edgeViews = new Map<string, { readonly key: string; readonly seen: EdgeView }>();
+  private located: { readonly planId: string; readonly edges: RepoLocations['edges'] } | undefined;
   private globalRepo: Repository | undefined;
 
   constructor(private readonly deps: AggregatorDeps) {}
@@ -104,8 +104,6 @@ export class AggregatorOperator implements Reconciler {
     const where = this.deps.locate(plan?.plan.edges.map((e) => e.name) ?? []);
     return [where.plan, where.global, ...Object.values(where.edges)];
   }
-
-  private located: { readonly planId: string; readonly edges: RepoLocations['edges'] } | undefined;
 
   /** Where each edge's repository is, worked out once per plan (a reconcile asks for every edge). */
   private edgeLocations(plan: CommittedPlan): RepoLocations['edges'] {
