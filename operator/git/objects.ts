@@ -64,8 +64,7 @@ export async function writeObject(gitdir: string, type: ObjectType, content: Uin
   await mkdir(path.dirname(target), { recursive: true });
   const temp = path.join(path.dirname(target), `tmp_obj_${randomBytes(6).toString('hex')}`);
   try {
-    const level = size >= STORE_THRESHOLD_BYTES ? zlib.constants.Z_NO_COMPRESSION : zlib.constants.Z_DEFAULT_COMPRESSION;
-    if (size <= WHOLE_FILE_BYTES) await writeFile(temp, zlib.deflateSync(Buffer.concat(object), { level }), { mode: 0o444 });
+    if (size <= WHOLE_FILE_BYTES) await writeFile(temp, deflateWhole(object, size), { mode: 0o444 });
     else await writeStoredLoose(temp, object);
     await rename(temp, target);
   } catch (e) {
@@ -74,6 +73,20 @@ export async function writeObject(gitdir: string, type: ObjectType, content: Uin
   }
   return oid;
 }
+
+/**
+ * The loose file of a small object in one zlib call. A stored stream is given one output chunk of
+ * its final size: zlib's default 16 KiB chunks cost a trip into C++ each and a join at the end,
+ * most of the write of a megabyte of weights.
+ */
+function deflateWhole(object: Pieces, size: number): Buffer {
+  const input = Buffer.concat(object);
+  if (size < STORE_THRESHOLD_BYTES) return zlib.deflateSync(input, { level: zlib.constants.Z_DEFAULT_COMPRESSION });
+  return zlib.deflateSync(input, { level: zlib.constants.Z_NO_COMPRESSION, chunkSize: storedStreamBytes(input.length) });
+}
+
+/** A bound on a stored zlib stream's length: header, 5 bytes per block of at least 16 KiB, Adler-32. */
+const storedStreamBytes = (bytes: number): number => bytes + 5 * (Math.ceil(bytes / 16_384) + 1) + 6;
 
 export type ReadLimits = {
   /**

@@ -101,25 +101,39 @@ export async function readStoredLoose(file: string, maxBytes: number | undefined
 }
 
 /**
- * The same from a whole loose file already in memory (small objects): each block is handed over
- * as a view on the file, so the content is copied once, into a buffer of its own where tensors
- * parsed from it can be views (4-byte aligned).
+ * The same from a whole loose file already in memory (small objects). The content is gathered in
+ * place, block after block, to the start of `file` — every block lies after where its bytes go,
+ * so nothing is overwritten before it is read and hashed — and returned as a view on it: no
+ * second buffer of the object's size, and tensors parsed from it can be views (the start of a
+ * file's buffer is 8-byte aligned). `file` is consumed.
  */
 export async function parseStoredLoose(file: Buffer, maxBytes: number | undefined, fail: Fail): Promise<StoredRead | null> {
   const blocks = await storedBlocks(file, fail);
   if (!blocks) return null;
-  let object: { type: ObjectType; content: () => Buffer } | undefined;
-  const reader = objectReader(maxBytes, fail, (type, size) => {
-    const collected = collect(size);
-    object = { type, content: collected.content };
-    return collected.sink;
+  let type: ObjectType | undefined;
+  let filled = 0;
+  const reader = objectReader(maxBytes, fail, (announced) => {
+    type = announced;
+    return (bytes) => {
+      // A view on `file` moves with memmove (copyWithin); the header's first block may come joined in a buffer of its own.
+      const at = viewOffset(file, bytes);
+      if (at === null) file.set(bytes, filled);
+      else file.copyWithin(filled, at, at + bytes.length);
+      filled += bytes.length;
+    };
   });
   for (const { position, length } of blocks) {
     if (position + length > file.length) throw fail('is truncated');
     reader.take(file.subarray(position, position + length));
   }
   const sha1 = reader.finish();
-  return { type: object!.type, content: object!.content(), sha1 };
+  return { type: type!, content: file.subarray(0, filled), sha1 };
+}
+
+/** Where `view` starts in `whole`, or null when it is not a view on it (small buffers can share a pool's memory). */
+function viewOffset(whole: Buffer, view: Uint8Array): number | null {
+  const at = view.byteOffset - whole.byteOffset;
+  return view.buffer === whole.buffer && at >= 0 && at + view.length <= whole.length ? at : null;
 }
 
 /** Receives an object's type and size once its header is read, and returns the sink for its content. */
