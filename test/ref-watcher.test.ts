@@ -40,7 +40,7 @@ async function watchedRepository(t: Parameters<typeof tempDir>[0]) {
   const watcher = new RefWatcher({ gitdirs: [repo.gitdir], onChange: () => seenByTriggers.push(readNow()), pollMs: 600_000 });
   await watcher.start();
   t.after(() => watcher.stop());
-  return { repo, commits, seenByTriggers };
+  return { repo, commits, seenByTriggers, watcher };
 }
 
 test('one trigger per new state of the refs, however many file events a ref write raises', { timeout: 60_000 }, async (t) => {
@@ -67,4 +67,13 @@ test('a second change within a few milliseconds of the first still triggers', { 
     await sleep(200);
   }
   assert.equal(seenByTriggers.at(-1), commits[5]);
+});
+
+test('a stopped watcher triggers nothing more: the settling looks it scheduled at start are cleared', { timeout: 60_000 }, async (t) => {
+  const { repo, commits, seenByTriggers, watcher } = await watchedRepository(t);
+  await watcher.stop();
+  await repo.updateRef(REF, commits[0]!, null);
+  // Past the last settling look (2 s after start); a look left scheduled would see the new ref and trigger.
+  await sleep(2_500);
+  assert.deepEqual(seenByTriggers, []);
 });

@@ -33,6 +33,11 @@ export interface RemoteSync {
   fetchLfsObject(gitdir: string, pointer: LfsPointer, source: string): Promise<void>;
 }
 
+/** A file of a commit as git holds it (`Repository.readBlobOrPointer`). */
+export type BlobOrPointer =
+  | { readonly kind: 'blob'; readonly content: Buffer }
+  | { readonly kind: 'lfs-pointer'; readonly pointer: LfsPointer };
+
 /** Which files of a commit go to Git LFS: checkpoints (`*.safetensors`) of at least `minBytes`. */
 export type LfsPolicy = { readonly minBytes: number };
 
@@ -148,12 +153,24 @@ export class Repository {
    * the limit before any byte moves and its SHA-256 checked as it is read.
    */
   async readFile(commitOid: string, name: string, limits: ReadLimits = {}): Promise<Buffer> {
+    const file = await this.readBlobOrPointer(commitOid, name, limits);
+    if (file.kind === 'blob') return file.content;
+    const verified = await this.fetchIfMissing(file.pointer, `${name} of ${commitOid}`);
+    return readLfsObject(this.gitdir, file.pointer, `${name} of ${commitOid}`, { verified });
+  }
+
+  /**
+   * A file of a commit as git holds it: the blob's content, or, for a checkpoint committed as a
+   * Git LFS pointer, the pointer — its object is neither read nor fetched. The limit applies to
+   * the blob and to the size a pointer announces; a malformed pointer is refused (CheckpointCorrupt).
+   */
+  async readBlobOrPointer(commitOid: string, name: string, limits: ReadLimits = {}): Promise<BlobOrPointer> {
     const blob = await readObject(this.gitdir, await this.fileOid(commitOid, name), limits);
     if (blob.type !== 'blob') throw notBlob(commitOid, name);
-    if (!isLfsFile(name) || !looksLikePointer(blob.content)) return blob.content;
+    if (!isLfsFile(name) || !looksLikePointer(blob.content)) return { kind: 'blob', content: blob.content };
     const pointer = parsePointer(blob.content, `${name} of ${commitOid} in ${this.location}`);
-    const verified = await this.lfsReady(pointer, `${name} of ${commitOid}`, limits);
-    return readLfsObject(this.gitdir, pointer, `${name} of ${commitOid}`, { verified });
+    checkAnnouncedSize(pointer, `${name} of ${commitOid}`, limits);
+    return { kind: 'lfs-pointer', pointer };
   }
 
   /**
@@ -176,7 +193,8 @@ export class Repository {
     if (!content) return;
     if (!looksLikePointer(content)) return open(content.length)(content);
     const pointer = parsePointer(content, `${name} of ${commitOid} in ${this.location}`);
-    const verified = await this.lfsReady(pointer, `${name} of ${commitOid}`, limits);
+    checkAnnouncedSize(pointer, `${name} of ${commitOid}`, limits);
+    const verified = await this.fetchIfMissing(pointer, `${name} of ${commitOid}`);
     await streamLfsObject(this.gitdir, pointer, `${name} of ${commitOid}`, open(pointer.size), { verified });
   }
 
@@ -215,11 +233,8 @@ export class Repository {
     return found;
   }
 
-  /** Checks the pointer's size against the limit and brings a mirror's missing object from the server; true when it was just downloaded (and verified). */
-  private async lfsReady(pointer: LfsPointer, source: string, limits: ReadLimits): Promise<boolean> {
-    if (limits.maxBytes !== undefined && pointer.size > limits.maxBytes) {
-      throw new CheckpointCorrupt(`${source}: its LFS pointer announces ${pointer.size} bytes, more than the ${limits.maxBytes} allowed here`, { oid: pointer.oid });
-    }
+  /** Brings a mirror's missing object from the server; true when it was just downloaded (and verified). */
+  private async fetchIfMissing(pointer: LfsPointer, source: string): Promise<boolean> {
     const fetch = this.remote !== undefined && !(await hasLfsObject(this.gitdir, pointer));
     if (fetch) await this.remote!.fetchLfsObject(this.gitdir, pointer, source);
     return fetch;
@@ -236,6 +251,13 @@ export class Repository {
       next = commit.parents[0];
     }
     return chain;
+  }
+}
+
+/** Refuses, before any byte of the object moves, a pointer that announces more than the limit allows. */
+function checkAnnouncedSize(pointer: LfsPointer, source: string, limits: ReadLimits): void {
+  if (limits.maxBytes !== undefined && pointer.size > limits.maxBytes) {
+    throw new CheckpointCorrupt(`${source}: its LFS pointer announces ${pointer.size} bytes, more than the ${limits.maxBytes} allowed here`, { oid: pointer.oid });
   }
 }
 

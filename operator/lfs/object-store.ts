@@ -25,6 +25,11 @@ export async function hasLfsObject(gitdir: string, pointer: LfsPointer): Promise
   return stat(lfsObjectPath(gitdir, pointer.oid)).then((s) => s.isFile() && s.size === pointer.size, () => false);
 }
 
+/** The size of the file the store holds under `oid`, or null when it holds none (never fetched, or pruned). */
+export async function storedLfsObjectSize(gitdir: string, oid: string): Promise<number | null> {
+  return stat(lfsObjectPath(gitdir, oid)).then((s) => (s.isFile() ? s.size : null), () => null);
+}
+
 async function tempFile(gitdir: string, oid: string): Promise<string> {
   const dir = path.join(gitdir, 'lfs', 'tmp');
   await mkdir(dir, { recursive: true });

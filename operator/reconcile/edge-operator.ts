@@ -8,7 +8,7 @@ import type { AppRegistry, EdgeApp, Engine, Log, Progress, StrategyRegistry, Ten
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
-import { shortId, WEIGHTS_FILE } from '../git/names.js';
+import { shortId, TRAILER } from '../git/names.js';
 import { isLfsTransportFailure } from '../remote/lfs-client.js';
 import type { CommittedPlan } from '../plan/plan.js';
 import {
@@ -17,7 +17,7 @@ import {
 import type { EdgeRecord, GlobalRecord } from '../store/records.js';
 import type { RecoveryRequest } from '../store/secure-records.js';
 import { PushJournal } from '../store/push-journal.js';
-import { signatureProblem } from '../store/load-update.js';
+import { signatureProblemOfCommit } from '../store/load-update.js';
 import { decideEdge, type EdgeAction, type EdgeObserved } from './edge-decide.js';
 import { maxCheckpointBytes, updateProblem } from './validate-update.js';
 import type { KeyObject } from 'node:crypto';
@@ -127,9 +127,10 @@ export class EdgeOperator implements Reconciler {
     for (const record of history) {
       let mine = this.ownership.get(record.oid);
       if (mine === undefined) {
-        mine = record.edge === this.deps.edge && (await this.pushedByThisEdge(plan, repo, record));
+        const notMine = await this.whyNotPushedByThisEdge(plan, repo, record);
+        mine = notMine === null;
         this.ownership.set(record.oid, mine);
-        if (!mine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${this.signedPlan(plan) ? 'no valid signature of its key' : 'not in its push journal'}); it is not counted as this edge's update`, { commit: record.oid });
+        if (notMine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${notMine}); it is not counted as this edge's update`, { commit: record.oid });
       }
       if (mine) own.push(record);
     }
@@ -140,15 +141,16 @@ export class EdgeOperator implements Reconciler {
     return plan.plan.edges.some((e) => e.name === this.deps.edge && e.publicKey);
   }
 
-  private async pushedByThisEdge(plan: CommittedPlan, repo: Repository, record: EdgeRecord): Promise<boolean> {
-    if (!this.signedPlan(plan)) return this.journal.has(plan.id, record.oid);
+  /** Why this edge cannot prove it pushed the commit (see provablyOwn), or null when it can. */
+  private async whyNotPushedByThisEdge(plan: CommittedPlan, repo: Repository, record: EdgeRecord): Promise<string | null> {
+    if (record.edge !== this.deps.edge) return `its ${TRAILER.edge} trailer names another edge`;
+    if (!this.signedPlan(plan)) return (await this.journal.has(plan.id, record.oid)) ? null : 'not in its push journal';
     try {
       const spec = this.deps.apps.tensorSpec(plan.plan.app.id, plan.plan.app.options);
-      const weights = await repo.readFile(record.oid, WEIGHTS_FILE, { maxBytes: (plan.plan.secureAggregation ? 2 : 1) * maxCheckpointBytes(spec) });
-      return signatureProblem(plan, record, weights) === null;
+      return await signatureProblemOfCommit(repo, plan, record, { maxBytes: (plan.plan.secureAggregation ? 2 : 1) * maxCheckpointBytes(spec) });
     } catch (e) {
       if (isLfsTransportFailure(e)) throw e;
-      if (e instanceof FedgitError) return false;
+      if (e instanceof FedgitError) return `its signature cannot be checked: ${e.message}`;
       throw e;
     }
   }

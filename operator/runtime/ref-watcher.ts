@@ -32,6 +32,9 @@ export class RefWatcher {
   /** Repositories to look at; a look in progress takes them all before it reads. */
   private readonly due = new Set<string>();
   private looking = false;
+  /** Looks scheduled for later (settling looks, re-checks after an event), cleared by stop. */
+  private readonly pendingLooks = new Set<NodeJS.Timeout>();
+  private stopped = false;
 
   constructor(private readonly o: RefWatcherOptions) {}
 
@@ -41,19 +44,29 @@ export class RefWatcher {
     this.watcher.on('all', (_event, changed) => {
       const gitdirs = this.repositoryOf(changed);
       void this.look(gitdirs);
-      setTimeout(() => void this.look(gitdirs), this.o.recheckMs ?? 60).unref();
+      this.lookLater(gitdirs, this.o.recheckMs ?? 60);
     });
     for (const gitdir of this.o.gitdirs) this.seen.set(gitdir, await readFingerprint(gitdir));
+    if (this.stopped) return;
     // The poll starts first and never depends on chokidar: it is the safety net if the watch is slow or deaf.
     this.poll = setInterval(() => void this.look(this.o.gitdirs), this.o.pollMs ?? 1000);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, READY_TIMEOUT_MS);
       this.watcher!.once('ready', () => (clearTimeout(timer), resolve()));
     });
+    if (this.stopped) return;
     // chokidar's 'ready' comes before the watches of nested folders are all in place (measured under
     // load: a ref written just after it raised its event 170 ms later, or none). A ref that moves
     // in that window is caught by these looks, not left to the poll.
-    for (const ms of SETTLING_LOOKS_MS) setTimeout(() => void this.look(this.o.gitdirs), ms).unref();
+    for (const ms of SETTLING_LOOKS_MS) this.lookLater(this.o.gitdirs, ms);
+  }
+
+  private lookLater(gitdirs: readonly string[], ms: number): void {
+    const timer = setTimeout(() => {
+      this.pendingLooks.delete(timer);
+      void this.look(gitdirs);
+    }, ms).unref();
+    this.pendingLooks.add(timer);
   }
 
   /** The repository a changed path belongs to (all of them if none claims it). */
@@ -64,11 +77,12 @@ export class RefWatcher {
 
   /** Reads the refs of `gitdirs` and triggers once if any moved since the last trigger; asks made during a look join it. */
   private async look(gitdirs: readonly string[]): Promise<void> {
+    if (this.stopped) return;
     for (const g of gitdirs) this.due.add(g);
     if (this.looking) return;
     this.looking = true;
     try {
-      while (this.due.size > 0) {
+      while (this.due.size > 0 && !this.stopped) {
         const batch = [...this.due];
         this.due.clear();
         let moved = false;
@@ -77,7 +91,8 @@ export class RefWatcher {
           if (now !== this.seen.get(gitdir)) moved = true;
           this.seen.set(gitdir, now);
         }
-        if (moved) this.o.onChange();
+        // A look that was reading when the watcher stopped triggers nothing.
+        if (moved && !this.stopped) this.o.onChange();
       }
     } finally {
       this.looking = false;
@@ -85,7 +100,10 @@ export class RefWatcher {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.poll);
+    for (const timer of this.pendingLooks) clearTimeout(timer);
+    this.pendingLooks.clear();
     await this.watcher?.close();
   }
 }

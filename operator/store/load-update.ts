@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import type { TensorSpec, Update } from '../contracts.js';
 import type { Repository } from '../git/repository.js';
+import type { ReadLimits } from '../git/objects.js';
 import type { ContentSink } from '../git/content.js';
 import { shortId, WEIGHTS_FILE } from '../git/names.js';
 import type { CommittedPlan } from '../plan/plan.js';
@@ -19,6 +20,7 @@ import { FedgitError } from '../errors.js';
 import { edgeStatementFor } from './federation.js';
 import type { EdgeRecord } from './records.js';
 import { isLfsTransportFailure } from '../remote/lfs-client.js';
+import { storedLfsObjectSize } from '../lfs/object-store.js';
 
 export type LoadedUpdate =
   | { readonly ok: true; readonly update: Update }
@@ -35,6 +37,26 @@ export type OpenValues = (shapes: ReadonlyMap<string, readonly number[]>) => Val
 /** Why an edge commit's signature is not acceptable under the plan, or null (also null when the plan lists no keys). */
 export function signatureProblem(plan: CommittedPlan, record: EdgeRecord, weights: Uint8Array): string | null {
   return signatureProblemOf(plan, record, () => sha256Hex(weights));
+}
+
+/**
+ * Why a commit's signature does not cover its weights, or null. In a plan with `lfs:`, weights
+ * committed as a Git LFS pointer are judged by the pointer: its oid is the content's SHA-256, the
+ * very hash the statement covers, so the object is not read (an old round's may have been pruned,
+ * docs/lfs.md "Retention"). That proves who committed the pointer; whatever reads the object checks
+ * the hash then. A pointer that the object in this store contradicts (another size) is refused, as
+ * reading it would be. Without `lfs:` the content is read, as for a merge.
+ */
+export async function signatureProblemOfCommit(repo: Repository, plan: CommittedPlan, record: EdgeRecord, limits: ReadLimits): Promise<string | null> {
+  if (!plan.plan.lfs) return signatureProblem(plan, record, await repo.readFile(record.oid, WEIGHTS_FILE, limits));
+  const weights = await repo.readBlobOrPointer(record.oid, WEIGHTS_FILE, limits);
+  if (weights.kind === 'blob') return signatureProblem(plan, record, weights.content);
+  const { pointer } = weights;
+  const storedBytes = await storedLfsObjectSize(repo.gitdir, pointer.oid);
+  if (storedBytes !== null && storedBytes !== pointer.size) {
+    return `${sourceOf(record)}: its LFS pointer says ${pointer.size} bytes, the object in this repository's store has ${storedBytes}`;
+  }
+  return signatureProblemOf(plan, record, () => pointer.oid);
 }
 
 function signatureProblemOf(plan: CommittedPlan, record: EdgeRecord, weightsSha256: () => string): string | null {

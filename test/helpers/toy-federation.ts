@@ -3,6 +3,7 @@
  * edge trains the toy app and commits with fedgit's own writer. Rounds take milliseconds, and
  * a test decides who pushes what in each round (to make stragglers and refusals).
  */
+import type { KeyObject } from 'node:crypto';
 import { AggregatorOperator } from '../../operator/reconcile/aggregator-operator.js';
 import { createOpener } from '../../operator/store/open-repository.js';
 import { createLogger } from '../../operator/runtime/logging.js';
@@ -11,12 +12,14 @@ import { Repository } from '../../operator/git/repository.js';
 import type { EdgeApp, Metrics, Tensors } from '../../operator/contracts.js';
 import type { GlobalRecord } from '../../operator/store/records.js';
 import { builtinRegistries } from '../../bin/registries.js';
+import { sign } from '../../operator/trust/sign.js';
 import { setUpFederation } from './federation.js';
 import { toyPlan } from './temp.js';
 
 export type ToyFederation = Awaited<ReturnType<typeof startToyFederation>>;
 
-export async function startToyFederation(dir: string, o: { rounds: number; edges: string[]; minEdges?: number; name?: string; planYaml?: string }) {
+/** `keys`: the edges' signing keys; an edge that has one signs its updates (a plan listing public keys requires it). */
+export async function startToyFederation(dir: string, o: { rounds: number; edges: string[]; minEdges?: number; name?: string; planYaml?: string; keys?: Readonly<Record<string, KeyObject>> }) {
   const yaml = o.planYaml ?? toyPlan({ rounds: o.rounds, edges: o.edges, minEdges: o.minEdges ?? o.edges.length, ...(o.name ? { name: o.name } : {}) });
   const { plan, repos, where } = await setUpFederation(dir, yaml);
   const registries = builtinRegistries;
@@ -38,10 +41,12 @@ export async function startToyFederation(dir: string, o: { rounds: number; edges
   const push = async (edge: string, replace: { tensors?: Tensors; metrics?: { global: Metrics; local: Metrics }; base?: GlobalRecord; startedMs?: number } = {}): Promise<string> => {
     const base = replace.base ?? await head();
     const app = apps.get(edge)!;
+    const key = o.keys?.[edge];
     const result = await app.train({ weights: await readWeights(global, base.oid), epochs: plan.plan.epochsPerRound, round: base.round + 1, planId: plan.id, seed: plan.plan.seed, signal: new AbortController().signal });
     return commitEdgeUpdate(new Repository(where.edges[edge]!), {
       plan, edge, round: base.round + 1, base: base.oid, architecture: app.architecture, tensors: replace.tensors ?? result.weights, datasetSize: result.datasetSize, metrics: replace.metrics ?? result.metrics,
       ...(replace.startedMs !== undefined ? { startedMs: replace.startedMs } : {}),
+      ...(key ? { sign: (statement: string) => sign(statement, key) } : {}),
     });
   };
 
