@@ -8,6 +8,7 @@ import type { AppRegistry, EdgeApp, Engine, Log, Progress, StrategyRegistry, Ten
 import type { Repository } from '../git/repository.js';
 import type { RepositoryOpener } from '../store/open-repository.js';
 import { Aborted, FedgitError, NotFound } from '../errors.js';
+import { escapeUntrusted } from '../text/untrusted.js';
 import { shortId, TRAILER } from '../git/names.js';
 import { isLfsTransportFailure } from '../remote/lfs-client.js';
 import type { CommittedPlan } from '../plan/plan.js';
@@ -130,7 +131,7 @@ export class EdgeOperator implements Reconciler {
         const notMine = await this.whyNotPushedByThisEdge(plan, repo, record);
         mine = notMine === null;
         this.ownership.set(record.oid, mine);
-        if (notMine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${notMine}); it is not counted as this edge's update`, { commit: record.oid });
+        if (notMine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${escapeUntrusted(notMine)}); it is not counted as this edge's update`, { commit: record.oid });
       }
       if (mine) own.push(record);
     }
