@@ -1,78 +1,80 @@
 /**
  * Turns ref changes in local bare repositories into triggers.
  *
- * chokidar on a single ref file can go deaf after quick renames and drops a
- * second change within 50 ms, so we watch the refs/ directories and
- * packed-refs, re-check shortly after every event, and poll the refs every
- * `pollMs` as a safety net. A trigger only asks for a reconcile; the
- * reconcile reads the refs itself, so a missed event costs nothing.
+ * Every folder under `refs/`, and the repository folder itself (for
+ * `packed-refs`), is watched with `fs.watch`; any event in it only asks for a
+ * look at that repository's refs, and a poll every `pollMs` looks at all of
+ * them as a safety net (a network file system raises no events for writes
+ * made on other machines). A trigger only asks for a reconcile; the reconcile
+ * reads the refs itself, so a missed event costs nothing but time.
  *
- * Every look (event, re-check, poll) reads the refs and triggers only when
- * they differ from what the last trigger was given: a ref write raises several
- * events (lock created, renamed), and a reconcile per event would be most of a
- * participant's work in a round. Skipping is safe because each state in
- * `seen` was read before the reconcile its trigger started, so that
- * reconcile read the same refs or newer ones. An event re-reads only the
- * repository it came from.
+ * A look first watches every folder it finds that is not yet watched, then
+ * reads the refs: `fs.watch` is in place when it returns, so a ref written in
+ * a new folder is either read by this look or raises an event for the next.
+ * (chokidar, used here before, discovers nested folders on its own after
+ * telling it is ready: 1 run in about 30 lost a participant's watch of one
+ * repository for the whole run, every wake-up for it then came from the poll.)
+ *
+ * Every look triggers only when the refs differ from what the last trigger
+ * was given: a ref write raises several events (lock created, written,
+ * renamed), and a reconcile per event would be most of a participant's work
+ * in a round. Skipping is safe because each state in `seen` was read before
+ * the reconcile its trigger started, so that reconcile read the same refs or
+ * newer ones.
  */
+import { watch, readdirSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
-import { watch, type FSWatcher } from 'chokidar';
 import { listRefs } from '../git/refs.js';
 
-const READY_TIMEOUT_MS = 2_000;
-const SETTLING_LOOKS_MS = [0, 100, 300, 1000, 2000];
-
-export type RefWatcherOptions = { gitdirs: readonly string[]; onChange: () => void; pollMs?: number; recheckMs?: number };
+export type RefWatcherOptions = { gitdirs: readonly string[]; onChange: () => void; pollMs?: number };
 
 export class RefWatcher {
-  private watcher: FSWatcher | undefined;
   private poll: NodeJS.Timeout | undefined;
+  /** Each watched folder, by path; its repository is the one whose event it raises. */
+  private readonly folders = new Map<string, FSWatcher>();
   /** Each repository's refs as read before the last trigger. */
   private readonly seen = new Map<string, string>();
   /** Repositories to look at; a look in progress takes them all before it reads. */
   private readonly due = new Set<string>();
   private looking = false;
-  /** Looks scheduled for later (settling looks, re-checks after an event), cleared by stop. */
-  private readonly pendingLooks = new Set<NodeJS.Timeout>();
   private stopped = false;
 
   constructor(private readonly o: RefWatcherOptions) {}
 
   async start(): Promise<void> {
-    const targets = this.o.gitdirs.flatMap((g) => [path.join(g, 'refs'), path.join(g, 'packed-refs')]);
-    this.watcher = watch(targets, { ignoreInitial: true, ignored: (p) => p.endsWith('.lock') });
-    this.watcher.on('all', (_event, changed) => {
-      const gitdirs = this.repositoryOf(changed);
-      void this.look(gitdirs);
-      this.lookLater(gitdirs, this.o.recheckMs ?? 60);
-    });
-    for (const gitdir of this.o.gitdirs) this.seen.set(gitdir, await readFingerprint(gitdir));
+    for (const gitdir of this.o.gitdirs) {
+      this.watchFolders(gitdir);
+      this.seen.set(gitdir, await readFingerprint(gitdir));
+    }
     if (this.stopped) return;
-    // The poll starts first and never depends on chokidar: it is the safety net if the watch is slow or deaf.
     this.poll = setInterval(() => void this.look(this.o.gitdirs), this.o.pollMs ?? 1000);
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, READY_TIMEOUT_MS);
-      this.watcher!.once('ready', () => (clearTimeout(timer), resolve()));
-    });
-    if (this.stopped) return;
-    // chokidar's 'ready' comes before the watches of nested folders are all in place (measured under
-    // load: a ref written just after it raised its event 170 ms later, or none). A ref that moves
-    // in that window is caught by these looks, not left to the poll.
-    for (const ms of SETTLING_LOOKS_MS) this.lookLater(this.o.gitdirs, ms);
   }
 
-  private lookLater(gitdirs: readonly string[], ms: number): void {
-    const timer = setTimeout(() => {
-      this.pendingLooks.delete(timer);
-      void this.look(gitdirs);
-    }, ms).unref();
-    this.pendingLooks.add(timer);
+  /** The folders watched now (for diagnostics and tests). */
+  watchedFolders(): string[] {
+    return [...this.folders.keys()].sort();
   }
 
-  /** The repository a changed path belongs to (all of them if none claims it). */
-  private repositoryOf(changed: string): readonly string[] {
-    const owner = this.o.gitdirs.find((g) => changed === path.join(g, 'packed-refs') || changed.startsWith(path.join(g, 'refs') + path.sep));
-    return owner ? [owner] : this.o.gitdirs;
+  /** Watches the repository folder and each folder under its `refs/` not watched yet; forgets those gone. */
+  private watchFolders(gitdir: string): void {
+    const present = new Set([gitdir, ...foldersUnder(path.join(gitdir, 'refs'))]);
+    for (const [folder, watcher] of this.folders) {
+      if (isInside(folder, gitdir) && !present.has(folder)) this.unwatch(folder, watcher);
+    }
+    for (const folder of present) {
+      if (this.folders.has(folder)) continue;
+      const watcher = watchFolder(folder, (file) => {
+        if (folder !== gitdir || file === null || file === 'refs' || file.startsWith('packed-refs')) void this.look([gitdir]);
+      });
+      if (!watcher) continue;
+      watcher.on('error', () => this.unwatch(folder, watcher));
+      this.folders.set(folder, watcher);
+    }
+  }
+
+  private unwatch(folder: string, watcher: FSWatcher): void {
+    watcher.close();
+    if (this.folders.get(folder) === watcher) this.folders.delete(folder);
   }
 
   /** Reads the refs of `gitdirs` and triggers once if any moved since the last trigger; asks made during a look join it. */
@@ -87,6 +89,9 @@ export class RefWatcher {
         this.due.clear();
         let moved = false;
         for (const gitdir of batch) {
+          // Before start has read a repository's refs there is nothing to compare with (start reads them next).
+          if (!this.seen.has(gitdir)) continue;
+          this.watchFolders(gitdir);
           const now = await readFingerprint(gitdir);
           if (now !== this.seen.get(gitdir)) moved = true;
           this.seen.set(gitdir, now);
@@ -102,11 +107,31 @@ export class RefWatcher {
   async stop(): Promise<void> {
     this.stopped = true;
     clearInterval(this.poll);
-    for (const timer of this.pendingLooks) clearTimeout(timer);
-    this.pendingLooks.clear();
-    await this.watcher?.close();
+    for (const [folder, watcher] of this.folders) this.unwatch(folder, watcher);
   }
 }
+
+/** An `fs.watch` of one folder (not recursive), or null when it cannot be watched (gone, or no watch left): the poll still looks. */
+function watchFolder(folder: string, onEvent: (file: string | null) => void): FSWatcher | null {
+  try {
+    return watch(folder, { persistent: false }, (_event, file) => onEvent(file === null ? null : String(file)));
+  } catch {
+    return null;
+  }
+}
+
+/** `root` and every folder below it; none when `root` does not exist. */
+function foldersUnder(root: string): string[] {
+  let entries;
+  try {
+    entries = readdirSync(root, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  return [root, ...entries.filter((e) => e.isDirectory()).flatMap((e) => foldersUnder(path.join(root, e.name)))];
+}
+
+const isInside = (folder: string, gitdir: string) => folder === gitdir || folder.startsWith(gitdir + path.sep);
 
 async function readFingerprint(gitdir: string): Promise<string> {
   const refs = await listRefs(gitdir, 'refs/').catch(() => new Map<string, string>());
