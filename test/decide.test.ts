@@ -1,7 +1,7 @@
 /** decide: tables of situations → actions, no file system. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decideAggregator } from '../operator/reconcile/aggregator-decide.js';
+import { decideAggregator, namesOf } from '../operator/reconcile/aggregator-decide.js';
 import { decideEdge, MAX_REFUSED_ATTEMPTS } from '../operator/reconcile/edge-decide.js';
 import type { RejectedEntry } from '../operator/git/names.js';
 import { parsePlan, type CommittedPlan } from '../operator/plan/plan.js';
@@ -48,6 +48,17 @@ test('aggregator decisions', () => {
   }
   const merge = decideAggregator({ ...none, head: h, candidates: stale }, h.timeMs + 61_000);
   assert.equal(merge.kind, 'wait', 'only b is valid, 2 are needed');
+});
+
+test('a wait names up to 8 missing edges, then the first 6 and how many more', () => {
+  const names = (n: number) => Array.from({ length: n }, (_, i) => `e${String(i + 1).padStart(3, '0')}`);
+  assert.equal(namesOf(names(8)), 'e001, e002, e003, e004, e005, e006, e007, e008');
+  assert.equal(namesOf(names(100)), '100 edges (e001, e002, e003, e004, e005, e006 and 94 more)');
+  const many: CommittedPlan = { ...plan, plan: parsePlan(`name: t\nrounds: 2\nedges: [${names(100).join(', ')}]\nroundDeadline: 60s\napp: { id: x }\n`, 'plan.yaml') };
+  const h = head(0);
+  const action = decideAggregator({ plan: many, head: h, finalTag: null, candidates: new Map([['e001', update('e001', h.oid, 1)]]), rejected: [], recorded: [] }, h.timeMs + 1);
+  assert.equal(action.kind, 'wait');
+  assert.equal((action as { reason: string }).reason, 'round 1: 1/100 valid updates, waiting for 99 edges (e002, e003, e004, e005, e006, e007 and 93 more)');
 });
 
 test('edge decisions', () => {

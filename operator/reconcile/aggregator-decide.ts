@@ -63,12 +63,24 @@ export function decideAggregator(o: AggregatorObserved, nowMs: number): Aggregat
   const deadline = deadlineOf(head, plan);
   if (nowMs >= deadline) {
     if (updates.length >= plan.plan.minEdges) return merge('deadline');
-    return { kind: 'wait', reason: `deadline passed with ${updates.length} of the ${plan.plan.minEdges} valid updates needed; waiting for ${missing.join(', ')}` };
+    return { kind: 'wait', reason: `deadline passed with ${updates.length} of the ${plan.plan.minEdges} valid updates needed; waiting for ${namesOf(missing)}` };
   }
   const refused = missing.filter((edge) => o.recorded.some((r) => r.edge === edge));
   return {
     kind: 'wait',
-    reason: `round ${head.round + 1}: ${updates.length}/${plan.plan.edges.length} valid updates, waiting for ${missing.join(', ')}${refused.length ? ` (refused so far: ${refused.join(', ')})` : ''}`,
+    reason: `round ${head.round + 1}: ${updates.length}/${plan.plan.edges.length} valid updates, waiting for ${namesOf(missing)}${refused.length ? ` (refused so far: ${namesOf(refused)})` : ''}`,
     untilMs: deadline,
   };
+}
+
+const NAMES_SHOWN = 8;
+
+/**
+ * Edge names for a log line: all of them up to NAMES_SHOWN, else the first ones and how many more.
+ * The wait is logged again whenever an update arrives, so a round with 100 edges would otherwise
+ * write 100 lines of up to 100 names each.
+ */
+export function namesOf(edges: readonly string[]): string {
+  if (edges.length <= NAMES_SHOWN) return edges.join(', ');
+  return `${edges.length} edges (${edges.slice(0, NAMES_SHOWN - 2).join(', ')} and ${edges.length - (NAMES_SHOWN - 2)} more)`;
 }

@@ -131,7 +131,7 @@ export class EdgeOperator implements Reconciler {
         const notMine = await this.whyNotPushedByThisEdge(plan, repo, record);
         mine = notMine === null;
         this.ownership.set(record.oid, mine);
-        if (notMine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${escapeUntrusted(notMine)}); it is not counted as this edge's update`, { commit: record.oid });
+        if (notMine) this.deps.log.warn(`commit ${shortId(record.oid)} on this edge's branch was not pushed by ${this.deps.edge} (${escapeUntrusted(notMine, 1000)}); it is not counted as this edge's update`, { commit: record.oid });
       }
       if (mine) own.push(record);
     }
