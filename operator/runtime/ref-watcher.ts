@@ -2,8 +2,8 @@
  * Turns ref changes in local bare repositories into triggers.
  *
  * Every folder under `refs/`, and the repository folder itself (for
- * `packed-refs`), is watched with `fs.watch`; any event in it only asks for a
- * look at that repository's refs, and a poll every `pollMs` looks at all of
+ * `packed-refs`), is watched with `fs.watch`; an event that can mean a ref
+ * moved only asks for a look at that repository's refs, and a poll every `pollMs` looks at all of
  * them as a safety net (a network file system raises no events for writes
  * made on other machines). A trigger only asks for a reconcile; the reconcile
  * reads the refs itself, so a missed event costs nothing but time.
@@ -64,7 +64,7 @@ export class RefWatcher {
     for (const folder of present) {
       if (this.folders.has(folder)) continue;
       const watcher = watchFolder(folder, (file) => {
-        if (folder !== gitdir || file === null || file === 'refs' || file.startsWith('packed-refs')) void this.look([gitdir]);
+        if (raisesLook(folder === gitdir, file)) void this.look([gitdir]);
       });
       if (!watcher) continue;
       watcher.on('error', () => this.unwatch(folder, watcher));
@@ -118,6 +118,18 @@ function watchFolder(folder: string, onEvent: (file: string | null) => void): FS
   } catch {
     return null;
   }
+}
+
+/**
+ * Whether an event can mean a ref moved. Git writes a ref (and `packed-refs`) as a `.lock` file
+ * renamed into place, so only the rename's arrival under the ref's name matters; the lock's own
+ * events (created, written, closed, renamed away) would each cost a look. In the repository
+ * folder only `packed-refs` and `refs` itself concern refs. No name: look, to be safe.
+ */
+function raisesLook(inRepositoryFolder: boolean, file: string | null): boolean {
+  if (file === null) return true;
+  if (file.endsWith('.lock')) return false;
+  return !inRepositoryFolder || file === 'packed-refs' || file === 'refs';
 }
 
 /** `root` and every folder below it; none when `root` does not exist. */
