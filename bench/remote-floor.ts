@@ -1,8 +1,9 @@
 /**
  * What the git server itself costs a round over HTTP, whatever the
  * participants do. A round's critical path holds two pushes (the aggregator's
- * global commit, the edge's update) and two listings and two fetches (the edge
- * reads the global commit, the aggregator the last update). This part times
+ * global commit, the edge's update) and two fetches (the edge reads the global
+ * commit, the aggregator the last update), each after a listing unless a push
+ * event named the values the fetch follows. This part times
  * exactly those operations in a loop on the test git server (nginx +
  * fcgiwrap + git http-backend, test/helpers/git-server.ts): a fedgit mirror
  * pushes a 1 MB update like the no-op app's, another refreshes (listing,
@@ -106,7 +107,7 @@ export async function benchRemoteFloor(cycles = 10, sizeBytes = 1_000_000): Prom
     const times = processTimes((await readFile(trace)).subarray(traceFrom).toString('utf8').split('\n'));
     console.log('  inside the server, per process git ran (trace2; count, median):');
     for (const [label, ms] of [...times].sort(([a], [b]) => a.localeCompare(b))) console.log(`    ${label.padEnd(58)} ×${String(ms.length).padStart(3)} ${median(ms).toFixed(1).padStart(7)} ms`);
-    console.log(`  the server's floor on a round's critical path (2 pushes + 2 listings + 2 fetches at nginx's medians): ${2 * (pushMs + listMs + fetchMs)} ms`);
+    console.log(`  the server's floor on a round's critical path at nginx's medians: 2 pushes + 2 fetches ${2 * (pushMs + fetchMs)} ms (push events naming the values, webhooks); with a listing before each fetch (polling) ${2 * (pushMs + listMs + fetchMs)} ms`);
   } finally {
     await server.stop();
     await new Promise<void>((resolve) => endpoint.close(() => resolve()));

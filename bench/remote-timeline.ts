@@ -117,15 +117,16 @@ export function describeTimeline(t: Timeline): string {
     `    aggregator: webhook answered → next global push      ${m.aggregatorWorkMs} ms (${m.aggregatorRequests} requests, ${m.aggregatorServerMs} ms of them in the server)`,
     `    round ${m.roundMs} ms`,
     `  requests by kind (count, nginx's median time): ${t.byKind.map((k) => `${k.kind} ×${k.count} ${k.medianMs} ms`).join('; ')}`,
-    `  the git server's floor on the critical path (2 pushes, 2 listings, 2 fetches at those medians): ${serverFloorMs(t)} ms`,
+    `  the git server's floor on the critical path (2 pushes, 2 fetches at those medians): ${serverFloorMs(t)} ms`,
   ].join('\n');
 }
 
 /**
  * What the server alone spends on a round's critical path, whatever the participants do: the
- * aggregator's push, the edge's listing, fetch and push, the aggregator's listing and fetch.
+ * aggregator's push, the edge's fetch and push, the aggregator's fetch. (Push events that name the
+ * old and new value spare the listing before each fetch; operator/remote/remote-link.ts.)
  */
 export function serverFloorMs(t: Timeline): number {
   const median = (kind: string) => t.byKind.find((k) => k.kind === kind)?.medianMs ?? 0;
-  return 2 * median('POST git-receive-pack') + 2 * median('GET info/refs git-upload-pack') + 2 * median('POST git-upload-pack');
+  return 2 * median('POST git-receive-pack') + 2 * median('POST git-upload-pack');
 }

@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from './helpers/temp.js';
 import { Repository } from '../operator/git/repository.js';
@@ -110,4 +111,52 @@ test('a ref folder that appears as the watch starts is watched: every later writ
     assert.ok(watcher.watchedFolders().includes(path.join(repo.gitdir, 'refs', 'heads', 'fedgit', `plan-${attempt}`)));
     await watcher.stop();
   }
+});
+
+test('a trigger names the repositories whose refs moved, and only those', { timeout: 60_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const repos = [await Repository.ensureBare(path.join(dir, 'a.git')), await Repository.ensureBare(path.join(dir, 'b.git'))];
+  const commit = await repos[0]!.writeCommit({ files: { n: Buffer.from('0') }, parents: [], message: '0\n', author: { name: 'x', email: 'x@y', timestamp: 1 } });
+  await repos[1]!.writeCommit({ files: { n: Buffer.from('0') }, parents: [], message: '0\n', author: { name: 'x', email: 'x@y', timestamp: 1 } });
+  const triggers: string[][] = [];
+  const watcher = new RefWatcher({ gitdirs: repos.map((r) => r.gitdir), onChange: (moved) => triggers.push([...moved]), pollMs: 600_000 });
+  await watcher.start();
+  t.after(() => watcher.stop());
+  await repos[1]!.updateRef(REF, commit, null);
+  await until(() => triggers.length > 0, 'a trigger after b moved');
+  await repos[0]!.updateRef(REF, commit, null);
+  await until(() => triggers.length > 1, 'a trigger after a moved');
+  assert.deepEqual(triggers, [[repos[1]!.gitdir], [repos[0]!.gitdir]]);
+});
+
+test('a ref folder that is removed is let go, and one made again is watched again', { timeout: 60_000 }, async (t) => {
+  const { repo, commits, seenByTriggers, watcher } = await watchedRepository(t);
+  const folder = path.join(repo.gitdir, 'refs', 'heads', 'fedgit');
+  await repo.updateRef(REF, commits[0]!, null);
+  await until(() => watcher.watchedFolders().includes(folder), `a watch of ${folder}`);
+  await rm(folder, { recursive: true });
+  await until(() => !watcher.watchedFolders().includes(folder), `the watch of ${folder} let go`);
+  await repo.updateRef(REF, commits[1]!, null);
+  await until(() => seenByTriggers.at(-1) === commits[1], 'a trigger for the ref written in the folder made again');
+  await until(() => watcher.watchedFolders().includes(folder), `${folder} watched again`);
+  await repo.updateRef(REF, commits[2]!, commits[1]!);
+  await until(() => seenByTriggers.at(-1) === commits[2], 'a trigger for a later write there');
+});
+
+test('a folder that cannot be watched is reported, and the poll still sees its changes', { timeout: 60_000 }, async (t) => {
+  const repo = await Repository.ensureBare(path.join(await tempDir(t), 'repo.git'));
+  const commit = await repo.writeCommit({ files: { n: Buffer.from('0') }, parents: [], message: '0\n', author: { name: 'x', email: 'x@y', timestamp: 1 } });
+  const failures: string[] = [];
+  const triggers: string[][] = [];
+  const outOfWatches = (() => {
+    throw Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
+  }) as unknown as typeof import('node:fs').watch;
+  const watcher = new RefWatcher({ gitdirs: [repo.gitdir], onChange: (moved) => triggers.push([...moved]), pollMs: 200, watch: outOfWatches, onWatchFailed: (folder, e) => failures.push(`${folder} ${(e as NodeJS.ErrnoException).code}`) });
+  await watcher.start();
+  t.after(() => watcher.stop());
+  assert.ok(failures.includes(`${repo.gitdir} ENOSPC`), failures.join('\n'));
+  assert.deepEqual(watcher.watchedFolders(), []);
+  await repo.updateRef(REF, commit, null);
+  await until(() => triggers.length > 0, 'the poll seeing the ref move');
+  assert.deepEqual(triggers[0], [repo.gitdir]);
 });

@@ -115,3 +115,54 @@ test('a push event names a repository by full name, path or clone URL', () => {
   assert.equal(servesRepository(at, 'obal'), false, 'a whole path segment, not a suffix of one');
   assert.equal(servesRepository(at, ''), false);
 });
+
+test('a push event naming the old and the new value is followed without a listing; one the mirror cannot follow is listed', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const server = await serverFor(t);
+  const ref = 'refs/heads/fedgit/x-00000000';
+  const open = createOpener({ cacheDir: path.join(dir, 'cache'), auth: { username: 'aggregator', token: PASSWORDS.aggregator }, listOnlyWhenStale: true });
+  const global = await open.require(server.url('global'), 'the global repository');
+  const writer = await createOpener({ cacheDir: path.join(dir, 'other'), auth: { username: 'aggregator', token: PASSWORDS.aggregator } }).require(server.url('global'), 'the global repository');
+  const commits: string[] = [];
+  const advance = async () => {
+    const parent = commits.at(-1);
+    const commit = await writer.writeCommit({ files: { f: Buffer.from(String(commits.length)) }, parents: parent ? [parent] : [], message: `${commits.length}\n`, author });
+    await writer.updateRef(ref, commit, parent ?? null);
+    commits.push(commit);
+    return { ref, before: parent ?? '0'.repeat(40), after: commit };
+  };
+  await advance();
+  await global.refresh();
+  assert.equal(await global.readRef(ref), commits[0]);
+
+  let [listed, fetched] = [listings(server, 'global'), packs(server, 'global')];
+  open.markRemotesStale('global', await advance());
+  open.markRemotesStale('global', await advance());
+  await global.refresh();
+  assert.equal(await global.readRef(ref), commits[2], 'two announced pushes in a row are followed');
+  assert.equal(listings(server, 'global'), listed, 'without asking the server for its refs');
+  assert.equal(packs(server, 'global'), fetched + 1, 'only for the pack');
+
+  // A push whose event was lost: the next event starts from a value this mirror never saw.
+  await advance();
+  open.markRemotesStale('global', await advance());
+  [listed, fetched] = [listings(server, 'global'), packs(server, 'global')];
+  await global.refresh();
+  assert.equal(await global.readRef(ref), commits[4]);
+  assert.equal(listings(server, 'global'), listed + 1, 'a chain it cannot follow is listed');
+
+  // A poll tick (no event) since: the server may have moved unannounced, so it is listed too.
+  open.markRemotesStale('global', await advance());
+  open.markRemotesStale();
+  listed = listings(server, 'global');
+  await global.refresh();
+  assert.equal(await global.readRef(ref), commits[5]);
+  assert.equal(listings(server, 'global'), listed + 1);
+
+  // An event naming a value the server does not hold: the fetch is refused and the server listed.
+  open.markRemotesStale('global', { ref, before: commits[5]!, after: 'e'.repeat(40) });
+  listed = listings(server, 'global');
+  await global.refresh();
+  assert.equal(await global.readRef(ref), commits[5], 'the mirror keeps what the server holds');
+  assert.equal(listings(server, 'global'), listed + 1);
+});

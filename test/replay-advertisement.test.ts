@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
-import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, replayAdvertisement } from '../operator/remote/replay-advertisement.js';
+import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, renderUploadPackAdvertisement, replayAdvertisement } from '../operator/remote/replay-advertisement.js';
 
 const OID = 'a'.repeat(40);
 // What git http-backend 2.39 answers for a repository with one branch (the test git server, captured).
@@ -40,6 +40,19 @@ test('a rendered receive-pack advertisement names only the ref at the value the 
   assert.throws(() => renderReceivePackAdvertisement('refs/heads/x', 'not-an-oid', caps));
   assert.throws(() => renderReceivePackAdvertisement('refs/heads/x y', OID, caps));
   assert.throws(() => renderReceivePackAdvertisement('refs/heads/x', OID, 'report-status\n0000'), 'a capability line cannot smuggle pkt-lines');
+});
+
+test('a rendered upload-pack advertisement names the refs in git\'s order, the capabilities on the first', () => {
+  const caps = 'multi_ack thin-pack side-band-64k ofs-delta shallow no-progress include-tag agent=git/2.39.5';
+  const other = 'b'.repeat(40);
+  const rendered = renderUploadPackAdvertisement(new Map([['refs/tags/t', other], ['refs/heads/fedgit/p-00000000', OID]]), caps);
+  const line = (text: string) => `${(4 + text.length).toString(16).padStart(4, '0')}${text}`;
+  assert.equal(rendered.toString('latin1'), `001e# service=git-upload-pack\n0000${line(`${OID} refs/heads/fedgit/p-00000000\0${caps}\n`)}${line(`${other} refs/tags/t\n`)}0000`);
+  assert.equal(advertisedCapabilities(rendered), caps);
+  assert.throws(() => renderUploadPackAdvertisement(new Map(), caps), 'no refs');
+  assert.throws(() => renderUploadPackAdvertisement(new Map([['refs/heads/x y', OID]]), caps));
+  assert.throws(() => renderUploadPackAdvertisement(new Map([['refs/heads/x', 'E'.repeat(40)]]), caps));
+  assert.throws(() => renderUploadPackAdvertisement(new Map([['refs/heads/x', OID]]), 'thin-pack\n0000'));
 });
 
 test('a recorded upload-pack advertisement answers the same request again, nothing else', async () => {

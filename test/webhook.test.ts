@@ -80,10 +80,10 @@ test('each provider is accepted with a correct signature or token', async (t) =>
   assert.equal((await send(server.url, { headers: { ...githubHeaders(charset), 'content-type': 'application/json; charset=utf-8' }, body: charset })).status, 204);
 
   assert.deepEqual(events, [
-    { provider: 'gitea', repository: 'fed/hospital-a', ref: 'refs/heads/main', after: AFTER },
-    { provider: 'github', repository: 'fed/hospital-b', ref: 'refs/heads/main', after: AFTER },
-    { provider: 'gitlab', repository: 'fed/aggregator', ref: 'refs/heads/main', after: AFTER },
-    { provider: 'github', repository: 'fed/hospital-c', ref: 'refs/heads/main', after: AFTER },
+    { provider: 'gitea', repository: 'fed/hospital-a', ref: 'refs/heads/main', before: '0'.repeat(40), after: AFTER },
+    { provider: 'github', repository: 'fed/hospital-b', ref: 'refs/heads/main', before: '0'.repeat(40), after: AFTER },
+    { provider: 'gitlab', repository: 'fed/aggregator', ref: 'refs/heads/main', before: '0'.repeat(40), after: AFTER },
+    { provider: 'github', repository: 'fed/hospital-c', ref: 'refs/heads/main', before: '0'.repeat(40), after: AFTER },
   ]);
   const everything = JSON.stringify(logs);
   assert.ok(!everything.includes(SECRET));

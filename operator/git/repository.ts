@@ -22,12 +22,18 @@ const KEPT_OBJECTS = 4096;
 
 export type Commit = CommitObject & { readonly oid: string; readonly trailers: ReadonlyArray<readonly [string, string]> };
 
+/** What a push notification says: `ref` moved on the server from `before` to `after` (all zeros: none). */
+export type PushedRef = { readonly ref: string; readonly before: string; readonly after: string };
+
 /** How a mirror talks to its server (operator/remote/remote-link.ts); absent for a repository on this disk. */
 export interface RemoteSync {
   readonly displayUrl: string;
   refresh(gitdir: string): Promise<boolean>;
-  /** The server may have moved (a poll tick, a push notification): the next refresh must ask it. */
-  markStale(): void;
+  /**
+   * The server may have moved (a poll tick, a push notification): the next refresh must ask it.
+   * `pushed`: what a push notification says moved, which the refresh may follow without listing.
+   */
+  markStale(pushed?: PushedRef): void;
   publish(gitdir: string, ref: string, next: string, expected: string | null): Promise<void>;
   /** Brings one LFS object from the server into the mirror's `lfs/objects`, verified. */
   fetchLfsObject(gitdir: string, pointer: LfsPointer, source: string): Promise<void>;

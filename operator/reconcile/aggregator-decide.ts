@@ -77,8 +77,8 @@ const NAMES_SHOWN = 8;
 
 /**
  * Edge names for a log line: all of them up to NAMES_SHOWN, else the first ones and how many more.
- * The wait is logged again whenever an update arrives, so a round with 100 edges would otherwise
- * write 100 lines of up to 100 names each.
+ * The wait line changes whenever an update arrives (it is logged at most once a second, see
+ * WaitLine), and a line of 100 names helps nobody.
  */
 export function namesOf(edges: readonly string[]): string {
   if (edges.length <= NAMES_SHOWN) return edges.join(', ');

@@ -15,6 +15,7 @@ import { decideAggregator, type AggregatorAction, type AggregatorObserved } from
 import { maxCheckpointBytes, updateProblem } from './validate-update.js';
 import { streamMerge, type UpdateSource } from './merge.js';
 import { memoryReleaser } from '../runtime/release-memory.js';
+import { WaitLine } from './wait-line.js';
 import { loadUpdate, streamUpdate, type CheckedUpdate, type OpenValues } from '../store/load-update.js';
 import { readStateAfter } from '../store/strategy-state.js';
 import { sign } from '../trust/sign.js';
@@ -59,7 +60,10 @@ const KEPT_UPDATE_MAX_BYTES = 4 * 1024 * 1024;
 
 export class AggregatorOperator implements Reconciler {
   private plans: PlanSource | undefined;
-  private lastWait = '';
+  private readonly waitLine = new WaitLine();
+  /** When a wait line held back is to be offered again (a wake-up the reconcile asks for). */
+  private waitLineAgainAtMs: number | undefined;
+  private saidDone = false;
   private readonly missingEdges = new Set<string>();
   private readonly unreadable = new Set<string>();
   /** `<plan id> <commit>` → why the update is refused, or null when it passed every check. */
@@ -74,6 +78,12 @@ export class AggregatorOperator implements Reconciler {
    * work, not every edge's.
    */
   private readonly edgeViews = new Map<string, { readonly key: string; readonly seen: EdgeView }>();
+  /**
+   * Each edge's branch tip as last read (null: no branch), with the branch: read again only when a
+   * reconcile is told the edge's repository moved or is not told what moved, so a push costs one
+   * ref read, not one per edge.
+   */
+  private readonly tips = new Map<string, { readonly branch: string; readonly tip: string | null }>();
   private located: { readonly planId: string; readonly edges: RepoLocations['edges'] } | undefined;
   private globalRepo: Repository | undefined;
 
@@ -101,8 +111,8 @@ export class AggregatorOperator implements Reconciler {
   /** The repositories to watch for the current plan. */
   async watchedLocations(): Promise<readonly string[]> {
     const plan = await (await this.planSource()).current();
-    const where = this.deps.locate(plan?.plan.edges.map((e) => e.name) ?? []);
-    return [where.plan, where.global, ...Object.values(where.edges)];
+    const where = this.deps.locate([]);
+    return [where.plan, where.global, ...Object.values(plan ? this.edgeLocations(plan) : {})];
   }
 
   /** Where each edge's repository is, worked out once per plan (a reconcile asks for every edge). */
@@ -119,7 +129,8 @@ export class AggregatorOperator implements Reconciler {
     return repo;
   }
 
-  async observe(): Promise<AggregatorObserved & { secure?: SecureObserved }> {
+  /** `moved`: the watched locations that moved since the last observation; undefined: anything may have. */
+  async observe(moved?: ReadonlySet<string>): Promise<AggregatorObserved & { secure?: SecureObserved }> {
     const plans = await this.planSource();
     await plans.refresh();
     const plan = await plans.current();
@@ -132,7 +143,7 @@ export class AggregatorOperator implements Reconciler {
     if (head?.oid !== this.keptFor) this.dropKept(head?.oid ?? '');
     if (head && head.round < plan.plan.rounds) {
       for (const { name } of plan.plan.edges) {
-        const seen = await this.updatesOnHead(plan, head, name);
+        const seen = this.unmovedView(plan, head, name, moved) ?? (await this.updatesOnHead(plan, head, name, moved));
         candidates.set(name, seen.valid);
         rejected.push(...seen.rejected);
       }
@@ -149,31 +160,54 @@ export class AggregatorOperator implements Reconciler {
    * A refused update counts as not pushed, so the deadline and minEdges apply to it, and one
    * pushed on top of an honest update cannot shadow it.
    */
-  private async updatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string): Promise<EdgeView> {
+  private async updatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string, moved: ReadonlySet<string> | undefined): Promise<EdgeView> {
     const none = { valid: null, rejected: [] };
     const repo = await this.edgeRepo(plan, edge);
     if (!repo) return none;
+    const tip = await this.tipOf(plan, edge, repo, moved);
+    const key = `${plan.id} ${head.oid} ${tip}`;
+    const known = this.edgeViews.get(edge);
+    if (tip !== undefined && known?.key === key) return known.seen;
+    const seen = await this.readUpdatesOnHead(plan, head, edge, repo, tip);
+    if (tip !== undefined && seen) this.edgeViews.set(edge, { key, seen });
+    return seen ?? none;
+  }
+
+  /**
+   * The edge's view as last worked out, when its repository did not move and the head is the same:
+   * found without a pause, so a reconcile after one push costs the other edges a map lookup each.
+   */
+  private unmovedView(plan: CommittedPlan, head: GlobalRecord, edge: string, moved: ReadonlySet<string> | undefined): EdgeView | undefined {
+    const location = this.edgeLocations(plan)[edge];
+    const tip = this.tips.get(edge);
+    if (!moved || location === undefined || moved.has(location) || tip?.branch !== planBranch(plan.plan.name, plan.id)) return undefined;
+    const known = this.edgeViews.get(edge);
+    return known?.key === `${plan.id} ${head.oid} ${tip.tip}` ? known.seen : undefined;
+  }
+
+  /** The tip of the edge's branch (null: none), or undefined when it cannot be read (then not remembered). */
+  private async tipOf(plan: CommittedPlan, edge: string, repo: Repository, moved: ReadonlySet<string> | undefined): Promise<string | null | undefined> {
+    const branch = planBranch(plan.plan.name, plan.id);
+    const known = this.tips.get(edge);
+    if (moved && known?.branch === branch && !moved.has(this.edgeLocations(plan)[edge] ?? '')) return known.tip;
     try {
       await repo.refresh();
     } catch (e) {
       this.deps.log.warn(`cannot read edge ${edge} (${repo.location}): ${(e as Error).message}`);
     }
-    const tip = await repo.readRef(planBranch(plan.plan.name, plan.id)).catch(() => undefined);
-    const key = `${plan.id} ${head.oid} ${tip}`;
-    const known = this.edgeViews.get(edge);
-    if (tip !== undefined && known?.key === key) return known.seen;
-    const seen = await this.readUpdatesOnHead(plan, head, edge, repo);
-    if (tip !== undefined && seen) this.edgeViews.set(edge, { key, seen });
-    return seen ?? none;
+    const tip = await repo.readRef(branch).catch(() => undefined);
+    if (tip === undefined) this.tips.delete(edge);
+    else this.tips.set(edge, { branch, tip });
+    return tip;
   }
 
   /** The edge's updates on the head, or null when its branch cannot be read (then not remembered: its objects may yet arrive). */
-  private async readUpdatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string, repo: Repository): Promise<EdgeView | null> {
+  private async readUpdatesOnHead(plan: CommittedPlan, head: GlobalRecord, edge: string, repo: Repository, tip: string | null | undefined): Promise<EdgeView | null> {
     let history: EdgeRecord[];
     // A broken edge branch (garbage ref, missing or corrupt objects) counts as "not pushed":
     // one edge must never stop the federation.
     try {
-      history = await readEdgeHistory(repo, plan, RECENT_EDGE_COMMITS);
+      history = await readEdgeHistory(repo, plan, RECENT_EDGE_COMMITS, tip);
       this.unreadable.delete(edge);
     } catch (e) {
       if (!this.unreadable.has(edge)) this.deps.log.warn(`edge ${edge}: its branch cannot be read (${escapeUntrusted((e as Error).message)}); it counts as not pushed`, { edge });
@@ -224,27 +258,36 @@ export class AggregatorOperator implements Reconciler {
     this.keptFor = head;
   }
 
-  async reconcile(): Promise<ReconcileOutcome> {
-    const observed = await this.observe();
+  async reconcile(moved?: ReadonlySet<string>): Promise<ReconcileOutcome> {
+    const observed = await this.observe(moved);
     const now = (this.deps.now ?? Date.now)();
     const action = observed.secure ? decideSecureAggregator(observed, observed.secure, now) : decideAggregator(observed, now);
-    const changed = await this.act(action, observed);
+    this.waitLineAgainAtMs = undefined;
+    const changed = await this.act(action, observed, now);
     // After a change, look again at once (a participant is not told of its own pushes to a
-    // server); a wait asks for nothing but a wake-up at the deadline.
-    if (changed) return { lookAgain: true };
+    // server); a wait asks for nothing but a wake-up at the deadline (or to log a wait line held back).
+    if (changed) {
+      this.waitLine.ended();
+      return { lookAgain: true };
+    }
     if (action.kind === 'done') return { done: true };
-    return action.kind === 'wait' && action.untilMs !== undefined ? { wakeAtMs: action.untilMs } : undefined;
+    if (action.kind !== 'wait') return undefined;
+    const wakes = [action.untilMs, this.waitLineAgainAtMs].filter((ms): ms is number => ms !== undefined);
+    return wakes.length > 0 ? { wakeAtMs: Math.min(...wakes) } : undefined;
   }
 
   /** Carries out the action; true when git changed (by this write, or by another writer that got there first). */
-  private async act(action: SecureAction, observed: AggregatorObserved): Promise<boolean> {
+  private async act(action: SecureAction, observed: AggregatorObserved, now: number): Promise<boolean> {
     const plan = observed.plan!;
     const log = this.deps.log;
     switch (action.kind) {
-      case 'wait':
-        if (action.reason !== this.lastWait) log.info(action.reason);
-        this.lastWait = action.reason;
+      case 'wait': {
+        const offer = this.waitLine.offer(action.reason, now);
+        if (offer.say) log.info(action.reason);
+        this.waitLineAgainAtMs = offer.againAtMs;
+        this.saidDone = false;
         return false;
+      }
       case 'init':
         return this.commitRoundZero(plan);
       case 'record-rejections':
@@ -259,8 +302,8 @@ export class AggregatorOperator implements Reconciler {
         log.info(`plan ${plan.plan.name} finished${action.budget ? ' (privacy budget)' : ''}: round ${action.head.round} is ${shortId(action.head.oid)}, tagged inference-${plan.plan.name}-${shortId(plan.id)}`, { commit: action.head.oid });
         return true;
       case 'done':
-        if (this.lastWait !== 'done') log.info(`plan ${plan.plan.name} is complete`);
-        this.lastWait = 'done';
+        if (!this.saidDone) log.info(`plan ${plan.plan.name} is complete`);
+        this.saidDone = true;
         return false;
       default: {
         const never: never = action;

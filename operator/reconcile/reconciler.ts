@@ -24,8 +24,12 @@ export type ReconcileOutcome = {
 export interface Reconciler {
   /** Opens the repositories it needs; fails with NotFound naming a missing one. */
   open(): Promise<void>;
-  /** One observe → decide → act pass. Running it twice on the same state does nothing new. */
-  reconcile(): Promise<ReconcileOutcome>;
+  /**
+   * One observe → decide → act pass. Running it twice on the same state does nothing new.
+   * `moved`: the watched locations whose refs moved since the last pass (one may skip reading the
+   * others again); undefined: anything may have moved.
+   */
+  reconcile(moved?: ReadonlySet<string>): Promise<ReconcileOutcome>;
   /** The repository locations whose changes call for a reconcile (local ones are watched, remote ones polled). */
   watchedLocations(): Promise<readonly string[]>;
   /** Stops background work (training) and releases what it holds. */

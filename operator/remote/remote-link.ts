@@ -12,13 +12,14 @@ import { FedgitError, RefConflict } from '../errors.js';
 import { readRef, updateRef, listRefs, deleteRef } from '../git/refs.js';
 import { hasObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
-import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, replayAdvertisement, type RecordedAdvertisement } from './replay-advertisement.js';
+import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, renderUploadPackAdvertisement, replayAdvertisement, type RecordedAdvertisement } from './replay-advertisement.js';
 import { escapeUntrusted } from '../text/untrusted.js';
 import type { Log } from '../contracts.js';
 import { displayUrl } from './http-client.js';
 import { LfsClient } from './lfs-client.js';
 import { lfsPointersToPush } from './lfs-push.js';
 import type { LfsPointer } from '../lfs/pointer.js';
+import type { PushedRef } from '../git/repository.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
 
@@ -42,6 +43,8 @@ export class PushRefused extends FedgitError {
 }
 
 const MIRRORED = /^refs\/(heads|tags)\//;
+const NO_OBJECT = '0'.repeat(40);
+const isObjectId = (oid: string) => /^[0-9a-f]{40}$/.test(oid);
 
 const sameRefs = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) => a.size === b.size && [...a].every(([ref, oid]) => b.get(ref) === oid);
 
@@ -66,6 +69,10 @@ export class RemoteLink {
   private lastListing: Map<string, string> | undefined;
   /** The server's last real receive-pack advertisement: how to answer a push's own (its URL, headers, capabilities). */
   private receivePack: { readonly template: RecordedAdvertisement; readonly capabilities: string } | undefined;
+  /** The same for upload-pack, from the last listing: how to answer a fetch of what push notifications named. */
+  private uploadPack: { readonly template: RecordedAdvertisement; readonly capabilities: string } | undefined;
+  /** What the push notifications since the last refresh said moved, in order; undefined once the server may have moved unannounced (a poll tick). */
+  private announced: PushedRef[] | undefined = [];
   /** Bumped by `markStale`; a refresh that completes records the generation it started from. */
   private generation = 0;
   private refreshedGeneration = -1;
@@ -95,9 +102,15 @@ export class RemoteLink {
     await this.lfs.upload(gitdir, await lfsPointersToPush(gitdir, next, published), ref);
   }
 
-  /** The server may have moved since the last refresh: the next one asks it. */
-  markStale(): void {
+  /**
+   * The server may have moved since the last refresh: the next one asks it. `pushed`: what a push
+   * notification says moved; when every notification since the last refresh said so, and each
+   * starts from the value the mirror knows, the refresh fetches what they name without listing.
+   */
+  markStale(pushed?: PushedRef): void {
     this.generation++;
+    if (pushed && this.announced) this.announced.push(pushed);
+    else this.announced = undefined;
   }
 
   private headers(): Record<string, string> {
@@ -140,20 +153,70 @@ export class RemoteLink {
    * Brings the mirror up to the server; returns whether anything moved. One request when nothing
    * did: the listing. Each branch that moved costs one more, its pack: the fetch is answered the
    * advertisement the listing received (operator/remote/replay-advertisement.ts).
+   *
+   * When only push notifications said the server moved, and each names a ref's old value as the
+   * mirror knows it, the listing is skipped: the fetch is answered an advertisement of the refs
+   * the notifications lead to. A server that no longer holds what a notification named as a tip
+   * (the ref moved again, the notification was wrong) sends nothing for it, and the refresh lists
+   * it after all.
    */
   async refresh(gitdir: string): Promise<boolean> {
     const generation = this.generation;
     if (this.options.listOnlyWhenStale && this.refreshedGeneration === generation && this.lastListing !== undefined) return false;
+    const announced = this.announced;
+    this.announced = [];
+    try {
+      const told = this.options.listOnlyWhenStale ? this.refsAnnounced(announced) : undefined;
+      const moved = (told && (await this.fetchAnnounced(gitdir, told))) ?? (await this.listAndFetch(gitdir));
+      this.refreshedGeneration = generation;
+      return moved;
+    } catch (e) {
+      this.announced = undefined;
+      throw e;
+    }
+  }
+
+  /** The server's refs after the announced pushes, or undefined when they do not follow from the last listing. */
+  private refsAnnounced(announced: readonly PushedRef[] | undefined): Map<string, string> | undefined {
+    if (!announced?.length || !this.lastListing || !this.uploadPack) return undefined;
+    const refs = new Map(this.lastListing);
+    for (const { ref, before, after } of announced) {
+      if (!MIRRORED.test(ref) || !isObjectId(after) || after === NO_OBJECT) return undefined;
+      const known = refs.get(ref) ?? NO_OBJECT;
+      if (known === after) continue; // a listing since the push already saw it
+      if (known !== before) return undefined; // a notification was missed or came out of order
+      refs.set(ref, after);
+    }
+    return refs;
+  }
+
+  /** Fetches what the notifications named; undefined when the server did not agree (then the caller lists it). */
+  private async fetchAnnounced(gitdir: string, told: Map<string, string>): Promise<boolean | undefined> {
+    const { template, capabilities } = this.uploadPack!;
+    try {
+      return await this.bringMirrorTo(gitdir, told, { ...template, body: renderUploadPackAdvertisement(told, capabilities) });
+    } catch (e) {
+      this.log.debug(`${this.displayUrl}: fetching what the push notifications named failed (${escapeUntrusted(String((e as Error).message ?? e), 300)}); listing the server instead`);
+      return undefined;
+    }
+  }
+
+  private async listAndFetch(gitdir: string): Promise<boolean> {
     const recorder = recordAdvertisement(this.rawHttp, 'git-upload-pack');
     const remote = await this.listRefs(advertisingHead(recorder.http));
-    if (this.lastListing && sameRefs(remote, this.lastListing)) {
-      this.refreshedGeneration = generation;
-      return false;
-    }
+    const recorded = recorder.recorded();
+    const capabilities = recorded && advertisedCapabilities(recorded.body);
+    if (recorded && capabilities !== undefined) this.uploadPack = { template: recorded, capabilities };
+    if (this.lastListing && sameRefs(remote, this.lastListing)) return false;
+    return this.bringMirrorTo(gitdir, remote, recorded);
+  }
+
+  /** Fetches every branch of `remote` the mirror does not have and sets the mirror's refs to it; the fetch is answered `advertisement`. */
+  private async bringMirrorTo(gitdir: string, remote: Map<string, string>, advertisement: RecordedAdvertisement | undefined): Promise<boolean> {
     const local = await listRefs(gitdir, 'refs/');
     const moved = [...remote].filter(([ref, oid]) => local.get(ref) !== oid);
     await this.dropUnpushed(gitdir, local, remote);
-    const fetchHttp = advertisingHead(replayAdvertisement(this.rawHttp, recorder.recorded()));
+    const fetchHttp = advertisingHead(replayAdvertisement(this.rawHttp, advertisement));
     // Branches one at a time: a repository whose HEAD names no branch (fedgit's global and edge
     // repositories) cannot be fetched whole, and a single-branch fetch offers the local branch as
     // "have", so only new objects travel. Tags point at commits the branches brought.
@@ -165,6 +228,9 @@ export class RemoteLink {
         } catch (e) {
           throw this.explain(e);
         }
+        // isomorphic-git reports no error when the server answers a want it refuses ("not our ref"):
+        // a ref is never set to a commit the mirror does not hold.
+        if (!(await hasObject(gitdir, oid))) throw new RemoteUnreachable(this.displayUrl, `the server sent no commit ${oid.slice(0, 8)} for ${escapeUntrusted(ref, 200)}`);
       } else if (!(await hasObject(gitdir, oid))) {
         continue;
       }
@@ -172,7 +238,6 @@ export class RemoteLink {
       if (current !== oid) await updateRef(gitdir, ref, oid, current);
     }
     this.lastListing = remote;
-    this.refreshedGeneration = generation;
     return moved.length > 0;
   }
 

@@ -93,10 +93,25 @@ export function advertisedCapabilities(body: Buffer): string | undefined {
   return caps === undefined || /[\r\n]/.test(caps) ? undefined : caps;
 }
 
-/** A receive-pack advertisement that names only `ref` at `oid`, with `capabilities` (as a server announced them). */
-export function renderReceivePackAdvertisement(ref: string, oid: string, capabilities: string): Buffer {
+/** An upload-pack advertisement of `refs` (sorted, as git sends them), with `capabilities` (as the server announced them). */
+export function renderUploadPackAdvertisement(refs: ReadonlyMap<string, string>, capabilities: string): Buffer {
+  if (refs.size === 0) throw new Error('an advertisement names at least one ref');
+  if (/[\0\r\n]/.test(capabilities)) throw new Error('capabilities must be one line');
+  const lines = [...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([ref, oid], i) => {
+    checkRefLine(ref, oid);
+    return pkt(`${oid} ${ref}${i === 0 ? `\0${capabilities}` : ''}\n`);
+  });
+  return Buffer.from(`${pkt('# service=git-upload-pack\n')}0000${lines.join('')}0000`, 'latin1');
+}
+
+function checkRefLine(ref: string, oid: string): void {
   if (!/^[0-9a-f]{40}$/.test(oid)) throw new Error(`not an object id: ${oid}`);
   if (!/^refs\/[^\0\s]+$/.test(ref)) throw new Error(`not a ref name: ${ref}`);
+}
+
+/** A receive-pack advertisement that names only `ref` at `oid`, with `capabilities` (as a server announced them). */
+export function renderReceivePackAdvertisement(ref: string, oid: string, capabilities: string): Buffer {
+  checkRefLine(ref, oid);
   if (/[\0\r\n]/.test(capabilities)) throw new Error('capabilities must be one line');
   return Buffer.from(`${pkt('# service=git-receive-pack\n')}0000${pkt(`${oid} ${ref}\0${capabilities}\n`)}0000`, 'latin1');
 }

@@ -14,7 +14,7 @@ import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 export type WebhookProvider = 'gitea' | 'github' | 'gitlab';
 
 /** A trigger only: reconcile reads the repositories itself. */
-export type PushEvent = { provider: WebhookProvider; repository: string; ref: string; after?: string };
+export type PushEvent = { provider: WebhookProvider; repository: string; ref: string; before?: string; after?: string };
 
 /** Lower-cased header names. */
 export type WebhookHeaders = Readonly<Record<string, string | string[] | undefined>>;
@@ -113,7 +113,7 @@ export function parseWebhookPayload(provider: WebhookProvider, headers: WebhookH
     if (eventName && !/^(Push|Tag Push) Hook$/i.test(eventName)) return { kind: 'invalid', reason: `not a push event (X-Gitlab-Event ${JSON.stringify(eventName)})` };
     const project = isRecord(json.project) ? json.project : {};
     const repository = nonEmpty(project.path_with_namespace) ? project.path_with_namespace : nonEmpty(project.git_http_url) ? project.git_http_url : undefined;
-    return pushEvent(provider, repository, json.ref, json.after);
+    return pushEvent(provider, repository, json.ref, json.before, json.after);
   }
 
   if (eventName && eventName.toLowerCase() !== 'push') return { kind: 'invalid', reason: `not a push event (${JSON.stringify(eventName)})` };
@@ -121,13 +121,16 @@ export function parseWebhookPayload(provider: WebhookProvider, headers: WebhookH
   if (!eventName && 'zen' in json && 'hook_id' in json) return { kind: 'ping' };
   const repo = isRecord(json.repository) ? json.repository : {};
   const repository = nonEmpty(repo.full_name) ? repo.full_name : nonEmpty(repo.clone_url) ? repo.clone_url : undefined;
-  return pushEvent(provider, repository, json.ref, json.after);
+  return pushEvent(provider, repository, json.ref, json.before, json.after);
 }
 
-function pushEvent(provider: WebhookProvider, repository: string | undefined, ref: unknown, after: unknown): PayloadParse {
+const OBJECT_ID = /^[0-9a-f]{40}([0-9a-f]{24})?$/i;
+
+function pushEvent(provider: WebhookProvider, repository: string | undefined, ref: unknown, before: unknown, after: unknown): PayloadParse {
   if (!repository) return { kind: 'invalid', reason: 'push event without a repository name' };
   if (!nonEmpty(ref)) return { kind: 'invalid', reason: 'push event without a ref' };
   const event: PushEvent = { provider, repository, ref };
-  if (nonEmpty(after) && /^[0-9a-f]{40}([0-9a-f]{24})?$/i.test(after)) event.after = after.toLowerCase();
+  if (nonEmpty(before) && OBJECT_ID.test(before)) event.before = before.toLowerCase();
+  if (nonEmpty(after) && OBJECT_ID.test(after)) event.after = after.toLowerCase();
   return { kind: 'push', event };
 }

@@ -9,7 +9,7 @@ import type { KeyObject } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { readToken, readWebhookSecret, type ParticipantConfig } from '../config/participant.js';
 import { ConfigInvalid } from '../errors.js';
-import { Repository } from '../git/repository.js';
+import { Repository, type PushedRef } from '../git/repository.js';
 import { AggregatorOperator } from '../reconcile/aggregator-operator.js';
 import { EdgeOperator } from '../reconcile/edge-operator.js';
 import type { Reconciler } from '../reconcile/reconciler.js';
@@ -20,6 +20,7 @@ import { createLogger, closeLogger, type Logger } from './logging.js';
 import { ReconcileLoop } from './reconcile-loop.js';
 import { RefWatcher } from './ref-watcher.js';
 import type { Registries } from './registries.js';
+import type { PushEvent } from '../remote/webhook-verify.js';
 
 export type RunningParticipant = {
   /** Resolves when the participant stops: with an error when it cannot go on as configured. */
@@ -45,16 +46,16 @@ export async function startParticipant(config: ParticipantConfig, registries: Re
   await operator.open();
 
   const finish = settleOnce<Error | undefined>();
-  const watcher = new ParticipantWatcher(config, () => loop.trigger());
-  loop = new ReconcileLoop(async () => {
-    const outcome = await operator.reconcile();
+  const watcher = new ParticipantWatcher(config, log, (moved) => loop.trigger(moved));
+  loop = new ReconcileLoop(async (moved) => {
+    const outcome = await operator.reconcile(moved);
     if (outcome?.fatal) finish.settle(outcome.fatal);
     else if (outcome?.done && options.exitWhenDone) finish.settle(undefined);
     await watcher.follow(await operator.watchedLocations());
     return outcome;
   }, log);
-  const remoteMayHaveMoved = (repository?: string) => {
-    open.markRemotesStale(repository);
+  const remoteMayHaveMoved = (repository?: string, pushed?: PushedRef) => {
+    open.markRemotesStale(repository, pushed);
     loop.trigger();
   };
   const closables: Closable[] = [watcher, ...(await notifiers(config, secrets, log, remoteMayHaveMoved))];
@@ -103,7 +104,7 @@ function createOperator(config: ParticipantConfig, registries: Registries, { key
 }
 
 /** Polling for remote repositories (each tick asks the servers for their refs) and, when configured, a webhook. */
-async function notifiers(config: ParticipantConfig, { webhookSecret: secret }: Secrets, log: Logger, trigger: (repository?: string) => void): Promise<Closable[]> {
+async function notifiers(config: ParticipantConfig, { webhookSecret: secret }: Secrets, log: Logger, trigger: (repository?: string, pushed?: PushedRef) => void): Promise<Closable[]> {
   const closables: Closable[] = [];
   const where = config.locate([config.name]);
   if ([where.plan, where.global, ...Object.values(where.edges)].some(isRemoteLocation)) {
@@ -113,11 +114,16 @@ async function notifiers(config: ParticipantConfig, { webhookSecret: secret }: S
   if (config.webhook && secret) {
     const [host, port] = splitHostPort(config.webhook.listen);
     const { startWebhookServer } = await import('../remote/webhook.js');
-    const server = await startWebhookServer({ host, port, path: config.webhook.path, secret, onPush: (event) => trigger(event.repository), log });
+    const server = await startWebhookServer({ host, port, path: config.webhook.path, secret, onPush: (event) => trigger(event.repository, pushedRef(event)), log });
     log.info(`webhook endpoint listening on ${host}:${server.port}${config.webhook.path}`);
     closables.push(server);
   }
   return closables;
+}
+
+/** What a push event says moved, when it says both values (every provider's push payload does). */
+function pushedRef(event: PushEvent): PushedRef | undefined {
+  return event.before && event.after ? { ref: event.ref, before: event.before, after: event.after } : undefined;
 }
 
 /** Watches the refs of the local repositories an operator cares about; the set can change with the plan. */
@@ -125,18 +131,36 @@ class ParticipantWatcher implements Closable {
   private watcher: RefWatcher | undefined;
   private watched = '';
 
-  constructor(private readonly config: ParticipantConfig, private readonly trigger: () => void) {}
+  private warnedOfWatch = false;
+  /** The locations found to be local repositories at the last follow. */
+  private found = new Set<string>();
+
+  /** `trigger(moved)`: the locations whose refs moved; none named: anything may have. */
+  constructor(private readonly config: ParticipantConfig, private readonly log: Logger, private readonly trigger: (moved?: readonly string[]) => void) {}
 
   async follow(locations: readonly string[]): Promise<void> {
     const gitdirs: string[] = [];
-    for (const l of locations) if (!isRemoteLocation(l) && (await Repository.isRepository(l))) gitdirs.push(l);
+    // Called after every reconcile: a repository found once is not looked for again (with many edges, that was most of a reconcile).
+    for (const l of locations) {
+      if (this.found.has(l) || (!isRemoteLocation(l) && (await Repository.isRepository(l)))) gitdirs.push(l);
+    }
+    this.found = new Set(gitdirs);
     if (gitdirs.join('\n') === this.watched) return;
     this.watched = gitdirs.join('\n');
     await this.watcher?.stop();
-    this.watcher = new RefWatcher({ gitdirs, onChange: this.trigger, pollMs: this.config.pollIntervalMs });
+    this.watcher = new RefWatcher({ gitdirs, onChange: (moved) => this.trigger(moved), pollMs: this.config.pollIntervalMs, onWatchFailed: (folder, e) => this.watchFailed(folder, e) });
     await this.watcher.start();
     // A change between the reconcile that just ran and the watch starting would be seen by neither: look once more.
     this.trigger();
+  }
+
+  /** Said once per process: without the watch every wake-up waits for the poll, and an operator should know why. */
+  private watchFailed(folder: string, e: Error): void {
+    if (this.warnedOfWatch) return;
+    this.warnedOfWatch = true;
+    const code = (e as NodeJS.ErrnoException).code ?? e.message;
+    const hint = code === 'ENOSPC' ? ' (the inotify watch limit is reached: raise fs.inotify.max_user_watches)' : '';
+    this.log.warn(`cannot watch ${folder} for ref changes: ${code}${hint}; changes there are seen by the poll every ${this.config.pollIntervalMs} ms`, { folder, code });
   }
 
   async close(): Promise<void> {

@@ -226,8 +226,9 @@ export async function commitRejections(repo: Repository, input: { plan: Committe
 // ---- edge repositories ----
 
 /** The edge's commits for this plan, newest first. */
-export async function readEdgeHistory(repo: Repository, plan: CommittedPlan, limit = Infinity): Promise<EdgeRecord[]> {
-  const head = await repo.readRef(planBranch(plan.plan.name, plan.id));
+/** `tip`: the branch's tip as the caller already read it (null: no branch); read from the repository when absent. */
+export async function readEdgeHistory(repo: Repository, plan: CommittedPlan, limit = Infinity, tip?: string | null): Promise<EdgeRecord[]> {
+  const head = tip !== undefined ? tip : await repo.readRef(planBranch(plan.plan.name, plan.id));
   if (!head) return [];
   const chain = await repo.firstParentChain(head, () => true, limit);
   return chain.map(parseEdgeRecord).filter((r): r is EdgeRecord => r !== undefined && r.planId === plan.id);

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import type { HttpClient } from 'isomorphic-git';
 import { NotFound } from '../errors.js';
-import { Repository } from '../git/repository.js';
+import { Repository, type PushedRef } from '../git/repository.js';
 import { sweepStaleTempObjects } from '../git/objects.js';
 import { sweepStaleLfsTemp } from '../lfs/object-store.js';
 import { createHttpClient, displayUrl } from '../remote/http-client.js';
@@ -26,7 +26,8 @@ export type RepositoryOpener = {
    * A server may have moved: the next refresh of the mirrors of `repository` (a push event's
    * repository name or clone URL), or of every mirror when it names none of them, asks the server.
    */
-  markRemotesStale(repository?: string): void;
+  /** `pushed`: what the push event naming `repository` says moved (followed without a listing when it can be). */
+  markRemotesStale(repository?: string, pushed?: PushedRef): void;
 };
 
 export type OpenerOptions = {
@@ -68,10 +69,11 @@ export function createOpener(o: OpenerOptions = {}): RepositoryOpener {
   };
   return {
     open,
-    markRemotesStale(repository) {
+    markRemotesStale(repository, pushed) {
       const mirrors = [...cache].filter(([location, repo]) => repo.remote && isRemoteLocation(location));
       const named = repository === undefined ? [] : mirrors.filter(([location]) => servesRepository(location, repository));
-      for (const [, repo] of named.length ? named : mirrors) repo.remote!.markStale();
+      if (named.length === 1) named[0]![1].remote!.markStale(pushed);
+      else for (const [, repo] of named.length ? named : mirrors) repo.remote!.markStale();
     },
     async openExisting(location) {
       if (isRemoteLocation(location) && !cache.has(location) && !(await Repository.isRepository(mirrorDir(location)))) return null;
