@@ -1,7 +1,8 @@
 /**
  * An HTTP endpoint (node:http) for push webhooks from Gitea, GitHub and
- * GitLab. A notification carries no data for reconcile: `onPush` is only a
- * trigger for another observe/decide/act, which reads the repositories itself.
+ * GitLab. `onPush` triggers another observe/decide/act, which reads the
+ * repositories itself; the event's repository, ref and old and new values
+ * only tell a mirror what to ask its server (operator/remote/remote-link.ts).
  *
  * Order of checks, each answered without reading further than needed:
  * 404 wrong path · 405 not POST · 413 declared length too large · 401 no
