@@ -10,7 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { tempDir } from './helpers/temp.js';
 import { Repository } from '../operator/git/repository.js';
-import { RefWatcher } from '../operator/runtime/ref-watcher.js';
+import { RefWatcher, warnOnceOfWatchFailure } from '../operator/runtime/ref-watcher.js';
 
 const REF = 'refs/heads/fedgit/watched';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -159,4 +159,14 @@ test('a folder that cannot be watched is reported, and the poll still sees its c
   await repo.updateRef(REF, commit, null);
   await until(() => triggers.length > 0, 'the poll seeing the ref move');
   assert.deepEqual(triggers[0], [repo.gitdir]);
+});
+
+test('a failed watch is said once, with what to do when the inotify limit is reached', () => {
+  const warnings: string[] = [];
+  const warn = warnOnceOfWatchFailure({ warn: (message: string) => void warnings.push(message) }, 1000);
+  const enospc = Object.assign(new Error('ENOSPC: System limit for number of file watchers reached'), { code: 'ENOSPC' });
+  warn('/srv/fedgit/repos/edge-a.git/refs/heads', enospc);
+  warn('/srv/fedgit/repos/edge-b.git/refs/heads', enospc);
+  assert.equal(warnings.length, 1);
+  assert.match(warnings[0]!, /cannot watch \/srv\/fedgit\/repos\/edge-a\.git\/refs\/heads for ref changes: ENOSPC .*fs\.inotify\.max_user_watches.*poll every 1000 ms/);
 });

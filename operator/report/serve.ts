@@ -10,7 +10,7 @@ import { finished } from 'node:stream/promises';
 import { loadPlan, type Where } from '../commands/locate.js';
 import { isRemoteLocation } from '../store/open-repository.js';
 import { Repository } from '../git/repository.js';
-import { RefWatcher } from '../runtime/ref-watcher.js';
+import { DEFAULT_POLL_MS, RefWatcher, warnOnceOfWatchFailure } from '../runtime/ref-watcher.js';
 import { ReconcileLoop } from '../runtime/reconcile-loop.js';
 import type { Logger } from '../runtime/logging.js';
 import type { Registries } from '../runtime/registries.js';
@@ -94,6 +94,7 @@ function liveReport(o: ServeOptions, onNewVersion: (version: string) => void): L
   let problem = 'reading the repositories';
   let watcher: RefWatcher | undefined;
   let watched = '';
+  const onWatchFailed = warnOnceOfWatchFailure(o.log, o.pollMs ?? DEFAULT_POLL_MS);
 
   const rewatch = async (locations: readonly string[]) => {
     const gitdirs: string[] = [];
@@ -101,7 +102,7 @@ function liveReport(o: ServeOptions, onNewVersion: (version: string) => void): L
     if (gitdirs.join('\n') === watched) return;
     watched = gitdirs.join('\n');
     await watcher?.stop();
-    watcher = new RefWatcher({ gitdirs, onChange: () => loop.trigger(), ...(o.pollMs ? { pollMs: o.pollMs } : {}) });
+    watcher = new RefWatcher({ gitdirs, onChange: () => loop.trigger(), onWatchFailed, ...(o.pollMs ? { pollMs: o.pollMs } : {}) });
     await watcher.start();
     loop.trigger();
   };

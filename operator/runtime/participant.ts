@@ -18,7 +18,7 @@ import { readPrivateKey } from '../trust/keys.js';
 import { readAgreementPrivateKey } from '../secagg/agreement-keys.js';
 import { createLogger, closeLogger, type Logger } from './logging.js';
 import { ReconcileLoop } from './reconcile-loop.js';
-import { RefWatcher } from './ref-watcher.js';
+import { RefWatcher, warnOnceOfWatchFailure } from './ref-watcher.js';
 import type { Registries } from './registries.js';
 import type { PushEvent } from '../remote/webhook-verify.js';
 
@@ -131,12 +131,14 @@ class ParticipantWatcher implements Closable {
   private watcher: RefWatcher | undefined;
   private watched = '';
 
-  private warnedOfWatch = false;
+  private readonly watchFailed: (folder: string, e: Error) => void;
   /** The locations found to be local repositories at the last follow. */
   private found = new Set<string>();
 
   /** `trigger(moved)`: the locations whose refs moved; none named: anything may have. */
-  constructor(private readonly config: ParticipantConfig, private readonly log: Logger, private readonly trigger: (moved?: readonly string[]) => void) {}
+  constructor(private readonly config: ParticipantConfig, log: Logger, private readonly trigger: (moved?: readonly string[]) => void) {
+    this.watchFailed = warnOnceOfWatchFailure(log, config.pollIntervalMs);
+  }
 
   async follow(locations: readonly string[]): Promise<void> {
     const gitdirs: string[] = [];
@@ -152,15 +154,6 @@ class ParticipantWatcher implements Closable {
     await this.watcher.start();
     // A change between the reconcile that just ran and the watch starting would be seen by neither: look once more.
     this.trigger();
-  }
-
-  /** Said once per process: without the watch every wake-up waits for the poll, and an operator should know why. */
-  private watchFailed(folder: string, e: Error): void {
-    if (this.warnedOfWatch) return;
-    this.warnedOfWatch = true;
-    const code = (e as NodeJS.ErrnoException).code ?? e.message;
-    const hint = code === 'ENOSPC' ? ' (the inotify watch limit is reached: raise fs.inotify.max_user_watches)' : '';
-    this.log.warn(`cannot watch ${folder} for ref changes: ${code}${hint}; changes there are seen by the poll every ${this.config.pollIntervalMs} ms`, { folder, code });
   }
 
   async close(): Promise<void> {

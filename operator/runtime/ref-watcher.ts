@@ -30,6 +30,10 @@
 import { watch, readdirSync, lstatSync, type FSWatcher } from 'node:fs';
 import path from 'node:path';
 import { listRefs } from '../git/refs.js';
+import type { Log } from '../contracts.js';
+
+/** The safety-net poll's period when none is given. */
+export const DEFAULT_POLL_MS = 1000;
 
 export type RefWatcherOptions = {
   gitdirs: readonly string[];
@@ -65,7 +69,7 @@ export class RefWatcher {
       this.seen.set(gitdir, await readFingerprint(gitdir));
     }
     if (this.stopped) return;
-    this.poll = setInterval(() => void this.look(this.o.gitdirs, { polled: true }), this.o.pollMs ?? 1000);
+    this.poll = setInterval(() => void this.look(this.o.gitdirs, { polled: true }), this.o.pollMs ?? DEFAULT_POLL_MS);
   }
 
   /** The folders watched now (for diagnostics and tests). */
@@ -159,6 +163,21 @@ function raisesLook(inRepositoryFolder: boolean, file: string | null): boolean {
   if (file === null) return true;
   if (file.endsWith('.lock')) return false;
   return !inRepositoryFolder || file === 'packed-refs' || file === 'refs';
+}
+
+/**
+ * An `onWatchFailed` that warns once per process: without the watch every wake-up waits for the
+ * poll, and an operator should know why.
+ */
+export function warnOnceOfWatchFailure(log: Pick<Log, 'warn'>, pollMs: number): (folder: string, e: Error) => void {
+  let warned = false;
+  return (folder, e) => {
+    if (warned) return;
+    warned = true;
+    const code = (e as NodeJS.ErrnoException).code ?? e.message;
+    const hint = code === 'ENOSPC' ? ' (the inotify watch limit is reached: raise fs.inotify.max_user_watches)' : '';
+    log.warn(`cannot watch ${folder} for ref changes: ${code}${hint}; changes there are seen by the poll every ${pollMs} ms`, { folder, code });
+  };
 }
 
 /** Whether an event's name is a file now (a ref or `packed-refs` written); anything else may be a folder that came or went. */
