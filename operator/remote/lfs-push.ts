@@ -7,7 +7,7 @@
 import { readObject } from '../git/objects.js';
 import { parseCommit, parseTree } from '../git/commit-object.js';
 import { isLfsFile } from '../git/names.js';
-import { looksLikePointer, parsePointer, type LfsPointer } from '../lfs/pointer.js';
+import { looksLikePointer, MAX_POINTER_BYTES, parsePointer, type LfsPointer } from '../lfs/pointer.js';
 
 /** Far more commits than one push of fedgit's brings; past it, the batch API sorts out what the server has. */
 const MAX_COMMITS = 10_000;
@@ -23,7 +23,8 @@ export async function lfsPointersToPush(gitdir: string, next: string, published:
     const commit = parseCommit((await readObject(gitdir, oid)).content);
     for (const entry of parseTree((await readObject(gitdir, commit.tree)).content)) {
       if (!isLfsFile(entry.name)) continue;
-      const blob = await readObject(gitdir, entry.oid, { maxBytes: 1 << 20 }).catch(() => undefined);
+      // A blob over the spec's bound is the file itself, not a pointer: it is not read (a model in git is megabytes).
+      const blob = await readObject(gitdir, entry.oid, { maxBytes: MAX_POINTER_BYTES }).catch(() => undefined);
       if (blob && looksLikePointer(blob.content)) {
         const pointer = parsePointer(blob.content, `${entry.name} of ${oid}`);
         found.set(pointer.oid, pointer);
