@@ -95,8 +95,10 @@ test('a push the server refuses for another reason is a PushRefused with its wor
 test('chaos over HTTP: participants SIGKILLed and the git server crashed at random moments; nothing lost, every merge audits', { timeout: 1_000_000 }, async (t) => {
   const dir = await tempDir(t);
   const server = await serverFor(t);
-  const rounds = 6;
-  await publishPlan(server, dir, toyPlan({ rounds, epochDelayMs: 300 }));
+  // Training is slowed so that the run lasts long enough in wall time for the disturbances below
+  // (every 0.8-2.3 s) to hit it several times: rounds over HTTP no longer take a second each.
+  const rounds = 8;
+  await publishPlan(server, dir, toyPlan({ rounds, epochDelayMs: 900 }));
   const names = PARTICIPANTS;
   const homes = Object.fromEntries(await Promise.all(names.map(async (n) => [n, await participantDir(dir, n, roleOf(n), baseUrl(server))] as const))) as Record<Participant, string>;
   const running = new Map<Participant, ReturnType<typeof startParticipant>>();

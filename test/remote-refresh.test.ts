@@ -10,6 +10,10 @@ import { tempDir } from './helpers/temp.js';
 import { PASSWORDS, serverFor } from './helpers/remote-federation.js';
 import type { GitServer } from './helpers/git-server.js';
 import { createOpener, servesRepository } from '../operator/store/open-repository.js';
+import { createHttpClient } from '../operator/remote/http-client.js';
+import type { HttpClient } from 'isomorphic-git';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 
 const author = { name: 'x', email: 'x@y', timestamp: 1 };
 
@@ -165,4 +169,51 @@ test('a push event naming the old and the new value is followed without a listin
   await global.refresh();
   assert.equal(await global.readRef(ref), commits[5], 'the mirror keeps what the server holds');
   assert.equal(listings(server, 'global'), listed + 1);
+});
+
+test('a push from a known value is one request written by fedgit; a stale one is still refused as a moved ref', { timeout: 120_000 }, async (t) => {
+  const dir = await tempDir(t);
+  const server = await serverFor(t);
+  const ref = 'refs/heads/fedgit/x-00000000';
+  const pushes: string[] = [];
+  const client = createHttpClient();
+  t.after(() => client.close());
+  const recording: HttpClient = {
+    async request(req) {
+      if (req.method === 'POST' && req.url.endsWith('/git-receive-pack')) {
+        const chunks: Uint8Array[] = [];
+        for await (const chunk of req.body ?? []) chunks.push(chunk);
+        const body = Buffer.concat(chunks);
+        pushes.push(body.subarray(0, 200).toString('latin1'));
+        return client.request({ ...req, body: (async function* () { yield new Uint8Array(body); })() });
+      }
+      return client.request(req);
+    },
+  };
+  const open = createOpener({ cacheDir: path.join(dir, 'cache'), auth: { username: 'aggregator', token: PASSWORDS.aggregator }, listOnlyWhenStale: true, http: recording });
+  const global = await open.require(server.url('global'), 'the global repository');
+  await global.refresh();
+  const commits: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const parent = commits.at(-1) ?? null;
+    commits.push(await global.writeCommit({ files: { 'weights.safetensors': randomBytes(300_000) }, parents: parent ? [parent] : [], message: `${i}\n`, author }));
+    await global.updateRef(ref, commits[i]!, parent);
+  }
+  assert.equal(pushes.length, 3);
+  assert.doesNotMatch(pushes[0]!, /agent=fedgit/, 'the push that creates the ref is isomorphic-git\'s (it reads the server\'s advertisement)');
+  assert.match(pushes[1]!, /agent=fedgit/);
+  assert.match(pushes[2]!, new RegExp(`^[0-9a-f]{4}${commits[1]} ${commits[2]} ${ref}\0report-status side-band-64k agent=fedgit`));
+  const target = path.join(dir, 'check.git');
+  execFileSync('git', ['clone', '-q', '--bare', server.url('global').replace('://', `://aggregator:${PASSWORDS.aggregator}@`), target]);
+  assert.equal(execFileSync('git', ['--git-dir', target, 'rev-parse', ref]).toString().trim(), commits[2], 'native git clones what fedgit pushed');
+  execFileSync('git', ['--git-dir', target, 'fsck', '--strict']);
+
+  // Another writer moves the branch; this mirror's push from the old value is refused as a moved ref.
+  const writer = await createOpener({ cacheDir: path.join(dir, 'other'), auth: { username: 'aggregator', token: PASSWORDS.aggregator } }).require(server.url('global'), 'the global repository');
+  await writer.refresh();
+  const theirs = await writer.writeCommit({ files: { f: Buffer.from('theirs') }, parents: [commits[2]!], message: 'theirs\n', author });
+  await writer.updateRef(ref, theirs, commits[2]!);
+  const mine = await global.writeCommit({ files: { f: Buffer.from('mine') }, parents: [commits[2]!], message: 'mine\n', author });
+  await assert.rejects(global.updateRef(ref, mine, commits[2]!), (e: Error & { code?: string }) => e.code === 'REF_CONFLICT');
+  assert.match(pushes.at(-1)!, /agent=fedgit/, 'refused through fedgit\'s own push');
 });

@@ -1,6 +1,7 @@
 /** Pure render/parse of git tree and commit objects (only what fedgit writes: flat trees of files). */
 
-export type TreeEntry = { readonly name: string; readonly oid: string };
+/** `mode` (as parsed; a tree being written decides its own): `40000` for a subtree, `160000` for a submodule's commit, else a file. */
+export type TreeEntry = { readonly name: string; readonly oid: string; readonly mode?: string };
 export type Signature = { readonly name: string; readonly email: string; readonly timestamp: number };
 export type CommitObject = {
   readonly tree: string;
@@ -22,7 +23,7 @@ export function parseTree(content: Buffer): TreeEntry[] {
     const space = content.indexOf(0x20, at);
     const nul = content.indexOf(0, space);
     if (space < 0 || nul < 0 || nul + 21 > content.length) throw new Error('malformed tree object');
-    entries.push({ name: content.subarray(space + 1, nul).toString('utf8'), oid: content.subarray(nul + 1, nul + 21).toString('hex') });
+    entries.push({ mode: content.subarray(at, space).toString('latin1'), name: content.subarray(space + 1, nul).toString('utf8'), oid: content.subarray(nul + 1, nul + 21).toString('hex') });
     at = nul + 21;
   }
   return entries;

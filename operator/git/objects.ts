@@ -30,7 +30,7 @@ export type ObjectType = 'blob' | 'tree' | 'commit' | 'tag';
 export type GitObject = { readonly type: ObjectType; readonly content: Buffer };
 
 /** Objects at least this large (weights) are stored uncompressed inside the zlib stream. */
-const STORE_THRESHOLD_BYTES = 64 * 1024;
+export const STORE_THRESHOLD_BYTES = 64 * 1024;
 const CHUNK_BYTES = 1024 * 1024;
 /**
  * Objects up to this size are written, and loose files up to it read, in one call: streaming costs
@@ -99,7 +99,11 @@ function writeWholeLoose(temp: string, target: string, file: Buffer): void {
  * most of the write of a megabyte of weights.
  */
 function deflateWhole(object: Pieces, size: number): Buffer {
-  const input = Buffer.concat(object);
+  return zlibStream(Buffer.concat(object), size);
+}
+
+/** `input` as a zlib stream under fedgit's rule: stored when `size` (the object's content) reaches STORE_THRESHOLD_BYTES, else deflated. */
+export function zlibStream(input: Uint8Array, size = input.length): Buffer {
   if (size < STORE_THRESHOLD_BYTES) return zlib.deflateSync(input, { level: zlib.constants.Z_DEFAULT_COMPRESSION });
   return zlib.deflateSync(input, { level: zlib.constants.Z_NO_COMPRESSION, chunkSize: storedStreamBytes(input.length) });
 }

@@ -20,6 +20,8 @@ import { LfsClient } from './lfs-client.js';
 import { lfsPointersToPush } from './lfs-push.js';
 import type { LfsPointer } from '../lfs/pointer.js';
 import type { PushedRef } from '../git/repository.js';
+import { objectsToSend, writePack } from '../git/pack-writer.js';
+import { receivePackRequest, requestedCapabilities, sendReceivePack, type ReceivePackCommand, type ReceivePackReport } from './receive-pack.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
 
@@ -277,14 +279,18 @@ export class RemoteLink {
     const recorder = recordAdvertisement(this.rawHttp, 'git-receive-pack');
     const rendered = expected && this.receivePack ? { ...this.receivePack.template, body: renderReceivePackAdvertisement(ref, expected, this.receivePack.capabilities) } : undefined;
     const http = rendered ? replayAdvertisement(this.rawHttp, rendered) : recorder.http;
-    let result;
     try {
-      try {
-        result = await git.push({ fs, http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
-      } finally {
-        this.rememberReceivePack(recorder.recorded());
+      const own = expected && this.receivePack ? await this.ownPush(gitdir, { ref, expected, next }, this.receivePack.capabilities, known) : undefined;
+      if (own && !own.ok) throw await this.refusal(ref, expected, own.reason);
+      if (!own) {
+        let result;
+        try {
+          result = await git.push({ fs, http, gitdir, url: this.url, ref, remoteRef: ref, force: false, headers: this.headers() });
+        } finally {
+          this.rememberReceivePack(recorder.recorded());
+        }
+        if (!result.ok || result.refs[ref]?.ok === false) throw await this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
       }
-      if (!result.ok || result.refs[ref]?.ok === false) throw await this.refusal(ref, expected, result.refs[ref]?.error ?? result.error ?? 'rejected');
     } catch (e) {
       // Whatever failed, the next push reads the server's real advertisement: a server whose
       // capabilities changed is never answered from a stale copy twice.
@@ -300,6 +306,21 @@ export class RemoteLink {
     // the server only to find what it just wrote. Moves by others still come with a notification.
     if (known) this.lastListing = new Map(known).set(ref, next);
     this.log.debug(`pushed ${ref} ${next.slice(0, 8)} to ${this.displayUrl}`);
+  }
+
+  /**
+   * A push from a known value written by fedgit (operator/git/pack-writer.ts,
+   * operator/remote/receive-pack.ts): one request, objects deflated by node's zlib. Undefined
+   * when it does not apply (the server cannot report the outcome, or the new commits do not
+   * reach what the server holds within a few dozen commits): isomorphic-git's push then does it.
+   */
+  private async ownPush(gitdir: string, command: ReceivePackCommand, announced: string, known: ReadonlyMap<string, string> | undefined): Promise<ReceivePackReport | undefined> {
+    const capabilities = requestedCapabilities(announced);
+    if (!capabilities) return undefined;
+    // A history it cannot walk (an object missing from the mirror) is left to isomorphic-git, which says what is wrong.
+    const objects = await objectsToSend(gitdir, command.next, new Set([command.expected, ...(known?.values() ?? [])])).catch(() => undefined);
+    if (!objects) return undefined;
+    return sendReceivePack(this.rawHttp, this.url, this.headers(), receivePackRequest(command, capabilities, await writePack(gitdir, objects)));
   }
 
   private rememberReceivePack(recorded: RecordedAdvertisement | undefined): void {

@@ -1,0 +1,90 @@
+/**
+ * One push over smart HTTP written by fedgit: a single receive-pack request carrying the command
+ * (`<old> <new> <ref>`) and the pack, and the server's report-status read back (through
+ * side-band-64k when the server offers it). Used for a push from a known value, whose
+ * advertisement fedgit already has (operator/remote/replay-advertisement.ts).
+ */
+import type { HttpClient } from 'isomorphic-git';
+
+export type ReceivePackCommand = { readonly ref: string; readonly expected: string; readonly next: string };
+export type ReceivePackReport = { readonly ok: true } | { readonly ok: false; readonly reason: string };
+
+const AGENT = 'agent=fedgit';
+
+const pkt = (line: string | Buffer): Buffer => {
+  const payload = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
+  return Buffer.concat([Buffer.from((payload.length + 4).toString(16).padStart(4, '0'), 'latin1'), payload]);
+};
+
+/** The capabilities to ask for, of those the server announced; undefined when it cannot report the outcome (no report-status). */
+export function requestedCapabilities(announced: string): string | undefined {
+  const offered = new Set(announced.split(' '));
+  if (!offered.has('report-status')) return undefined;
+  return ['report-status', ...(offered.has('side-band-64k') ? ['side-band-64k'] : []), AGENT].join(' ');
+}
+
+/** The request body: the command with the capabilities, a flush, then the pack. */
+export function receivePackRequest(command: ReceivePackCommand, capabilities: string, pack: readonly Buffer[]): Buffer[] {
+  return [pkt(`${command.expected} ${command.next} ${command.ref}\0${capabilities}\n`), Buffer.from('0000', 'latin1'), ...pack];
+}
+
+/** Sends the push; a status other than 200 is thrown as isomorphic-git's HTTP errors are (`data.statusCode`). */
+export async function sendReceivePack(http: HttpClient, url: string, headers: Record<string, string>, body: readonly Buffer[]): Promise<ReceivePackReport & { readonly raw: Buffer }> {
+  const response = await http.request({
+    url: `${url}/git-receive-pack`,
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/x-git-receive-pack-request', accept: 'application/x-git-receive-pack-result' },
+    body: (async function* () {
+      for (const piece of body) yield new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
+    })(),
+  });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of response.body ?? []) chunks.push(chunk);
+  const raw = Buffer.concat(chunks);
+  if (response.statusCode !== 200) {
+    throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
+  }
+  return { ...parseReport(raw, usesSideBand(body[0]!)), raw };
+}
+
+/** Whether the command line (the body's first piece) asked for side-band-64k. */
+const usesSideBand = (commandLine: Buffer) => commandLine.toString('latin1').split('\0')[1]?.split(/[ \n]/).includes('side-band-64k') ?? false;
+
+/** The pkt-lines of `data` (a flush as `null`); throws on a malformed length. */
+function pktLines(data: Buffer): Array<Buffer | null> {
+  const lines: Array<Buffer | null> = [];
+  let at = 0;
+  while (at < data.length) {
+    const length = parseInt(data.subarray(at, at + 4).toString('latin1'), 16);
+    if (!/^[0-9a-f]{4}$/.test(data.subarray(at, at + 4).toString('latin1')) || (length > 0 && length < 4) || at + Math.max(length, 4) > data.length) {
+      throw new Error('the server\'s answer to the push is not in pkt-lines');
+    }
+    lines.push(length === 0 ? null : data.subarray(at + 4, at + length));
+    at += length === 0 ? 4 : length;
+  }
+  return lines;
+}
+
+/**
+ * The outcome in a receive-pack answer, side-band or not: `unpack ok` and `ok <ref>` is success;
+ * `unpack <why>`, `ng <ref> <why>` or a side-band error is a refusal with the server's words.
+ */
+export function parseReport(raw: Buffer, sideBand: boolean): ReceivePackReport {
+  let report = raw;
+  if (sideBand) {
+    const data: Buffer[] = [];
+    for (const line of pktLines(raw)) {
+      if (line === null || line.length === 0) continue;
+      if (line[0] === 3) return { ok: false, reason: line.subarray(1).toString('utf8').trim() || 'the server stopped the push' };
+      if (line[0] === 1) data.push(line.subarray(1));
+    }
+    report = Buffer.concat(data);
+  }
+  const status = pktLines(report).filter((l): l is Buffer => l !== null).map((l) => l.toString('utf8').replace(/\n$/, ''));
+  const unpack = status.find((l) => l.startsWith('unpack '));
+  if (unpack !== 'unpack ok') return { ok: false, reason: unpack ? unpack.slice('unpack '.length) : 'the server sent no report of the push' };
+  const refusal = status.find((l) => l.startsWith('ng '));
+  if (refusal) return { ok: false, reason: refusal.split(' ').slice(2).join(' ') || 'rejected' };
+  if (!status.some((l) => l.startsWith('ok '))) return { ok: false, reason: 'the server reported no ref as updated' };
+  return { ok: true };
+}
