@@ -176,15 +176,17 @@ test('a push from a known value is one request written by fedgit; a stale one is
   const server = await serverFor(t);
   const ref = 'refs/heads/fedgit/x-00000000';
   const pushes: string[] = [];
+  const fetches: string[] = [];
   const client = createHttpClient();
   t.after(() => client.close());
   const recording: HttpClient = {
     async request(req) {
-      if (req.method === 'POST' && req.url.endsWith('/git-receive-pack')) {
+      const kind = req.method === 'POST' && req.url.endsWith('/git-receive-pack') ? pushes : req.method === 'POST' && req.url.endsWith('/git-upload-pack') ? fetches : undefined;
+      if (kind) {
         const chunks: Uint8Array[] = [];
         for await (const chunk of req.body ?? []) chunks.push(chunk);
         const body = Buffer.concat(chunks);
-        pushes.push(body.subarray(0, 200).toString('latin1'));
+        kind.push(body.subarray(0, 200).toString('latin1'));
         return client.request({ ...req, body: (async function* () { yield new Uint8Array(body); })() });
       }
       return client.request(req);
@@ -207,6 +209,15 @@ test('a push from a known value is one request written by fedgit; a stale one is
   execFileSync('git', ['clone', '-q', '--bare', server.url('global').replace('://', `://aggregator:${PASSWORDS.aggregator}@`), target]);
   assert.equal(execFileSync('git', ['--git-dir', target, 'rev-parse', ref]).toString().trim(), commits[2], 'native git clones what fedgit pushed');
   execFileSync('git', ['--git-dir', target, 'fsck', '--strict']);
+
+  // Another mirror fetches it: one upload-pack request written by fedgit, and native git agrees with what it stored.
+  const reader = await createOpener({ cacheDir: path.join(dir, 'reader'), auth: { username: 'aggregator', token: PASSWORDS.aggregator }, http: recording }).require(server.url('global'), 'the global repository');
+  fetches.length = 0; // (listing the repository while it was empty cost isomorphic-git a POST too)
+  await reader.refresh();
+  assert.equal(await reader.readRef(ref), commits[2]);
+  assert.equal(fetches.length, 1);
+  assert.match(fetches[0]!, new RegExp(`^[0-9a-f]{4}want ${commits[2]} side-band-64k ofs-delta agent=fedgit`));
+  execFileSync('git', ['--git-dir', reader.gitdir, 'fsck', '--strict', '--no-dangling']);
 
   // Another writer moves the branch; this mirror's push from the old value is refused as a moved ref.
   const writer = await createOpener({ cacheDir: path.join(dir, 'other'), auth: { username: 'aggregator', token: PASSWORDS.aggregator } }).require(server.url('global'), 'the global repository');

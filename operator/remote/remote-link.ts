@@ -10,7 +10,7 @@ import git from 'isomorphic-git';
 import type { HttpClient } from 'isomorphic-git';
 import { FedgitError, RefConflict } from '../errors.js';
 import { readRef, updateRef, listRefs, deleteRef } from '../git/refs.js';
-import { hasObject } from '../git/objects.js';
+import { hasObject, readObject, writeObject } from '../git/objects.js';
 import { advertisingHead } from './advertise-head.js';
 import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, renderUploadPackAdvertisement, replayAdvertisement, type RecordedAdvertisement } from './replay-advertisement.js';
 import { escapeUntrusted } from '../text/untrusted.js';
@@ -21,6 +21,8 @@ import { lfsPointersToPush } from './lfs-push.js';
 import type { LfsPointer } from '../lfs/pointer.js';
 import type { PushedRef } from '../git/repository.js';
 import { objectsToSend, writePack } from '../git/pack-writer.js';
+import { readPack } from '../git/pack-reader.js';
+import { requestedFetchCapabilities, sendUploadPack, UploadPackRefused, uploadPackRequest } from './upload-pack.js';
 import { receivePackRequest, requestedCapabilities, sendReceivePack, type ReceivePackCommand, type ReceivePackReport } from './receive-pack.js';
 
 export type RemoteAuth = { readonly username: string; readonly token: string };
@@ -46,6 +48,7 @@ export class PushRefused extends FedgitError {
 
 const MIRRORED = /^refs\/(heads|tags)\//;
 const NO_OBJECT = '0'.repeat(40);
+const WRITE_ORDER = { blob: 0, tree: 1, tag: 2, commit: 3 } as const;
 const isObjectId = (oid: string) => /^[0-9a-f]{40}$/.test(oid);
 
 const sameRefs = (a: ReadonlyMap<string, string>, b: ReadonlyMap<string, string>) => a.size === b.size && [...a].every(([ref, oid]) => b.get(ref) === oid);
@@ -219,16 +222,21 @@ export class RemoteLink {
     const moved = [...remote].filter(([ref, oid]) => local.get(ref) !== oid);
     await this.dropUnpushed(gitdir, local, remote);
     const fetchHttp = advertisingHead(replayAdvertisement(this.rawHttp, advertisement));
-    // Branches one at a time: a repository whose HEAD names no branch (fedgit's global and edge
-    // repositories) cannot be fetched whole, and a single-branch fetch offers the local branch as
-    // "have", so only new objects travel. Tags point at commits the branches brought.
+    const branches = moved.filter(([ref]) => ref.startsWith('refs/heads/')).map(([, oid]) => oid);
+    const fetched = branches.length > 0 && (await this.ownFetch(gitdir, branches, local));
+    // Otherwise through isomorphic-git, branches one at a time: a repository whose HEAD names no
+    // branch (fedgit's global and edge repositories) cannot be fetched whole, and a single-branch
+    // fetch offers the local branch as "have", so only new objects travel. Tags point at commits
+    // the branches brought.
     for (const [ref, oid] of moved.sort(([a], [b]) => (a.startsWith('refs/heads/') ? 0 : 1) - (b.startsWith('refs/heads/') ? 0 : 1))) {
       if (ref.startsWith('refs/heads/')) {
-        try {
-          await this.ensureRemoteConfig(gitdir);
-          await git.fetch({ fs, http: fetchHttp, gitdir, remote: 'origin', url: this.url, headers: this.headers(), ref: ref.slice('refs/heads/'.length), remoteRef: ref, singleBranch: true, tags: false, prune: false });
-        } catch (e) {
-          throw this.explain(e);
+        if (!fetched) {
+          try {
+            await this.ensureRemoteConfig(gitdir);
+            await git.fetch({ fs, http: fetchHttp, gitdir, remote: 'origin', url: this.url, headers: this.headers(), ref: ref.slice('refs/heads/'.length), remoteRef: ref, singleBranch: true, tags: false, prune: false });
+          } catch (e) {
+            throw this.explain(e);
+          }
         }
         // isomorphic-git reports no error when the server answers a want it refuses ("not our ref"):
         // a ref is never set to a commit the mirror does not hold.
@@ -241,6 +249,36 @@ export class RemoteLink {
     }
     this.lastListing = remote;
     return moved.length > 0;
+  }
+
+  /**
+   * Fetches `wants` in one upload-pack request written by fedgit (operator/remote/upload-pack.ts,
+   * operator/git/pack-reader.ts) and stores their objects loose, inflated and hashed by node
+   * rather than by isomorphic-git's JavaScript. False when it does not apply (no upload-pack
+   * advertisement seen yet) or the answer could not be read: isomorphic-git's fetch then tries.
+   */
+  private async ownFetch(gitdir: string, wants: readonly string[], local: ReadonlyMap<string, string>): Promise<boolean> {
+    if (!this.uploadPack) return false;
+    const capabilities = requestedFetchCapabilities(this.uploadPack.capabilities);
+    const haves = [...new Set(local.values())].filter((oid) => /^[0-9a-f]{40}$/.test(oid));
+    let pack: Buffer;
+    try {
+      pack = await sendUploadPack(this.rawHttp, this.url, this.headers(), uploadPackRequest([...new Set(wants)], haves, capabilities), capabilities.split(' ').includes('side-band-64k'));
+    } catch (e) {
+      if (e instanceof UploadPackRefused) throw new RemoteUnreachable(this.displayUrl, `the server refused the fetch: ${escapeUntrusted(e.message, 300)}`);
+      if (e instanceof FedgitError || (e as { data?: { statusCode?: number } }).data?.statusCode) throw this.explain(e);
+      this.log.debug(`${this.displayUrl}: fedgit's own fetch could not read the answer (${escapeUntrusted((e as Error).message, 300)}); fetching with isomorphic-git`);
+      return false;
+    }
+    try {
+      const objects = await readPack(pack, (oid) => readObject(gitdir, oid));
+      // Commits last: a commit on disk always has its tree and blobs.
+      for (const object of objects.sort((a, b) => WRITE_ORDER[a.type] - WRITE_ORDER[b.type])) await writeObject(gitdir, object.type, object.content);
+    } catch (e) {
+      this.log.debug(`${this.displayUrl}: the pack of fedgit's own fetch could not be read (${escapeUntrusted((e as Error).message, 300)}); fetching with isomorphic-git`);
+      return false;
+    }
+    return true;
   }
 
   /**

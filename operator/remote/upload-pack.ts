@@ -1,0 +1,76 @@
+/**
+ * One fetch over smart HTTP written by fedgit: a single upload-pack request (the wants, the haves,
+ * `done`) and the pack read back from the answer (through side-band-64k when the server offers
+ * it). Used after an advertisement fedgit already has (a listing, or one rendered from push events).
+ */
+import type { HttpClient } from 'isomorphic-git';
+
+const AGENT = 'agent=fedgit';
+
+const pkt = (line: string): Buffer => Buffer.from(`${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`, 'utf8');
+
+/** What the server refused, in its words (an `ERR` line or an error on the side band). */
+export class UploadPackRefused extends Error {}
+
+/** The capabilities to ask for, of those the server announced: side-band-64k and ofs-delta when offered; never a thin pack. */
+export function requestedFetchCapabilities(announced: string): string {
+  const offered = new Set(announced.split(' '));
+  return [...['side-band-64k', 'ofs-delta'].filter((c) => offered.has(c)), AGENT].join(' ');
+}
+
+export function uploadPackRequest(wants: readonly string[], haves: readonly string[], capabilities: string): Buffer {
+  if (wants.length === 0) throw new Error('a fetch wants at least one object');
+  for (const oid of [...wants, ...haves]) if (!/^[0-9a-f]{40}$/.test(oid)) throw new Error(`not an object id: ${oid}`);
+  return Buffer.concat([
+    ...wants.map((oid, i) => pkt(`want ${oid}${i === 0 ? ` ${capabilities}` : ''}\n`)),
+    Buffer.from('0000', 'latin1'),
+    ...haves.map((oid) => pkt(`have ${oid}\n`)),
+    pkt('done\n'),
+  ]);
+}
+
+/** Sends the request; the pack of the answer. A status other than 200 is thrown as isomorphic-git's HTTP errors are (`data.statusCode`). */
+export async function sendUploadPack(http: HttpClient, url: string, headers: Record<string, string>, body: Buffer, sideBand: boolean): Promise<Buffer> {
+  const response = await http.request({
+    url: `${url}/git-upload-pack`,
+    method: 'POST',
+    headers: { ...headers, 'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result' },
+    body: (async function* () {
+      yield new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+    })(),
+  });
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of response.body ?? []) chunks.push(chunk);
+  if (response.statusCode !== 200) throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
+  return packOfAnswer(Buffer.concat(chunks), sideBand);
+}
+
+/**
+ * The pack in an upload-pack answer: after the `ACK`/`NAK` lines, the side band's channel 1 (2 is
+ * progress, 3 an error), or the rest of the answer without a side band.
+ */
+export function packOfAnswer(answer: Buffer, sideBand: boolean): Buffer {
+  let at = 0;
+  const data: Buffer[] = [];
+  while (at < answer.length) {
+    if (!sideBand && answer.toString('latin1', at, at + 4) === 'PACK') return answer.subarray(at);
+    const head = answer.toString('latin1', at, at + 4);
+    const length = parseInt(head, 16);
+    if (!/^[0-9a-f]{4}$/.test(head) || (length > 0 && length < 4) || at + Math.max(length, 4) > answer.length) throw new Error('the server\'s answer to the fetch is not in pkt-lines');
+    if (length === 0) {
+      at += 4;
+      continue;
+    }
+    const line = answer.subarray(at + 4, at + length);
+    at += length;
+    const text = line.toString('latin1');
+    if (text.startsWith('ERR ')) throw new UploadPackRefused(line.subarray(4).toString('utf8').trim());
+    if (/^(ACK|NAK)\b/.test(text)) continue;
+    if (!sideBand) throw new Error('the server\'s answer to the fetch has an unexpected line before the pack');
+    if (line[0] === 1) data.push(line.subarray(1));
+    else if (line[0] === 3) throw new UploadPackRefused(line.subarray(1).toString('utf8').trim() || 'the server stopped the fetch');
+    else if (line[0] !== 2) throw new Error(`the server's answer to the fetch uses side-band channel ${line[0]}`);
+  }
+  if (data.length === 0) throw new Error('the server\'s answer to the fetch holds no pack');
+  return Buffer.concat(data);
+}
