@@ -1,8 +1,11 @@
 /**
- * A local bare mirror of a repository on a git server (smart HTTP), kept in
- * step with isomorphic-git: `refresh` lists the server's refs cheaply and
+ * A local bare mirror of a repository on a git server (smart HTTP): `refresh`
+ * lists the server's refs cheaply (or follows what push events named) and
  * fetches only when they moved; `publish` pushes one ref without force, so a
  * push is a compare-and-swap — a server that moved rejects it as not a fast-forward.
+ * Fetches and pushes from a known value are requests fedgit writes
+ * (upload-pack.ts, receive-pack.ts); isomorphic-git lists refs, makes the push
+ * that creates a ref, and fetches when fedgit's own fetch cannot read an answer.
  * Credentials go in the Authorization header only; URLs in messages never carry them.
  */
 import fs from 'node:fs';
