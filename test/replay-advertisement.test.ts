@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { withHeadAdvertised } from '../operator/remote/advertise-head.js';
 import { advertisedCapabilities, recordAdvertisement, renderReceivePackAdvertisement, renderUploadPackAdvertisement, replayAdvertisement } from '../operator/remote/replay-advertisement.js';
 
 const OID = 'a'.repeat(40);
@@ -72,4 +73,15 @@ test('a recorded upload-pack advertisement answers the same request again, nothi
     `GET ${url}/info/refs?service=git-receive-pack`,
     'GET https://git.example.org/other.git/info/refs?service=git-upload-pack',
   ]);
+});
+
+test('a HEAD line is added before the first ref of an upload-pack advertisement that has none, byte for byte', () => {
+  const caps = 'multi_ack side-band-64k ofs-delta agent=git/2.39.5';
+  const line = (text: string) => { const b = Buffer.from(text, 'utf8'); return Buffer.concat([Buffer.from((b.length + 4).toString(16).padStart(4, '0')), b]); };
+  const ref = 'refs/heads/fedgit/zürich-00000000'; // a name that is not ASCII: lengths are bytes
+  const body = Buffer.concat([line('# service=git-upload-pack\n'), Buffer.from('0000'), line(`${OID} ${ref}\0${caps}\n`), Buffer.from('0000')]);
+  const withHead = withHeadAdvertised(body);
+  assert.ok(withHead.equals(Buffer.concat([line('# service=git-upload-pack\n'), Buffer.from('0000'), line(`${OID} HEAD\0${caps}\n`), line(`${OID} ${ref}\n`), Buffer.from('0000')])));
+  assert.ok(withHeadAdvertised(withHead).equals(withHead), 'one that has a HEAD is left alone');
+  assert.ok(withHeadAdvertised(Buffer.from('not pkt-lines')).equals(Buffer.from('not pkt-lines')));
 });

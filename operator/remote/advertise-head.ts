@@ -7,32 +7,19 @@
  * fedgit always fetches explicit refs, so the value of HEAD is never used.
  */
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { bodyOf, FLUSH, pktLine, readBody, readPktLines } from './pkt-line.js';
 
-const pkt = (line: string) => `${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`;
-
-/** Pure: the advertisement with a HEAD line first, or unchanged when it has one or no refs. */
+/** Pure: the advertisement with a HEAD line first, or unchanged when it has one, has no refs or is not pkt-lines. */
 export function withHeadAdvertised(body: Buffer): Buffer {
-  const lines: string[] = [];
-  let at = 0;
-  while (at + 4 <= body.length) {
-    const length = parseInt(body.subarray(at, at + 4).toString('latin1'), 16);
-    if (Number.isNaN(length)) return body;
-    lines.push(length === 0 ? '' : body.subarray(at + 4, at + length).toString('latin1'));
-    at += length === 0 ? 4 : length;
-  }
-  const first = lines.findIndex((l) => /^[0-9a-f]{40} /.test(l));
+  const lines = readPktLines(body);
+  if (!lines) return body;
+  const first = lines.findIndex((l) => l !== null && /^[0-9a-f]{40} /.test(l.toString('latin1', 0, 41)));
   if (first < 0) return body;
-  const [head, caps = ''] = lines[first]!.replace(/\n$/, '').split('\0');
+  const [head, caps = ''] = lines[first]!.toString('latin1').replace(/\n$/, '').split('\0');
   const [oid, ref] = head!.split(' ');
   if (ref === 'HEAD') return body;
-  lines.splice(first, 1, `${oid} HEAD\0${caps}\n`, `${oid} ${ref}\n`);
-  return Buffer.from(lines.map((l) => (l === '' ? '0000' : pkt(l))).join(''), 'latin1');
-}
-
-async function collect(body: AsyncIterableIterator<Uint8Array> | undefined): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  if (body) for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
+  lines.splice(first, 1, Buffer.from(`${oid} HEAD\0${caps}\n`, 'latin1'), Buffer.from(`${oid} ${ref}\n`, 'latin1'));
+  return Buffer.concat(lines.map((l) => (l === null ? FLUSH : pktLine(l))));
 }
 
 export function advertisingHead(client: HttpClient): HttpClient {
@@ -40,8 +27,7 @@ export function advertisingHead(client: HttpClient): HttpClient {
     async request(req: GitHttpRequest): Promise<GitHttpResponse> {
       const response = await client.request(req);
       if (req.method !== 'GET' || !/\/info\/refs\?service=git-upload-pack$/.test(req.url) || response.statusCode !== 200) return response;
-      const body = withHeadAdvertised(await collect(response.body));
-      return { ...response, body: (async function* () { yield new Uint8Array(body); })() };
+      return { ...response, body: bodyOf(withHeadAdvertised(await readBody(response.body))) };
     },
   };
 }

@@ -5,16 +5,13 @@
  * advertisement fedgit already has (operator/remote/replay-advertisement.ts).
  */
 import type { HttpClient } from 'isomorphic-git';
+import { bodyOf, FLUSH, pktLine, readBody, readPktLines } from './pkt-line.js';
 
 export type ReceivePackCommand = { readonly ref: string; readonly expected: string; readonly next: string };
 export type ReceivePackReport = { readonly ok: true } | { readonly ok: false; readonly reason: string };
 
 const AGENT = 'agent=fedgit';
 
-const pkt = (line: string | Buffer): Buffer => {
-  const payload = typeof line === 'string' ? Buffer.from(line, 'utf8') : line;
-  return Buffer.concat([Buffer.from((payload.length + 4).toString(16).padStart(4, '0'), 'latin1'), payload]);
-};
 
 /** The capabilities to ask for, of those the server announced; undefined when it cannot report the outcome (no report-status). */
 export function requestedCapabilities(announced: string): string | undefined {
@@ -25,7 +22,7 @@ export function requestedCapabilities(announced: string): string | undefined {
 
 /** The request body: the command with the capabilities, a flush, then the pack. */
 export function receivePackRequest(command: ReceivePackCommand, capabilities: string, pack: readonly Buffer[]): Buffer[] {
-  return [pkt(`${command.expected} ${command.next} ${command.ref}\0${capabilities}\n`), Buffer.from('0000', 'latin1'), ...pack];
+  return [pktLine(`${command.expected} ${command.next} ${command.ref}\0${capabilities}\n`), FLUSH, ...pack];
 }
 
 /** Sends the push; a status other than 200 is thrown as isomorphic-git's HTTP errors are (`data.statusCode`). */
@@ -34,13 +31,9 @@ export async function sendReceivePack(http: HttpClient, url: string, headers: Re
     url: `${url}/git-receive-pack`,
     method: 'POST',
     headers: { ...headers, 'content-type': 'application/x-git-receive-pack-request', accept: 'application/x-git-receive-pack-result' },
-    body: (async function* () {
-      for (const piece of body) yield new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
-    })(),
+    body: bodyOf(...body),
   });
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body ?? []) chunks.push(chunk);
-  const raw = Buffer.concat(chunks);
+  const raw = await readBody(response.body);
   if (response.statusCode !== 200) {
     throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
   }
@@ -50,18 +43,9 @@ export async function sendReceivePack(http: HttpClient, url: string, headers: Re
 /** Whether the command line (the body's first piece) asked for side-band-64k. */
 const usesSideBand = (commandLine: Buffer) => commandLine.toString('latin1').split('\0')[1]?.split(/[ \n]/).includes('side-band-64k') ?? false;
 
-/** The pkt-lines of `data` (a flush as `null`); throws on a malformed length. */
 function pktLines(data: Buffer): Array<Buffer | null> {
-  const lines: Array<Buffer | null> = [];
-  let at = 0;
-  while (at < data.length) {
-    const length = parseInt(data.subarray(at, at + 4).toString('latin1'), 16);
-    if (!/^[0-9a-f]{4}$/.test(data.subarray(at, at + 4).toString('latin1')) || (length > 0 && length < 4) || at + Math.max(length, 4) > data.length) {
-      throw new Error('the server\'s answer to the push is not in pkt-lines');
-    }
-    lines.push(length === 0 ? null : data.subarray(at + 4, at + length));
-    at += length === 0 ? 4 : length;
-  }
+  const lines = readPktLines(data);
+  if (!lines) throw new Error('the server\'s answer to the push is not in pkt-lines');
   return lines;
 }
 

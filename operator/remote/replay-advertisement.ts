@@ -20,6 +20,7 @@
  * is replayed; every other request goes to the server.
  */
 import type { GitHttpRequest, GitHttpResponse, HttpClient } from 'isomorphic-git';
+import { bodyOf, FLUSH, pktLine, readBody, readPktLines } from './pkt-line.js';
 
 export type GitService = 'git-upload-pack' | 'git-receive-pack';
 
@@ -34,16 +35,6 @@ export type RecordedAdvertisement = {
 
 const isAdvertisement = (req: GitHttpRequest, service: GitService) => req.method === 'GET' && req.url.endsWith(`/info/refs?service=${service}`);
 
-async function collect(body: AsyncIterableIterator<Uint8Array> | undefined): Promise<Buffer> {
-  const chunks: Uint8Array[] = [];
-  if (body) for await (const chunk of body) chunks.push(chunk);
-  return Buffer.concat(chunks);
-}
-
-async function* once(body: Buffer): AsyncIterableIterator<Uint8Array> {
-  yield new Uint8Array(body);
-}
-
 /** A client that keeps the last successful advertisement of `service` it received (`recorded()`). */
 export function recordAdvertisement(client: HttpClient, service: GitService): { http: HttpClient; recorded(): RecordedAdvertisement | undefined } {
   let recorded: RecordedAdvertisement | undefined;
@@ -52,9 +43,9 @@ export function recordAdvertisement(client: HttpClient, service: GitService): { 
       async request(req) {
         const response = await client.request(req);
         if (!isAdvertisement(req, service) || response.statusCode !== 200) return response;
-        const body = await collect(response.body);
+        const body = await readBody(response.body);
         recorded = { service, url: req.url, statusCode: response.statusCode, statusMessage: response.statusMessage, headers: { ...response.headers }, body };
-        return { ...response, body: once(body) };
+        return { ...response, body: bodyOf(body) };
       },
     },
     recorded: () => recorded,
@@ -66,25 +57,13 @@ export function replayAdvertisement(client: HttpClient, recorded: RecordedAdvert
   return {
     async request(req): Promise<GitHttpResponse> {
       if (!recorded || !isAdvertisement(req, recorded.service) || req.url !== recorded.url) return client.request(req);
-      return { url: recorded.url, method: 'GET', statusCode: recorded.statusCode, statusMessage: recorded.statusMessage, headers: { ...recorded.headers }, body: once(recorded.body) };
+      return { url: recorded.url, method: 'GET', statusCode: recorded.statusCode, statusMessage: recorded.statusMessage, headers: { ...recorded.headers }, body: bodyOf(recorded.body) };
     },
   };
 }
 
-const pkt = (line: string) => `${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`;
-
-/** The pkt-lines of an advertisement (`''` for a flush); undefined when it is not one. */
-function pktLines(body: Buffer): string[] | undefined {
-  const lines: string[] = [];
-  let at = 0;
-  while (at + 4 <= body.length) {
-    const length = parseInt(body.subarray(at, at + 4).toString('latin1'), 16);
-    if (Number.isNaN(length) || (length > 0 && length < 4) || at + Math.max(length, 4) > body.length) return undefined;
-    lines.push(length === 0 ? '' : body.subarray(at + 4, at + length).toString('latin1'));
-    at += length === 0 ? 4 : length;
-  }
-  return lines;
-}
+/** The pkt-lines of an advertisement as text (`''` for a flush); undefined when it is not one. */
+const pktLines = (body: Buffer): string[] | undefined => readPktLines(body)?.map((l) => (l === null ? '' : l.toString('latin1')));
 
 /** The capabilities a protocol-v1 advertisement announces (after the NUL of its first ref line), or undefined. */
 export function advertisedCapabilities(body: Buffer): string | undefined {
@@ -99,9 +78,9 @@ export function renderUploadPackAdvertisement(refs: ReadonlyMap<string, string>,
   if (/[\0\r\n]/.test(capabilities)) throw new Error('capabilities must be one line');
   const lines = [...refs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([ref, oid], i) => {
     checkRefLine(ref, oid);
-    return pkt(`${oid} ${ref}${i === 0 ? `\0${capabilities}` : ''}\n`);
+    return pktLine(`${oid} ${ref}${i === 0 ? `\0${capabilities}` : ''}\n`);
   });
-  return Buffer.from(`${pkt('# service=git-upload-pack\n')}0000${lines.join('')}0000`, 'latin1');
+  return Buffer.concat([pktLine('# service=git-upload-pack\n'), FLUSH, ...lines, FLUSH]);
 }
 
 function checkRefLine(ref: string, oid: string): void {
@@ -113,5 +92,5 @@ function checkRefLine(ref: string, oid: string): void {
 export function renderReceivePackAdvertisement(ref: string, oid: string, capabilities: string): Buffer {
   checkRefLine(ref, oid);
   if (/[\0\r\n]/.test(capabilities)) throw new Error('capabilities must be one line');
-  return Buffer.from(`${pkt('# service=git-receive-pack\n')}0000${pkt(`${oid} ${ref}\0${capabilities}\n`)}0000`, 'latin1');
+  return Buffer.concat([pktLine('# service=git-receive-pack\n'), FLUSH, pktLine(`${oid} ${ref}\0${capabilities}\n`), FLUSH]);
 }

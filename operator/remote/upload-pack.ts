@@ -4,10 +4,9 @@
  * it). Used after an advertisement fedgit already has (a listing, or one rendered from push events).
  */
 import type { HttpClient } from 'isomorphic-git';
+import { bodyOf, FLUSH, pktLine, readBody } from './pkt-line.js';
 
 const AGENT = 'agent=fedgit';
-
-const pkt = (line: string): Buffer => Buffer.from(`${(Buffer.byteLength(line) + 4).toString(16).padStart(4, '0')}${line}`, 'utf8');
 
 /** What the server refused, in its words (an `ERR` line or an error on the side band). */
 export class UploadPackRefused extends Error {}
@@ -22,10 +21,10 @@ export function uploadPackRequest(wants: readonly string[], haves: readonly stri
   if (wants.length === 0) throw new Error('a fetch wants at least one object');
   for (const oid of [...wants, ...haves]) if (!/^[0-9a-f]{40}$/.test(oid)) throw new Error(`not an object id: ${oid}`);
   return Buffer.concat([
-    ...wants.map((oid, i) => pkt(`want ${oid}${i === 0 ? ` ${capabilities}` : ''}\n`)),
-    Buffer.from('0000', 'latin1'),
-    ...haves.map((oid) => pkt(`have ${oid}\n`)),
-    pkt('done\n'),
+    ...wants.map((oid, i) => pktLine(`want ${oid}${i === 0 ? ` ${capabilities}` : ''}\n`)),
+    FLUSH,
+    ...haves.map((oid) => pktLine(`have ${oid}\n`)),
+    pktLine('done\n'),
   ]);
 }
 
@@ -35,14 +34,11 @@ export async function sendUploadPack(http: HttpClient, url: string, headers: Rec
     url: `${url}/git-upload-pack`,
     method: 'POST',
     headers: { ...headers, 'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result' },
-    body: (async function* () {
-      yield new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
-    })(),
+    body: bodyOf(body),
   });
-  const chunks: Uint8Array[] = [];
-  for await (const chunk of response.body ?? []) chunks.push(chunk);
+  const answer = await readBody(response.body);
   if (response.statusCode !== 200) throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
-  return packOfAnswer(Buffer.concat(chunks), sideBand);
+  return packOfAnswer(answer, sideBand);
 }
 
 /**
