@@ -178,18 +178,25 @@ export class AggregatorOperator implements Reconciler {
    * found without a pause, so a reconcile after one push costs the other edges a map lookup each.
    */
   private unmovedView(plan: CommittedPlan, head: GlobalRecord, edge: string, moved: ReadonlySet<string> | undefined): EdgeView | undefined {
-    const location = this.edgeLocations(plan)[edge];
-    const tip = this.tips.get(edge);
-    if (!moved || location === undefined || moved.has(location) || tip?.branch !== planBranch(plan.plan.name, plan.id)) return undefined;
+    const tip = this.unmovedTip(plan, edge, moved);
+    if (!tip) return undefined;
     const known = this.edgeViews.get(edge);
     return known?.key === `${plan.id} ${head.oid} ${tip.tip}` ? known.seen : undefined;
   }
 
+  /** The tip last read, when the reconcile was told what moved and the edge's repository is not among it. */
+  private unmovedTip(plan: CommittedPlan, edge: string, moved: ReadonlySet<string> | undefined): { readonly tip: string | null } | undefined {
+    const location = this.edgeLocations(plan)[edge];
+    const known = this.tips.get(edge);
+    if (!moved || location === undefined || moved.has(location) || known?.branch !== planBranch(plan.plan.name, plan.id)) return undefined;
+    return known;
+  }
+
   /** The tip of the edge's branch (null: none), or undefined when it cannot be read (then not remembered). */
   private async tipOf(plan: CommittedPlan, edge: string, repo: Repository, moved: ReadonlySet<string> | undefined): Promise<string | null | undefined> {
+    const unmoved = this.unmovedTip(plan, edge, moved);
+    if (unmoved) return unmoved.tip;
     const branch = planBranch(plan.plan.name, plan.id);
-    const known = this.tips.get(edge);
-    if (moved && known?.branch === branch && !moved.has(this.edgeLocations(plan)[edge] ?? '')) return known.tip;
     try {
       await repo.refresh();
     } catch (e) {

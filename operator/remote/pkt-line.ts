@@ -2,6 +2,7 @@
  * git's pkt-lines (four hex digits of length, the length included, then the payload; `0000` is a
  * flush) and the bodies of the smart HTTP requests and answers fedgit reads and writes itself.
  */
+import type { HttpClient } from 'isomorphic-git';
 
 export const FLUSH = Buffer.from('0000', 'latin1');
 
@@ -35,4 +36,20 @@ export async function readBody(body: AsyncIterable<Uint8Array> | undefined): Pro
 /** `pieces` as a request or answer body. */
 export async function* bodyOf(...pieces: readonly Buffer[]): AsyncIterableIterator<Uint8Array> {
   for (const piece of pieces) yield new Uint8Array(piece.buffer, piece.byteOffset, piece.byteLength);
+}
+
+/**
+ * POSTs a request to a repository's `service` and reads the answer whole; a status other than 200
+ * is thrown as isomorphic-git's HTTP errors are (`data.statusCode`), so one explanation serves both.
+ */
+export async function postToService(http: HttpClient, url: string, service: 'git-upload-pack' | 'git-receive-pack', headers: Record<string, string>, pieces: readonly Buffer[]): Promise<Buffer> {
+  const response = await http.request({
+    url: `${url}/${service}`,
+    method: 'POST',
+    headers: { ...headers, 'content-type': `application/x-${service}-request`, accept: `application/x-${service}-result` },
+    body: bodyOf(...pieces),
+  });
+  const answer = await readBody(response.body);
+  if (response.statusCode !== 200) throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
+  return answer;
 }

@@ -5,7 +5,7 @@
  * advertisement fedgit already has (operator/remote/replay-advertisement.ts).
  */
 import type { HttpClient } from 'isomorphic-git';
-import { bodyOf, FLUSH, pktLine, readBody, readPktLines } from './pkt-line.js';
+import { FLUSH, pktLine, postToService, readPktLines } from './pkt-line.js';
 
 export type ReceivePackCommand = { readonly ref: string; readonly expected: string; readonly next: string };
 export type ReceivePackReport = { readonly ok: true } | { readonly ok: false; readonly reason: string };
@@ -25,18 +25,9 @@ export function receivePackRequest(command: ReceivePackCommand, capabilities: st
   return [pktLine(`${command.expected} ${command.next} ${command.ref}\0${capabilities}\n`), FLUSH, ...pack];
 }
 
-/** Sends the push; a status other than 200 is thrown as isomorphic-git's HTTP errors are (`data.statusCode`). */
+/** Sends the push and reads the server's report (HTTP errors as `postToService` throws them). */
 export async function sendReceivePack(http: HttpClient, url: string, headers: Record<string, string>, body: readonly Buffer[]): Promise<ReceivePackReport & { readonly raw: Buffer }> {
-  const response = await http.request({
-    url: `${url}/git-receive-pack`,
-    method: 'POST',
-    headers: { ...headers, 'content-type': 'application/x-git-receive-pack-request', accept: 'application/x-git-receive-pack-result' },
-    body: bodyOf(...body),
-  });
-  const raw = await readBody(response.body);
-  if (response.statusCode !== 200) {
-    throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
-  }
+  const raw = await postToService(http, url, 'git-receive-pack', headers, body);
   return { ...parseReport(raw, usesSideBand(body[0]!)), raw };
 }
 

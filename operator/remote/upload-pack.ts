@@ -4,7 +4,7 @@
  * it). Used after an advertisement fedgit already has (a listing, or one rendered from push events).
  */
 import type { HttpClient } from 'isomorphic-git';
-import { bodyOf, FLUSH, pktLine, readBody } from './pkt-line.js';
+import { FLUSH, pktLine, postToService } from './pkt-line.js';
 
 const AGENT = 'agent=fedgit';
 
@@ -28,17 +28,9 @@ export function uploadPackRequest(wants: readonly string[], haves: readonly stri
   ]);
 }
 
-/** Sends the request; the pack of the answer. A status other than 200 is thrown as isomorphic-git's HTTP errors are (`data.statusCode`). */
+/** Sends the request; the pack of the answer (HTTP errors as `postToService` throws them). */
 export async function sendUploadPack(http: HttpClient, url: string, headers: Record<string, string>, body: Buffer, sideBand: boolean): Promise<Buffer> {
-  const response = await http.request({
-    url: `${url}/git-upload-pack`,
-    method: 'POST',
-    headers: { ...headers, 'content-type': 'application/x-git-upload-pack-request', accept: 'application/x-git-upload-pack-result' },
-    body: bodyOf(body),
-  });
-  const answer = await readBody(response.body);
-  if (response.statusCode !== 200) throw Object.assign(new Error(`HTTP ${response.statusCode} ${response.statusMessage}`), { data: { statusCode: response.statusCode } });
-  return packOfAnswer(answer, sideBand);
+  return packOfAnswer(await postToService(http, url, 'git-upload-pack', headers, [body]), sideBand);
 }
 
 /**

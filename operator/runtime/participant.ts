@@ -150,7 +150,7 @@ class ParticipantWatcher implements Closable {
     if (gitdirs.join('\n') === this.watched) return;
     this.watched = gitdirs.join('\n');
     await this.watcher?.stop();
-    this.watcher = new RefWatcher({ gitdirs, onChange: (moved) => this.trigger(moved), pollMs: this.config.pollIntervalMs, onWatchFailed: (folder, e) => this.watchFailed(folder, e) });
+    this.watcher = new RefWatcher({ gitdirs, onChange: (moved) => this.trigger(moved), pollMs: this.config.pollIntervalMs, onWatchFailed: this.watchFailed });
     await this.watcher.start();
     // A change between the reconcile that just ran and the watch starting would be seen by neither: look once more.
     this.trigger();
